@@ -1,0 +1,62 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { AccountsException, AccountsExceptionCode, AccountsService } from '@app/accounts';
+import { AdminTokenGuard } from '../admin-token.guard';
+import { AccountView, CreateAccountDto, CreatedKeyView, KeyView } from './accounts.dto';
+
+const SECRET_ID = /^AKID[A-Za-z0-9]{1,60}$/;
+
+/** A SecretId that could never have been issued is simply not found. */
+function secretIdParam(secretId: string): string {
+  if (!SECRET_ID.test(secretId)) {
+    throw new AccountsException(AccountsExceptionCode.KEY_NOT_FOUND, `key ${secretId.slice(0, 64)} does not exist`);
+  }
+  return secretId;
+}
+
+@ApiTags('accounts')
+@ApiBearerAuth()
+@UseGuards(AdminTokenGuard)
+@Controller('v1/accounts')
+export class AccountsController {
+  constructor(private readonly accounts: AccountsService) {}
+
+  @Post()
+  async create(@Body() dto: CreateAccountDto): Promise<AccountView> {
+    return AccountView.of(await this.accounts.createAccount(dto.name, dto.region));
+  }
+
+  @Get(':id')
+  async get(@Param('id', new ParseUUIDPipe()) id: string): Promise<AccountView> {
+    return AccountView.of(await this.accounts.getAccount(id));
+  }
+
+  @Post(':id/keys')
+  async createKey(@Param('id', new ParseUUIDPipe()) id: string): Promise<CreatedKeyView> {
+    const k = await this.accounts.createKey(id);
+    return { ...KeyView.of(k), secretKey: k.secretKey };
+  }
+
+  @Get(':id/keys')
+  async listKeys(@Param('id', new ParseUUIDPipe()) id: string): Promise<KeyView[]> {
+    return (await this.accounts.listKeys(id)).map((k) => KeyView.of(k));
+  }
+
+  @Post(':id/keys/:secretId/disable')
+  @HttpCode(200)
+  async disable(@Param('id', new ParseUUIDPipe()) id: string, @Param('secretId') secretId: string): Promise<KeyView> {
+    return KeyView.of(await this.accounts.setKeyStatus(id, secretIdParam(secretId), 'disabled'));
+  }
+
+  @Post(':id/keys/:secretId/enable')
+  @HttpCode(200)
+  async enable(@Param('id', new ParseUUIDPipe()) id: string, @Param('secretId') secretId: string): Promise<KeyView> {
+    return KeyView.of(await this.accounts.setKeyStatus(id, secretIdParam(secretId), 'enabled'));
+  }
+
+  @Delete(':id/keys/:secretId')
+  @HttpCode(204)
+  async remove(@Param('id', new ParseUUIDPipe()) id: string, @Param('secretId') secretId: string): Promise<void> {
+    await this.accounts.deleteKey(id, secretIdParam(secretId));
+  }
+}

@@ -1,0 +1,28 @@
+import { ValidationPipe } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { Logger } from 'nestjs-pino';
+import type { AppConfig } from '@app/config';
+import { ApiExceptionFilter } from './api-exception.filter';
+import { BillingApiModule } from './billing-api.module';
+
+export async function createBillingApi(config: AppConfig): Promise<NestFastifyApplication> {
+  const app = await NestFactory.create<NestFastifyApplication>(
+    BillingApiModule.forRoot(config),
+    new FastifyAdapter({ bodyLimit: 1024 * 1024 }),
+    { bufferLogs: true },
+  );
+  app.useLogger(app.get(Logger));
+  app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
+  app.useGlobalFilters(new ApiExceptionFilter());
+  const doc = new DocumentBuilder()
+    .setTitle('CMQ Cloud internal billing API')
+    .setDescription('Accounts, access keys, and (in later versions) balances, usage, bills and SLA reports.')
+    .setVersion('1')
+    .addBearerAuth()
+    .build();
+  SwaggerModule.setup('docs', app, SwaggerModule.createDocument(app, doc));
+  app.enableShutdownHooks();
+  return app;
+}

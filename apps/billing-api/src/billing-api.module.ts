@@ -1,0 +1,24 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { LoggerModule } from 'nestjs-pino';
+import { AppConfig, ConfigModule } from '@app/config';
+import { DbModule } from '@app/db';
+import { CommonModule, loggerParams } from '@app/common';
+import { ACCOUNT_ENTITIES, AccountsModule } from '@app/accounts';
+import { AccountsController } from './accounts/accounts.controller';
+
+@Module({})
+export class BillingApiModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: BillingApiModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggerModule.forRoot(loggerParams(config, 'billing-api')),
+        DbModule.forRoot(ACCOUNT_ENTITIES),
+        CommonModule,
+        AccountsModule,
+      ],
+      controllers: [AccountsController],
+    };
+  }
+}

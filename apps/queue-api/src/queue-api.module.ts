@@ -1,0 +1,28 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { LoggerModule } from 'nestjs-pino';
+import { AppConfig, ConfigModule } from '@app/config';
+import { DbModule } from '@app/db';
+import { CommonModule, loggerParams } from '@app/common';
+import { ACCOUNT_ENTITIES, AccountsModule } from '@app/accounts';
+import { QueuesModule } from '@app/queues';
+import { Authenticator } from './cmq/authenticator';
+import { CmqGateway } from './cmq/cmq.gateway';
+import { QueueActions } from './cmq/queue.actions';
+
+@Module({})
+export class QueueApiModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: QueueApiModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggerModule.forRoot(loggerParams(config, 'queue-api')),
+        DbModule.forRoot(ACCOUNT_ENTITIES),
+        CommonModule,
+        AccountsModule,
+        QueuesModule,
+      ],
+      providers: [Authenticator, QueueActions, CmqGateway],
+    };
+  }
+}

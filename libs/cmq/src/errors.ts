@@ -1,0 +1,56 @@
+/**
+ * CMQ error responses: top-level `code`, and a `message` of the form "(<module>)<text>".
+ * The texts are the protocol's own (shared/spec/cmq-protocol.md §6), typos included,
+ * because client code compares them verbatim.
+ */
+export class CmqError extends Error {
+  constructor(
+    readonly code: number,
+    readonly module: number,
+    readonly text: string,
+    /** extra top-level response fields, e.g. BatchDeleteMessage's errorList */
+    readonly fields?: Record<string, unknown>,
+  ) {
+    super(`(${module})${text}`);
+    this.name = 'CmqError';
+  }
+}
+
+export const CmqErrors = {
+  // §6.1 common
+  invalidParameters: () => new CmqError(4000, 10000, 'invalid request parameters'),
+  parameterValue: () => new CmqError(4000, 10110, 'request parameters error'),
+  keyFormat: (name: string) => new CmqError(4000, 10310, `error: parameter ${name} key format error`),
+  notRepeatable: (name: string) => new CmqError(4000, 10330, `parameter ${name} is NOT a repeatable parameter`),
+  outOfRange: (name: string) => new CmqError(4000, 10350, `parameter ${name} value or length is out of range`),
+  errorType: (name: string) => new CmqError(4000, 10360, `parameter ${name} error type`),
+  batchSize: (name: string) => new CmqError(4000, 10370, `${name} parameter batch size is out of range`),
+  notConsecutive: (name: string) => new CmqError(4000, 10380, `${name} parameter is not consequent`),
+  missing: (name: string) => new CmqError(4000, 10390, `lacked of required parameter ${name}`),
+  method: (method: string) => new CmqError(4000, 10410, `unexpected http ${method} only GET or POST is supported`),
+  cannotParse: (what: string) => new CmqError(4000, 10420, `cannot parse ${what}, or request size is more than 1MB`),
+  unknownAction: (action: string) => new CmqError(4000, 10430, `action name ${action} is not existed`),
+  authFailed: () => new CmqError(4100, 10030, 'authentication failed'),
+  secretIdDisabled: () => new CmqError(4100, 10080, 'secret id status error'),
+  secretIdUnknown: () => new CmqError(4100, 10270, 'secret id is not existed'),
+  chargeOverdue: () => new CmqError(4300, 10040, 'charge overdue'),
+  qpsThrottling: () => new CmqError(4420, 10250, 'qps throttling'),
+  internal: () => new CmqError(6000, 10050, 'server internal error'),
+
+  // §6.2 queues
+  queueNotExist: () => new CmqError(4440, 10100, 'queue is not existed, or deleted'),
+  queueExists: () => new CmqError(4460, 10210, 'queue is already existed'),
+  queueNameFormat: () => new CmqError(4000, 10020, 'queue name format error'),
+  emptyBody: () => new CmqError(4000, 10120, "message body can't be empty"),
+  receiptHandleType: () => new CmqError(4000, 10470, 'receiptHandle error'),
+  delayOutOfRange: () => new CmqError(4000, 10692, 'delay seconds is out of range'),
+  messageTooBig: () => new CmqError(4400, 10230, 'exceed maximum message size'),
+  heapFull: () => new CmqError(4410, 10240, 'reach maximum retention number of message'),
+  receiptHandleInvalid: () => new CmqError(4430, 10260, 'receipt handle is invalid'),
+  queueLimit: () => new CmqError(4450, 10220, 'number of queues has reached the limit'),
+  batchTooBig: () => new CmqError(4470, 10300, 'total message size exceed 1MB'),
+  noMessage: () => new CmqError(7000, 10200, 'no message'),
+  deletePartlyFailed: (errorList: unknown[]) =>
+    new CmqError(6010, 10150, 'delete message partially failed', { errorList }),
+  batchDeleteFailed: (errorList: unknown[]) => new CmqError(6020, 10290, 'batch delete message failed', { errorList }),
+} as const;

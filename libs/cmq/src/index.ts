@@ -1,0 +1,7 @@
+export * from './errors';
+export * from './form';
+export * from './params';
+export * from './limits';
+export * from './response';
+export * from './signature';
+export * from './client';

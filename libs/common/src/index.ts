@@ -1,0 +1,7 @@
+export * from './redis.service';
+export * from './redis.health';
+export * from './health.controller';
+export * from './logging';
+export * from './common.module';
+export * from './bootstrap';
+export * from './job-queues';

@@ -1,0 +1,28 @@
+import type { ConnectionOptions } from 'bullmq';
+
+/**
+ * BullMQ queue names. These are persisted data (Redis keys): never rename one without a
+ * migration of the jobs it holds.
+ */
+export enum JobQueue {
+  Maintenance = 'maintenance',
+}
+
+/** Job names, one handler each. */
+export enum MaintenanceJob {
+  SweepMessages = 'sweep-messages',
+}
+
+/** BullMQ connection options from a redis:// URL (workers need maxRetriesPerRequest: null). */
+export function bullConnection(url: string): ConnectionOptions {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: Number(u.port || 6379),
+    username: u.username ? decodeURIComponent(u.username) : undefined,
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    db: u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0,
+    tls: u.protocol === 'rediss:' ? {} : undefined,
+    maxRetriesPerRequest: null,
+  };
+}

@@ -1,0 +1,184 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { bool, cleanEnv, makeValidator, num, port, str, url } from 'envalid';
+
+/**
+ * The one place that reads the environment. Everything else receives an {@link AppConfig}
+ * (through Nest DI as {@link APP_CONFIG}, or from {@link loadConfig} in scripts and tests).
+ */
+
+const REGION_RE = /^[a-z][a-z0-9-]{1,15}$/;
+
+const regionList = makeValidator<string[]>((input) => {
+  const list = String(input)
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
+  if (list.length === 0) throw new Error('at least one region is required');
+  for (const r of list) {
+    if (!REGION_RE.test(r)) throw new Error(`"${r}" is not a region code (lower-case letters and digits)`);
+  }
+  return [...new Set(list)];
+});
+
+function parseMasterKey(input: string): Buffer {
+  const buf = Buffer.from(input.trim(), 'base64');
+  if (buf.length !== 32) throw new Error('must be 32 bytes, base64-encoded (openssl rand -base64 32)');
+  return buf;
+}
+
+const masterKey = makeValidator<Buffer>((input) => parseMasterKey(String(input)));
+
+const positiveInt = makeValidator<number>((input) => {
+  const n = Number(input);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error('must be a positive integer');
+  return n;
+});
+
+const nonNegativeInt = makeValidator<number>((input) => {
+  const n = Number(input);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error('must be a non-negative integer');
+  return n;
+});
+
+const prefix = makeValidator<string>((input) => {
+  const s = String(input);
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(s)) throw new Error('must be 1-64 characters of [A-Za-z0-9_.:-]');
+  return s;
+});
+
+export const DEV_SECRETS_DIR = '.cmq-dev';
+
+const specs = {
+  NODE_ENV: str({ choices: ['development', 'test', 'production'], default: 'development' }),
+  HOST: str({ default: '0.0.0.0', desc: 'interface every app listens on' }),
+  PUBLIC_HOST: str({ default: '127.0.0.1', desc: 'host printed in endpoint URLs' }),
+  CMQ_PORT: port({ default: 8080, desc: 'CMQ endpoint (queue-api)' }),
+  BILLING_PORT: port({ default: 3000, desc: 'internal billing API' }),
+  WORKER_PORT: port({ default: 3001, desc: 'worker health endpoint' }),
+  DATABASE_URL: url({ default: 'postgres://postgres@127.0.0.1:5432/cmq' }),
+  DATABASE_CREATE: bool({ default: true, desc: 'create the database at start if it does not exist' }),
+  DATABASE_POOL_SIZE: positiveInt({ default: 16 }),
+  MIGRATIONS_RUN: bool({ default: true, desc: 'apply pending migrations at start (under an advisory lock)' }),
+  REDIS_URL: url({ default: 'redis://127.0.0.1:6379' }),
+  REDIS_PREFIX: prefix({ default: 'cmq', desc: 'prefix of every Redis key and channel, BullMQ included' }),
+  ADMIN_TOKEN: str({ default: undefined, desc: 'bearer token of the internal API (generated in development)' }),
+  MASTER_KEY: masterKey({ default: undefined, desc: '32-byte base64 key that encrypts SecretKeys at rest' }),
+  REGIONS: regionList({ default: ['gz'], desc: 'regions this deployment serves; the first is the default' }),
+  SIGNATURE_WINDOW_SECONDS: positiveInt({ default: 300, desc: 'accepted Timestamp skew; replays are refused inside it' }),
+  CREDENTIAL_CACHE_MS: nonNegativeInt({ default: 5000 }),
+  QUEUE_CACHE_MS: nonNegativeInt({ default: 5000 }),
+  CMQ_MAX_REQUEST_BYTES: positiveInt({ default: 3 * 1024 * 1024 + 64 * 1024 }),
+  GROUP_COMMIT_MAX_BATCH: positiveInt({ default: 512 }),
+  GROUP_COMMIT_CONCURRENCY: positiveInt({ default: 2 }),
+  LONG_POLL_RECHECK_MS: positiveInt({ default: 1000 }),
+  SWEEP_INTERVAL_MS: positiveInt({ default: 10000 }),
+  SWEEP_BATCH: positiveInt({ default: 5000 }),
+  LOG_LEVEL: str({ choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' }),
+  LOG_PRETTY: bool({ default: false }),
+  LOG_REQUESTS: bool({ default: false, desc: 'log every HTTP request (off by default: the CMQ path is hot)' }),
+};
+
+export interface AppConfig {
+  env: 'development' | 'test' | 'production';
+  host: string;
+  publicHost: string;
+  ports: { cmq: number; billing: number; worker: number };
+  database: { url: string; create: boolean; poolSize: number; migrationsRun: boolean };
+  redis: { url: string; prefix: string };
+  adminToken: string;
+  /** true when no ADMIN_TOKEN was configured and one was generated for this process */
+  adminTokenGenerated: boolean;
+  masterKey: Buffer;
+  regions: string[];
+  defaultRegion: string;
+  cmq: {
+    signatureWindowSeconds: number;
+    credentialCacheMs: number;
+    queueCacheMs: number;
+    maxRequestBytes: number;
+    groupCommitMaxBatch: number;
+    groupCommitConcurrency: number;
+    longPollRecheckMs: number;
+  };
+  sweep: { intervalMs: number; batch: number };
+  log: { level: string; pretty: boolean; requests: boolean };
+}
+
+export class ConfigError extends Error {}
+
+function loadDevMasterKey(cwd: string): Buffer {
+  const file = resolve(cwd, DEV_SECRETS_DIR, 'master.key');
+  if (existsSync(file)) return parseMasterKey(readFileSync(file, 'utf8'));
+  const key = randomBytes(32);
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  writeFileSync(file, key.toString('base64') + '\n', { mode: 0o600 });
+  return key;
+}
+
+/**
+ * Reads and validates the environment. Throws {@link ConfigError} naming every bad variable.
+ * In development, a missing MASTER_KEY is kept in .cmq-dev/master.key (so stored keys stay
+ * readable across restarts) and a missing ADMIN_TOKEN is generated; production refuses both.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): AppConfig {
+  const e = cleanEnv(env, specs, {
+    reporter: ({ errors }) => {
+      const names = Object.keys(errors);
+      if (names.length) {
+        throw new ConfigError(
+          'Invalid configuration: ' + names.map((n) => `${n} ${(errors as Record<string, Error>)[n].message}`).join('; '),
+        );
+      }
+    },
+  });
+  const production = e.NODE_ENV === 'production';
+  if (production && !e.ADMIN_TOKEN) throw new ConfigError('Invalid configuration: ADMIN_TOKEN is required when NODE_ENV=production');
+  if (production && !e.MASTER_KEY) throw new ConfigError('Invalid configuration: MASTER_KEY is required when NODE_ENV=production');
+  if (e.ADMIN_TOKEN !== undefined && e.ADMIN_TOKEN.length < 16) {
+    throw new ConfigError('Invalid configuration: ADMIN_TOKEN must be at least 16 characters');
+  }
+  const adminToken = e.ADMIN_TOKEN ?? randomBytes(24).toString('base64url');
+  return {
+    env: e.NODE_ENV as AppConfig['env'],
+    host: e.HOST,
+    publicHost: e.PUBLIC_HOST,
+    ports: { cmq: e.CMQ_PORT, billing: e.BILLING_PORT, worker: e.WORKER_PORT },
+    database: {
+      url: e.DATABASE_URL,
+      create: e.DATABASE_CREATE,
+      poolSize: e.DATABASE_POOL_SIZE,
+      migrationsRun: e.MIGRATIONS_RUN,
+    },
+    redis: { url: e.REDIS_URL, prefix: e.REDIS_PREFIX },
+    adminToken,
+    adminTokenGenerated: e.ADMIN_TOKEN === undefined,
+    masterKey: e.MASTER_KEY ?? loadDevMasterKey(cwd),
+    regions: e.REGIONS,
+    defaultRegion: e.REGIONS[0],
+    cmq: {
+      signatureWindowSeconds: e.SIGNATURE_WINDOW_SECONDS,
+      credentialCacheMs: e.CREDENTIAL_CACHE_MS,
+      queueCacheMs: e.QUEUE_CACHE_MS,
+      maxRequestBytes: e.CMQ_MAX_REQUEST_BYTES,
+      groupCommitMaxBatch: e.GROUP_COMMIT_MAX_BATCH,
+      groupCommitConcurrency: e.GROUP_COMMIT_CONCURRENCY,
+      longPollRecheckMs: e.LONG_POLL_RECHECK_MS,
+    },
+    sweep: { intervalMs: e.SWEEP_INTERVAL_MS, batch: e.SWEEP_BATCH },
+    log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY, requests: e.LOG_REQUESTS },
+  };
+}
+
+/** The variables a parent process hands to the apps it starts, so they share generated secrets. */
+export function sharedSecretsEnv(config: AppConfig): Record<string, string> {
+  return { ADMIN_TOKEN: config.adminToken, MASTER_KEY: config.masterKey.toString('base64') };
+}
+
+/** Documentation of every variable, for the README table and `--help`. */
+export const CONFIG_VARIABLES = Object.entries(specs).map(([name, spec]) => ({
+  name,
+  default: (spec as { default?: unknown }).default,
+  desc: (spec as { desc?: string }).desc,
+}));

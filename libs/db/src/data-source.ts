@@ -1,0 +1,20 @@
+import type { DataSourceOptions } from 'typeorm';
+import type { AppConfig } from '@app/config';
+import { InitialSchema1764000000000 } from './migrations/1764000000000-initial-schema';
+
+/** Every migration, in order. New ones are appended here. */
+export const MIGRATIONS = [InitialSchema1764000000000];
+
+/** The one TypeORM options object, shared by the Nest module and the migration runner. */
+export function dataSourceOptions(config: AppConfig, entities: DataSourceOptions['entities'] = []): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url: config.database.url,
+    entities,
+    migrations: MIGRATIONS,
+    migrationsTableName: 'schema_migrations',
+    synchronize: false,
+    migrationsRun: false,
+    extra: { max: Math.max(4, Math.ceil(config.database.poolSize / 4)), application_name: 'cmq-typeorm' },
+  };
+}
