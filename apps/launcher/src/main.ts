@@ -1,6 +1,6 @@
 import { ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, sharedSecretsEnv } from '@app/config';
+import { childEnv, ConfigError, loadConfig, sharedSecretsEnv } from '@app/config';
 import { prepareInfrastructure } from '@app/common';
 import { StartupError } from '@app/db';
 
@@ -27,7 +27,7 @@ async function waitHealthy(url: string, deadline: number): Promise<boolean> {
 async function main(): Promise<void> {
   const config = loadConfig();
   await prepareInfrastructure(config);
-  const env = { ...process.env, ...sharedSecretsEnv(config), MIGRATIONS_RUN: 'false' };
+  const env = childEnv({ ...sharedSecretsEnv(config), MIGRATIONS_RUN: 'false' });
   const children = new Map<string, ChildProcess>();
   let stopping = false;
   const stopAll = (code: number) => {

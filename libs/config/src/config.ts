@@ -171,6 +171,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   };
 }
 
+/** The environment with some variables replaced (tests and tools that start apps). */
+export function loadConfigWith(overrides: Record<string, string | undefined>, cwd = process.cwd()): AppConfig {
+  return loadConfig({ ...process.env, ...overrides }, cwd);
+}
+
+/** The environment to hand a child process, with some variables replaced. */
+export function childEnv(overrides: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  return { ...process.env, ...overrides };
+}
+
 /** The variables a parent process hands to the apps it starts, so they share generated secrets. */
 export function sharedSecretsEnv(config: AppConfig): Record<string, string> {
   return { ADMIN_TOKEN: config.adminToken, MASTER_KEY: config.masterKey.toString('base64') };

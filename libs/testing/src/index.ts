@@ -1,0 +1,3 @@
+export * from './expect-eventually';
+export * from './test-stack';
+export * from './spawn-app';

@@ -1,0 +1,112 @@
+import { TestStack } from '@app/testing';
+
+describe('internal API: accounts and access keys', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await TestStack.start();
+  });
+  afterAll(() => stack.stop());
+
+  it('refuses calls without the admin bearer token (401 with a reason)', async () => {
+    const none = await stack.admin('POST', '/v1/accounts', { name: 'x' }, '');
+    expect(none.status).toBe(401);
+    expect(none.body.message).toBe('missing bearer token');
+    const wrong = await stack.admin('POST', '/v1/accounts', { name: 'x' }, 'not-the-token');
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.message).toBe('invalid bearer token');
+  });
+
+  it('creates an account in the default region and reads it back', async () => {
+    const res = await stack.admin('POST', '/v1/accounts', { name: 'Acme' });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ name: 'Acme', region: 'gz', status: 'active' });
+    expect(res.body.id).toMatch(/^[0-9a-f-]{36}$/);
+    const got = await stack.admin('GET', `/v1/accounts/${res.body.id}`);
+    expect(got.status).toBe(200);
+    expect(got.body).toEqual(res.body);
+  });
+
+  it.each([
+    [{}, /name/],
+    [{ name: '' }, /name/],
+    [{ name: 'x'.repeat(129) }, /name/],
+    [{ name: 42 }, /name/],
+    [{ name: 'a', region: 'GZ!' }, /region/],
+    [{ name: 'a', extra: 1 }, /extra/],
+  ])('refuses a bad account body %j with 400 and a reason, storing nothing', async (body, reason) => {
+    const before = await stack.db.query('SELECT count(*)::int AS n FROM accounts');
+    const res = await stack.admin('POST', '/v1/accounts', body);
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(res.body.message)).toMatch(reason);
+    const after = await stack.db.query('SELECT count(*)::int AS n FROM accounts');
+    expect(after.rows[0].n).toBe(before.rows[0].n);
+  });
+
+  it('refuses malformed JSON and a region this deployment does not serve', async () => {
+    const bad = await stack.admin('POST', '/v1/accounts', '{"name":');
+    expect(bad.status).toBe(400);
+    const region = await stack.admin('POST', '/v1/accounts', { name: 'a', region: 'sh' });
+    expect(region.status).toBe(400);
+    expect(region.body.message).toMatch(/region "sh" is not served here/);
+  });
+
+  it('answers 404 for unknown accounts and 400 for malformed ids', async () => {
+    expect((await stack.admin('GET', '/v1/accounts/00000000-0000-4000-8000-000000000000')).status).toBe(404);
+    const bad = await stack.admin('GET', '/v1/accounts/not-a-uuid');
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toMatch(/uuid/);
+  });
+
+  it('issues keys, shows the secret once, lists, disables, enables and deletes them', async () => {
+    const acc = (await stack.admin('POST', '/v1/accounts', { name: 'keys' })).body;
+    const created = await stack.admin('POST', `/v1/accounts/${acc.id}/keys`);
+    expect(created.status).toBe(201);
+    expect(created.body.secretId).toMatch(/^AKID[A-Za-z0-9]{32}$/);
+    expect(created.body.secretKey).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(created.body.status).toBe('enabled');
+
+    const list = await stack.admin('GET', `/v1/accounts/${acc.id}/keys`);
+    expect(list.status).toBe(200);
+    expect(list.body).toEqual([{ secretId: created.body.secretId, status: 'enabled', createdAt: created.body.createdAt }]);
+    expect(JSON.stringify(list.body)).not.toContain(created.body.secretKey);
+
+    const path = `/v1/accounts/${acc.id}/keys/${created.body.secretId}`;
+    expect((await stack.admin('POST', `${path}/disable`)).body.status).toBe('disabled');
+    expect((await stack.admin('POST', `${path}/enable`)).body.status).toBe('enabled');
+    expect((await stack.admin('DELETE', path)).status).toBe(204);
+    expect((await stack.admin('DELETE', path)).status).toBe(404);
+    expect((await stack.admin('GET', `/v1/accounts/${acc.id}/keys`)).body).toEqual([]);
+  });
+
+  it("does not let one account's path reach another account's key", async () => {
+    const a = await stack.tenant('a');
+    const b = await stack.tenant('b');
+    const res = await stack.admin('POST', `/v1/accounts/${b.accountId}/keys/${a.secretId}/disable`);
+    expect(res.status).toBe(404);
+    const keys = await stack.admin('GET', `/v1/accounts/${a.accountId}/keys`);
+    expect(keys.body[0].status).toBe('enabled');
+  });
+
+  it('stores SecretKeys encrypted: a dump of the table does not contain them', async () => {
+    const t = await stack.tenant('dump');
+    const { rows } = await stack.db.query(
+      `SELECT secret_id, encode(secret_key_enc, 'escape') AS enc, secret_key_enc FROM access_keys WHERE account_id = $1`,
+      [t.accountId],
+    );
+    expect(rows).toHaveLength(1);
+    const dump = JSON.stringify(rows) + rows[0].secret_key_enc.toString('latin1') + rows[0].secret_key_enc.toString('base64');
+    expect(dump).not.toContain(t.secretKey);
+    expect(rows[0].secret_key_enc.length).toBeGreaterThan(32);
+  });
+
+  it('serves health and the OpenAPI document', async () => {
+    const health = await fetch(`${stack.billingUrl}/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'ok', info: { postgres: { status: 'up' }, redis: { status: 'up' } } });
+    const q = await fetch(`${stack.cmqEndpoint}/health`);
+    expect(q.status).toBe(200);
+    const docs = await fetch(`${stack.billingUrl}/docs-json`);
+    expect(docs.status).toBe(200);
+    expect(Object.keys(((await docs.json()) as { paths: object }).paths)).toContain('/v1/accounts/{id}/keys');
+  });
+});
