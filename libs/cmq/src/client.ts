@@ -76,7 +76,13 @@ export class CmqClient {
           method,
           path: isGet ? `${path}?${form}` : path,
           agent: this.agent,
-          headers: isGet ? extra.headers : { 'content-type': 'application/x-www-form-urlencoded', ...extra.headers },
+          headers: isGet
+            ? extra.headers
+            : {
+                'content-type': 'application/x-www-form-urlencoded',
+                'content-length': String(Buffer.byteLength(form)),
+                ...extra.headers,
+              },
         },
         (res) => {
           const chunks: Buffer[] = [];

@@ -1,0 +1,172 @@
+import { CmqClient, sign, signatureAlgorithm, sourceString } from '@app/cmq';
+import { TestStack, TestTenant } from '@app/testing';
+
+const form = (pairs: Array<[string, string]>) => new URLSearchParams(pairs).toString();
+
+describe('CMQ authentication', () => {
+  let stack: TestStack;
+  let tenant: TestTenant;
+  let cmq: CmqClient;
+  let host: string;
+  beforeAll(async () => {
+    stack = await TestStack.start();
+    tenant = await stack.tenant('auth');
+    cmq = stack.client(tenant);
+    host = `127.0.0.1:${stack.cmqPort}`;
+    await cmq.call('CreateQueue', { queueName: 'q' });
+  });
+  afterAll(() => stack.stop());
+
+  /** Signs `pairs` as a client would, with the given changes to what is signed. */
+  function signed(
+    pairs: Array<[string, string]>,
+    o: { key?: string; host?: string; path?: string; method?: string; dropAt?: boolean } = {},
+  ): Array<[string, string]> {
+    const method = o.method ?? 'POST';
+    const src = sourceString(method, o.host ?? host, o.path ?? '/v2/index.php', pairs, o.dropAt);
+    const alg = signatureAlgorithm(pairs.find(([k]) => k === 'SignatureMethod')?.[1]);
+    return [...pairs, ['Signature', sign(src, o.key ?? tenant.secretKey, alg)]];
+  }
+
+  function common(action: string, extra: Array<[string, string]> = [], ts = Math.floor(Date.now() / 1000)) {
+    return [
+      ['Action', action],
+      ['SecretId', tenant.secretId],
+      ['Timestamp', String(ts)],
+      ['Nonce', String(Math.floor(Math.random() * 1e9))],
+      ...extra,
+    ] as Array<[string, string]>;
+  }
+
+  const post = async (pairs: Array<[string, string]>, headers?: Record<string, string>) => {
+    const res = await cmq.raw(form(pairs), { headers });
+    expect(res.status).toBe(200);
+    return JSON.parse(res.body);
+  };
+
+  it('accepts a correct signature and matches Action ignoring case', async () => {
+    expect(await post(signed(common('listqueue')))).toMatchObject({ code: 0 });
+  });
+
+  it('refuses an unknown SecretId (10270) and a disabled one (10080), and takes a re-enabled one at once', async () => {
+    const unknown = [['Action', 'ListQueue'], ['SecretId', 'AKIDnope'], ['Timestamp', String(Math.floor(Date.now() / 1000))], ['Nonce', '1']] as Array<[string, string]>;
+    expect(await post(signed(unknown))).toMatchObject({ code: 4100, message: '(10270)secret id is not existed' });
+
+    const t = await stack.tenant('toggle');
+    const c = stack.client(t);
+    expect((await c.call('ListQueue')).code).toBe(0);
+    await stack.admin('POST', `/v1/accounts/${t.accountId}/keys/${t.secretId}/disable`);
+    expect(await c.call('ListQueue')).toMatchObject({ code: 4100, message: '(10080)secret id status error' });
+    expect(await c.call('CreateQueue', { queueName: 'nope' })).toMatchObject({ code: 4100 });
+    await stack.admin('POST', `/v1/accounts/${t.accountId}/keys/${t.secretId}/enable`);
+    expect((await c.call('ListQueue')).code).toBe(0);
+    await stack.admin('DELETE', `/v1/accounts/${t.accountId}/keys/${t.secretId}`);
+    expect(await c.call('ListQueue')).toMatchObject({ code: 4100, message: '(10270)secret id is not existed' });
+    expect((await stack.stored(t.accountId)).queues).toBe(0);
+  });
+
+  it.each([
+    ['a wrong key', { key: 'wrong' }],
+    ['another host', { host: 'evil.example.com:8080' }],
+    ['another path', { path: '/' }],
+    ['another method', { method: 'GET' }],
+  ])('refuses a signature made with %s (10030)', async (_what, o) => {
+    expect(await post(signed(common('ListQueue'), o))).toMatchObject({ code: 4100, message: '(10030)authentication failed' });
+  });
+
+  it('refuses tampered parameters and stores nothing', async () => {
+    const pairs = signed(common('SendMessage', [['queueName', 'q'], ['msgBody', 'original']]));
+    const tampered = pairs.map(([k, v]) => [k, k === 'msgBody' ? 'changed' : v] as [string, string]);
+    expect(await post(tampered)).toMatchObject({ code: 4100, message: '(10030)authentication failed' });
+    expect((await stack.stored(tenant.accountId)).messages).toBe(0);
+  });
+
+  it('refuses timestamps outside the window either way, accepts inside it', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    expect(await post(signed(common('ListQueue', [], now - 301)))).toMatchObject({ code: 4100, message: '(10030)authentication failed' });
+    expect(await post(signed(common('ListQueue', [], now + 301)))).toMatchObject({ code: 4100 });
+    expect(await post(signed(common('ListQueue', [], now - 250)))).toMatchObject({ code: 0 });
+  });
+
+  it('refuses a replayed request inside the window, with no second effect', async () => {
+    const pairs = signed(common('SendMessage', [['queueName', 'q'], ['msgBody', 'once']]));
+    expect(await post(pairs)).toMatchObject({ code: 0 });
+    expect(await post(pairs)).toMatchObject({ code: 4100, message: '(10030)authentication failed' });
+    expect((await stack.stored(tenant.accountId)).messages).toBe(1);
+    const got = await cmq.call('ReceiveMessage', { queueName: 'q' });
+    await cmq.call('DeleteMessage', { queueName: 'q', receiptHandle: got.receiptHandle as string });
+  });
+
+  it('accepts the POST @-rule of the Python SDK and qcloudapi-sdk (value sent, unsigned)', async () => {
+    const pairs = signed(common('SendMessage', [['queueName', 'q'], ['msgBody', '@file-like body']]), { dropAt: true });
+    const sent = await post(pairs);
+    expect(sent.code).toBe(0);
+    const got = await cmq.call('ReceiveMessage', { queueName: 'q' });
+    expect(got.msgBody).toBe('@file-like body');
+    await cmq.call('DeleteMessage', { queueName: 'q', receiptHandle: got.receiptHandle as string });
+  });
+
+  it.each([
+    ['no Content-Type', undefined],
+    ['the Java SDK type', '*/*; charset=utf-8'],
+    ['a JSON type', 'application/json'],
+    ['form with charset', 'application/x-www-form-urlencoded;charset=utf-8'],
+  ])('parses the body as a form whatever the Content-Type: %s', async (_what, type) => {
+    const body = form(signed(common('ListQueue')));
+    const res = await new Promise<string>((resolve, reject) => {
+      const req = require('node:http').request(
+        { host: '127.0.0.1', port: stack.cmqPort, method: 'POST', path: '/v2/index.php', headers: type ? { 'content-type': type } : {} },
+        (r: import('node:http').IncomingMessage) => {
+          let s = '';
+          r.on('data', (d) => (s += d));
+          r.on('end', () => resolve(s));
+        },
+      );
+      req.on('error', reject);
+      if (!type) req.removeHeader('content-type');
+      req.end(body);
+    });
+    expect(JSON.parse(res)).toMatchObject({ code: 0 });
+  });
+
+  it("decodes `+` as a space, as the Python and Java SDKs encode it", async () => {
+    const pairs = signed(common('SendMessage', [['queueName', 'q'], ['msgBody', 'a b+c']]));
+    const body = pairs.map(([k, v]) => `${k}=${encodeURIComponent(v).replace(/%20/g, '+')}`).join('&');
+    const res = JSON.parse((await cmq.raw(body)).body);
+    expect(res.code).toBe(0);
+    const got = await cmq.call('ReceiveMessage', { queueName: 'q' });
+    expect(got.msgBody).toBe('a b+c');
+    await cmq.call('DeleteMessage', { queueName: 'q', receiptHandle: got.receiptHandle as string });
+  });
+
+  it.each(['SecretId', 'Timestamp', 'Nonce', 'Signature'])('refuses a request without %s (10390)', async (name) => {
+    const pairs = signed(common('ListQueue')).filter(([k]) => k !== name);
+    expect(await post(pairs)).toMatchObject({ code: 4000, message: `(10390)lacked of required parameter ${name}` });
+  });
+
+  it('refuses a missing or unknown Action, and a malformed Timestamp', async () => {
+    expect(await post(signed(common('ListQueue')).filter(([k]) => k !== 'Action'))).toMatchObject({
+      code: 4000,
+      message: '(10390)lacked of required parameter Action',
+    });
+    expect(await post(signed(common('DropEverything')))).toMatchObject({
+      code: 4000,
+      message: '(10430)action name DropEverything is not existed',
+    });
+    const bad = common('ListQueue').map(([k, v]) => [k, k === 'Timestamp' ? '12abc' : v] as [string, string]);
+    expect(await post(signed(bad))).toMatchObject({ code: 4000, message: '(10360)parameter Timestamp error type' });
+  });
+
+  it('takes the region from a cmq-queue-<region> host or the Region parameter; refuses an unserved one', async () => {
+    expect(await post(signed(common('ListQueue', [['Region', 'gz']])))).toMatchObject({ code: 0 });
+    expect(await post(signed(common('ListQueue', [['Region', '']])))).toMatchObject({ code: 0 });
+    expect(await post(signed(common('ListQueue', [['Region', 'sh']])))).toMatchObject({
+      code: 4000,
+      message: '(10350)parameter Region value or length is out of range',
+    });
+    // the host's region wins over the parameter
+    const viaHost = 'cmq-queue-gz.api.example.com';
+    const pairs = signed(common('ListQueue', [['Region', 'sh']]), { host: viaHost });
+    expect(await post(pairs, { host: viaHost })).toMatchObject({ code: 0, totalCount: 1 });
+  });
+});

@@ -1,0 +1,129 @@
+import { CmqClient, CmqValue } from '@app/cmq';
+import { TestStack, TestTenant } from '@app/testing';
+
+type Case = [string, string, Record<string, CmqValue>, number, string];
+
+const big = (n: number) => 'x'.repeat(n);
+
+/** Each case: action, parameters, expected code and message. Every one must store nothing. */
+const CASES: Case[] = [
+  ['missing queueName', 'CreateQueue', {}, 4000, '(10390)lacked of required parameter queueName'],
+  ['name starting with a digit', 'CreateQueue', { queueName: '1abc' }, 4000, '(10020)queue name format error'],
+  ['name too long', 'CreateQueue', { queueName: big(65) }, 4000, '(10020)queue name format error'],
+  ['SQL injection in a name', 'CreateQueue', { queueName: "q'; DROP TABLE queues;--" }, 4000, '(10020)queue name format error'],
+  ['script in a name', 'CreateQueue', { queueName: '<script>alert(1)</script>' }, 4000, '(10020)queue name format error'],
+  ['NUL in a name', 'CreateQueue', { queueName: 'q\u0000x' }, 4000, '(10020)queue name format error'],
+  ['empty name', 'CreateQueue', { queueName: '' }, 4000, '(10020)queue name format error'],
+  ['visibilityTimeout 0', 'CreateQueue', { queueName: 'v', visibilityTimeout: 0 }, 4000, '(10350)parameter visibilityTimeout value or length is out of range'],
+  ['visibilityTimeout too big', 'CreateQueue', { queueName: 'v', visibilityTimeout: 43_201 }, 4000, '(10350)parameter visibilityTimeout value or length is out of range'],
+  ['maxMsgSize too small', 'CreateQueue', { queueName: 'v', maxMsgSize: 1023 }, 4000, '(10350)parameter maxMsgSize value or length is out of range'],
+  ['maxMsgSize too big', 'CreateQueue', { queueName: 'v', maxMsgSize: 1_048_577 }, 4000, '(10350)parameter maxMsgSize value or length is out of range'],
+  ['retention too short', 'CreateQueue', { queueName: 'v', msgRetentionSeconds: 59 }, 4000, '(10350)parameter msgRetentionSeconds value or length is out of range'],
+  ['pollingWaitSeconds 31 at creation', 'CreateQueue', { queueName: 'v', pollingWaitSeconds: 31 }, 4000, '(10350)parameter pollingWaitSeconds value or length is out of range'],
+  ['maxMsgHeapNum too small', 'CreateQueue', { queueName: 'v', maxMsgHeapNum: 1 }, 4000, '(10350)parameter maxMsgHeapNum value or length is out of range'],
+  ['huge number', 'CreateQueue', { queueName: 'v', visibilityTimeout: '99999999999999999999999999999999' }, 4000, '(10350)parameter visibilityTimeout value or length is out of range'],
+  ['negative huge number', 'CreateQueue', { queueName: 'v', maxMsgSize: '-99999999999999999999999999999999' }, 4000, '(10350)parameter maxMsgSize value or length is out of range'],
+  ['decimal number', 'CreateQueue', { queueName: 'v', visibilityTimeout: '1.5' }, 4000, '(10360)parameter visibilityTimeout error type'],
+  ['exponent number', 'CreateQueue', { queueName: 'v', visibilityTimeout: '1e3' }, 4000, '(10360)parameter visibilityTimeout error type'],
+  ['text for a number', 'CreateQueue', { queueName: 'v', rewindSeconds: 'abc' }, 4000, '(10360)parameter rewindSeconds error type'],
+  ['empty number', 'CreateQueue', { queueName: 'v', rewindSeconds: '' }, 4000, '(10360)parameter rewindSeconds error type'],
+  ['dead-letter policy (not offered yet)', 'CreateQueue', { queueName: 'v', deadLetterPolicy: '{"deadLetterQueue":"d","policy":0,"maxReceiveCount":3}' }, 4000, '(10720)deadLetterPolicy params error,please check it'],
+  ['scalar as an array', 'CreateQueue', { 'queueName.1': 'v' }, 4000, '(10330)parameter queueName is NOT a repeatable parameter'],
+  ['missing msgBody', 'SendMessage', { queueName: 'target' }, 4000, '(10390)lacked of required parameter msgBody'],
+  ['empty msgBody', 'SendMessage', { queueName: 'target', msgBody: '' }, 4000, "(10120)message body can't be empty"],
+  ['oversized msgBody', 'SendMessage', { queueName: 'target', msgBody: big(65_537) }, 4400, '(10230)exceed maximum message size'],
+  ['oversized multi-byte msgBody', 'SendMessage', { queueName: 'target', msgBody: '你'.repeat(21_846) }, 4400, '(10230)exceed maximum message size'],
+  ['negative delay', 'SendMessage', { queueName: 'target', msgBody: 'x', delaySeconds: -1 }, 4000, '(10692)delay seconds is out of range'],
+  ['delay too long', 'SendMessage', { queueName: 'target', msgBody: 'x', delaySeconds: 6_048_001 }, 4000, '(10692)delay seconds is out of range'],
+  ['huge delay', 'SendMessage', { queueName: 'target', msgBody: 'x', delaySeconds: '999999999999999999999' }, 4000, '(10692)delay seconds is out of range'],
+  ['text delay', 'SendMessage', { queueName: 'target', msgBody: 'x', delaySeconds: 'soon' }, 4000, '(10360)parameter delaySeconds error type'],
+  ['send to a missing queue', 'SendMessage', { queueName: 'missing', msgBody: 'x' }, 4440, '(10100)queue is not existed, or deleted'],
+  ['17 messages in a batch', 'BatchSendMessage', { queueName: 'target', msgBody: Array.from({ length: 17 }, () => 'x') }, 4000, '(10370)msgBody parameter batch size is out of range'],
+  ['gap in a batch', 'BatchSendMessage', { queueName: 'target', 'msgBody.1': 'a', 'msgBody.3': 'b' }, 4000, '(10380)msgBody parameter is not consequent'],
+  ['batch starting at 2', 'BatchSendMessage', { queueName: 'target', 'msgBody.2': 'a' }, 4000, '(10380)msgBody parameter is not consequent'],
+  ['bad batch index', 'BatchSendMessage', { queueName: 'target', 'msgBody.x': 'a' }, 4000, '(10310)error: parameter msgBody.x key format error'],
+  ['empty message in a batch', 'BatchSendMessage', { queueName: 'target', msgBody: ['a', ''] }, 4000, "(10120)message body can't be empty"],
+  ['oversized message in a batch', 'BatchSendMessage', { queueName: 'target', msgBody: ['a', big(65_537)] }, 4400, '(10230)exceed maximum message size'],
+  ['batch over 1 MiB in total', 'BatchSendMessage', { queueName: 'bigq', msgBody: [big(600_000), big(600_000)] }, 4470, '(10300)total message size exceed 1MB'],
+  ['numOfMsg 0', 'BatchReceiveMessage', { queueName: 'target', numOfMsg: 0 }, 4000, '(10350)parameter numOfMsg value or length is out of range'],
+  ['numOfMsg 17', 'BatchReceiveMessage', { queueName: 'target', numOfMsg: 17 }, 4000, '(10350)parameter numOfMsg value or length is out of range'],
+  ['missing numOfMsg', 'BatchReceiveMessage', { queueName: 'target' }, 4000, '(10390)lacked of required parameter numOfMsg'],
+  ['negative wait', 'ReceiveMessage', { queueName: 'target', pollingWaitSeconds: -1 }, 4000, '(10350)parameter pollingWaitSeconds value or length is out of range'],
+  ['missing receiptHandle', 'DeleteMessage', { queueName: 'target' }, 4000, '(10390)lacked of required parameter receiptHandle'],
+  ['foreign receiptHandle', 'DeleteMessage', { queueName: 'target', receiptHandle: "1' OR '1'='1" }, 4430, '(10260)receipt handle is invalid'],
+  ['huge receiptHandle numbers', 'DeleteMessage', { queueName: 'target', receiptHandle: '99999999999999999999-1' }, 4430, '(10260)receipt handle is invalid'],
+  ['17 handles', 'BatchDeleteMessage', { queueName: 'target', receiptHandle: Array.from({ length: 17 }, () => '1-1') }, 4000, '(10370)receiptHandle parameter batch size is out of range'],
+  ['negative offset', 'ListQueue', { offset: -1 }, 4000, '(10350)parameter offset value or length is out of range'],
+  ['zero limit', 'ListQueue', { limit: 0 }, 4000, '(10350)parameter limit value or length is out of range'],
+  ['long searchWord', 'ListQueue', { searchWord: big(65) }, 4000, '(10350)parameter searchWord value or length is out of range'],
+];
+
+describe('CMQ bad input: the protocol error, HTTP 200, and nothing stored', () => {
+  let stack: TestStack;
+  let tenant: TestTenant;
+  let cmq: CmqClient;
+  let baseline: { queues: number; messages: number };
+  beforeAll(async () => {
+    stack = await TestStack.start();
+    tenant = await stack.tenant('bad-input');
+    cmq = stack.client(tenant);
+    await cmq.call('CreateQueue', { queueName: 'target' });
+    await cmq.call('CreateQueue', { queueName: 'bigq', maxMsgSize: 1_048_576 });
+    baseline = await stack.stored(tenant.accountId);
+  });
+  afterEach(async () => {
+    expect(await stack.stored(tenant.accountId)).toEqual(baseline);
+  });
+  afterAll(() => stack.stop());
+
+  it.each(CASES)('%s', async (_name, action, params, code, message) => {
+    expect(await cmq.call(action, params)).toMatchObject({ code, message });
+  });
+
+  it('an oversized request body: 4000/10420', async () => {
+    const res = await cmq.raw(`Action=SendMessage&msgBody=${'x'.repeat(stack.config.cmq.maxRequestBytes)}`);
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toMatchObject({ code: 4000, message: '(10420)cannot parse request, or request size is more than 1MB' });
+  });
+
+  it('non-UTF-8 bytes: 4000/10420, before and after percent-decoding', async () => {
+    const pairs = cmq.signedParams('SendMessage', { queueName: 'target', msgBody: 'x' });
+    const body = new URLSearchParams(pairs).toString().replace('msgBody=x', 'msgBody=%C3%28');
+    expect(JSON.parse((await cmq.raw(body)).body)).toMatchObject({ code: 4000, message: '(10420)cannot parse request, or request size is more than 1MB' });
+    const raw = await new Promise<string>((resolve, reject) => {
+      const req = require('node:http').request(
+        { host: '127.0.0.1', port: stack.cmqPort, method: 'POST', path: '/v2/index.php' },
+        (r: import('node:http').IncomingMessage) => {
+          let s = '';
+          r.on('data', (d) => (s += d));
+          r.on('end', () => resolve(s));
+        },
+      );
+      req.on('error', reject);
+      req.end(Buffer.concat([Buffer.from('Action=SendMessage&msgBody='), Buffer.from([0xff, 0xfe, 0x80])]));
+    });
+    expect(JSON.parse(raw)).toMatchObject({ code: 4000, message: '(10420)cannot parse request, or request size is more than 1MB' });
+  });
+
+  it('broken percent escapes and repeated keys', async () => {
+    expect(JSON.parse((await cmq.raw('Action=ListQueue&x=%G1')).body)).toMatchObject({ code: 4000, message: expect.stringMatching(/^\(10420\)/) });
+    expect(JSON.parse((await cmq.raw('Action=ListQueue&Action=ListQueue')).body)).toMatchObject({
+      code: 4000,
+      message: '(10330)parameter Action is NOT a repeatable parameter',
+    });
+  });
+
+  it.each(['PUT', 'DELETE', 'PATCH', 'OPTIONS'])('method %s: 4000/10410 with HTTP 200', async (method) => {
+    const pairs = cmq.signedParams('SendMessage', { queueName: 'target', msgBody: 'x' });
+    const res = await cmq.raw(new URLSearchParams(pairs).toString(), { method });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toMatchObject({ code: 4000, message: `(10410)unexpected http ${method} only GET or POST is supported` });
+  });
+
+  it('every reply carries code (integer), message (string) and requestId (string)', async () => {
+    const r = await cmq.call('CreateQueue', {});
+    expect(typeof r.code).toBe('number');
+    expect(typeof r.message).toBe('string');
+    expect(r.requestId).toMatch(/^\d+$/);
+  });
+});
