@@ -1,0 +1,81 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { CmqClient } from '@app/cmq';
+import { loadConfigWith } from '@app/config';
+import { expectEventually, sleep, TestStack, TestTenant } from '@app/testing';
+import { createWorker } from '../apps/worker/src/worker.app';
+
+/**
+ * Retention is at least 60 s by the protocol, so this spec waits it out for real: expired
+ * messages stop being delivered and counted at once, and the worker's sweep deletes them, as it
+ * purges the messages of deleted queues.
+ */
+describe('message retention and the worker sweep', () => {
+  let stack: TestStack;
+  let tenant: TestTenant;
+  let cmq: CmqClient;
+  let worker: NestFastifyApplication;
+
+  beforeAll(async () => {
+    stack = await TestStack.start();
+    tenant = await stack.tenant('retention');
+    cmq = stack.client(tenant);
+    worker = await createWorker(loadConfigWith({ SWEEP_INTERVAL_MS: '500' }));
+    await worker.listen(0, '127.0.0.1');
+  });
+  afterAll(async () => {
+    await worker?.close();
+    await stack.stop();
+  });
+
+  const rowsOf = async (queueName: string) =>
+    (
+      await stack.db.query(
+        `SELECT count(m.*)::int AS n FROM queues q LEFT JOIN messages m ON m.queue_id = q.id
+          WHERE q.account_id = $1 AND q.name = $2 GROUP BY q.id ORDER BY q.id DESC LIMIT 1`,
+        [tenant.accountId, queueName],
+      )
+    ).rows[0].n as number;
+
+  it('purges the messages of a deleted queue in the background', async () => {
+    await cmq.call('CreateQueue', { queueName: 'gone' });
+    await cmq.call('BatchSendMessage', { queueName: 'gone', msgBody: ['a', 'b', 'c'] });
+    expect(await rowsOf('gone')).toBe(3);
+    await cmq.call('DeleteQueue', { queueName: 'gone' });
+    await expectEventually(async () => expect(await rowsOf('gone')).toBe(0), 10_000, 200);
+  });
+
+  it(
+    'expires messages after msgRetentionSeconds: not delivered, not counted, then deleted',
+    async () => {
+      await cmq.call('CreateQueue', { queueName: 'short', msgRetentionSeconds: 60, visibilityTimeout: 1 });
+      await cmq.call('CreateQueue', { queueName: 'long' });
+      await cmq.call('BatchSendMessage', { queueName: 'short', msgBody: ['1', '2', '3'] });
+      await cmq.call('SendMessage', { queueName: 'long', msgBody: 'stays' });
+      const inFlight = await cmq.call('ReceiveMessage', { queueName: 'short' });
+      expect(inFlight.code).toBe(0);
+      const sentAt = inFlight.enqueueTime as number;
+      expect(await cmq.call('GetQueueAttributes', { queueName: 'short' })).toMatchObject({ activeMsgNum: 2, inactiveMsgNum: 1 });
+
+      // just before expiry the messages are still there
+      await sleep(Math.max(0, (sentAt + 57) * 1000 - Date.now()));
+      expect(await rowsOf('short')).toBe(3);
+      await sleep(Math.max(0, (sentAt + 61.5) * 1000 - Date.now()));
+
+      expect(await cmq.call('ReceiveMessage', { queueName: 'short' })).toMatchObject({ code: 7000 });
+      expect(await cmq.call('GetQueueAttributes', { queueName: 'short' })).toMatchObject({
+        activeMsgNum: 0,
+        inactiveMsgNum: 0,
+        delayMsgNum: 0,
+        minMsgTime: 0,
+      });
+      expect(await cmq.call('DeleteMessage', { queueName: 'short', receiptHandle: inFlight.receiptHandle as string })).toMatchObject({
+        code: 4430,
+      });
+      await expectEventually(async () => expect(await rowsOf('short')).toBe(0), 10_000, 200);
+      // a queue with the default retention keeps its message
+      expect(await rowsOf('long')).toBe(1);
+      expect(await cmq.call('ReceiveMessage', { queueName: 'long' })).toMatchObject({ code: 0, msgBody: 'stays' });
+    },
+    90_000,
+  );
+});
