@@ -3,8 +3,8 @@ import { freePort, spawnApp, waitForHttp } from '@app/testing';
 
 describe('start-up and shutdown of the real processes', () => {
   it.each([
-    ['Postgres', { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/cmq' }, /^queue-api: Cannot reach Postgres at 127\.0\.0\.1:1 \(.+\)\. Set DATABASE_URL to a reachable server, or run `docker compose up -d` to start one\.$/],
-    ['Redis', { REDIS_URL: 'redis://127.0.0.1:1' }, /^queue-api: Cannot reach Redis at 127\.0\.0\.1:1 \(.+\)\. Set REDIS_URL to a reachable server, or run `docker compose up -d` to start one\.$/],
+    ['Postgres', { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/cmq' }, /^queue-api: Cannot reach Postgres at 127\.0\.0\.1:1 \(.+\)\. Set DATABASE_URL to a reachable server, or run `docker compose up -d postgres redis` to start one\.$/],
+    ['Redis', { REDIS_URL: 'redis://127.0.0.1:1' }, /^queue-api: Cannot reach Redis at 127\.0\.0\.1:1 \(.+\)\. Set REDIS_URL to a reachable server, or run `docker compose up -d postgres redis` to start one\.$/],
   ])('fails at once with one clear line when %s is unreachable', async (_what, env, line) => {
     const started = Date.now();
     const app = spawnApp('queue-api', { ...env, CMQ_PORT: String(await freePort()) });
