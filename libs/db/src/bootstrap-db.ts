@@ -18,7 +18,7 @@ function connectionHint(kind: 'Postgres' | 'Redis', url: string, cause: unknown)
   const reason = cause instanceof Error ? cause.message : String(cause);
   return new StartupError(
     `Cannot reach ${kind} at ${describeAddress(url)} (${reason}). ` +
-      `Set ${variable} to a reachable server, or run \`docker compose up -d\` to start one.`,
+      `Set ${variable} to a reachable server, or run \`docker compose up -d postgres redis\` to start one.`,
   );
 }
 
