@@ -86,6 +86,33 @@ describe('CMQ bad input: the protocol error, HTTP 200, and nothing stored', () =
     expect(JSON.parse(res.body)).toMatchObject({ code: 4000, message: '(10420)cannot parse request, or request size is more than 1MB' });
   });
 
+  it('an oversized chunked body (no Content-Length): 4000/10420, read no further', async () => {
+    const reply = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = require('node:http').request(
+        { host: '127.0.0.1', port: stack.cmqPort, method: 'POST', path: '/', headers: { 'transfer-encoding': 'chunked' } },
+        (r: import('node:http').IncomingMessage) => {
+          let s = '';
+          r.on('data', (d) => (s += d));
+          r.on('end', () => resolve({ status: r.statusCode ?? 0, body: s }));
+        },
+      );
+      req.on('error', reject);
+      const chunk = Buffer.alloc(256 * 1024, 'x');
+      req.write('Action=SendMessage&queueName=target&msgBody=');
+      let sent = 0;
+      const pump = () => {
+        while (sent <= stack.config.cmq.maxRequestBytes) {
+          sent += chunk.length;
+          if (!req.write(chunk)) return req.once('drain', pump);
+        }
+        req.end();
+      };
+      pump();
+    });
+    expect(reply.status).toBe(200);
+    expect(JSON.parse(reply.body)).toMatchObject({ code: 4000, message: '(10420)cannot parse request, or request size is more than 1MB' });
+  });
+
   it('non-UTF-8 bytes: 4000/10420, before and after percent-decoding', async () => {
     const pairs = cmq.signedParams('SendMessage', { queueName: 'target', msgBody: 'x' });
     const body = new URLSearchParams(pairs).toString().replace('msgBody=x', 'msgBody=%C3%28');

@@ -16,7 +16,7 @@ export class QueueApiModule {
       module: QueueApiModule,
       imports: [
         ConfigModule.forRoot(config),
-        LoggerModule.forRoot(loggerParams(config, 'queue-api', ['health'])),
+        LoggerModule.forRoot(loggerParams(config, 'queue-api', [])),
         DbModule.forRoot(ACCOUNT_ENTITIES),
         CommonModule,
         AccountsModule,

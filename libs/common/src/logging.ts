@@ -4,8 +4,9 @@ import type { AppConfig } from '@app/config';
 
 /**
  * pino through nestjs-pino; secrets are redacted wherever they appear in a logged object.
- * `httpPaths` limits the per-request logger middleware to some routes: the queue-api keeps it
- * off the CMQ hot path, which answers from its own Fastify route and logs only failures.
+ * `httpPaths` limits the per-request logger middleware to some routes (none: no middleware, and
+ * no async-context tracking of every promise). The queue-api runs without it: its CMQ path
+ * answers ahead of Fastify and logs only failures.
  */
 export function loggerParams(config: AppConfig, app: string, httpPaths?: string[]): Params {
   return {

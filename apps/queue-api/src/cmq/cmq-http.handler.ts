@@ -1,0 +1,84 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { CmqErrors } from '@app/cmq';
+import type { CmqGateway } from './cmq.gateway';
+
+/** Paths that serve the CMQ API: the classic one and the one newer SDKs default to. */
+export const CMQ_PATHS = new Set(['/v2/index.php', '/']);
+
+export function isCmqPath(url: string | undefined): boolean {
+  if (!url) return false;
+  const q = url.indexOf('?');
+  return CMQ_PATHS.has(q === -1 ? url : url.slice(0, q));
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * The CMQ hot path on the bare Node HTTP server, ahead of Fastify and Nest: read the body
+ * (whatever the Content-Type says, up to the size limit), hand it to the gateway, write the
+ * reply. Every other path (health, …) goes on to Fastify as usual.
+ */
+export class CmqHttpHandler {
+  constructor(
+    private readonly gateway: CmqGateway,
+    private readonly maxRequestBytes: number,
+  ) {}
+
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    const method = req.method ?? 'GET';
+    if (method === 'GET' || method === 'HEAD') {
+      // a GET's parameters are in the query; a body, if any, is not read
+      req.resume();
+      void this.answer(req, res, undefined);
+      return;
+    }
+    const declared = Number(req.headers['content-length']);
+    if (declared > this.maxRequestBytes) {
+      this.tooLarge(req, res);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let aborted = false;
+    req.on('data', (chunk: Buffer) => {
+      if (aborted) return;
+      size += chunk.length;
+      if (size > this.maxRequestBytes) {
+        aborted = true;
+        this.tooLarge(req, res);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!aborted) void this.answer(req, res, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    });
+    req.on('error', () => {
+      aborted = true;
+      res.destroy();
+    });
+  }
+
+  private async answer(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined): Promise<void> {
+    const out = await this.gateway.handle({ method: req.method ?? 'GET', host: req.headers.host ?? '', url: req.url ?? '/', body });
+    this.write(res, out);
+  }
+
+  /**
+   * Answers at once and closes the connection after it. The rest of the body is discarded for
+   * a moment (so the client can read the reply before the socket goes), then cut off.
+   */
+  private tooLarge(req: IncomingMessage, res: ServerResponse): void {
+    res.setHeader('connection', 'close');
+    this.write(res, this.gateway.transportError(CmqErrors.cannotParse('request')));
+    req.removeAllListeners('data');
+    req.resume();
+    setTimeout(() => req.destroy(), 2000).unref();
+  }
+
+  private write(res: ServerResponse, out: string): void {
+    if (res.writableEnded || res.destroyed) return;
+    res.writeHead(200, { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(out) });
+    res.end(out);
+  }
+}
