@@ -63,7 +63,9 @@ async function startStack({ cmqPort = 18080, billingPort = 13000, extraEnv = {},
       headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, 'content-type': 'application/json' },
       body: JSON.stringify({ name: 'bench' }),
     });
-    return res.json();
+    const body = await res.json();
+    if (res.status !== 201) throw new Error(`${path}: ${res.status} ${JSON.stringify(body)}`);
+    return body;
   };
   const account = await admin('/v1/accounts');
   const key = await admin(`/v1/accounts/${account.id}/keys`);

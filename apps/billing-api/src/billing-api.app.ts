@@ -23,6 +23,5 @@ export async function createBillingApi(config: AppConfig): Promise<NestFastifyAp
     .addBearerAuth()
     .build();
   SwaggerModule.setup('docs', app, SwaggerModule.createDocument(app, doc));
-  app.enableShutdownHooks();
   return app;
 }

@@ -31,6 +31,5 @@ export async function createQueueApi(config: AppConfig): Promise<NestFastifyAppl
   });
   app.useLogger(app.get(Logger));
   cmq = new CmqHttpHandler(app.get(CmqGateway), config.cmq.maxRequestBytes);
-  app.enableShutdownHooks();
   return app;
 }

@@ -9,6 +9,5 @@ export async function createWorker(config: AppConfig): Promise<NestFastifyApplic
     bufferLogs: true,
   });
   app.useLogger(app.get(Logger));
-  app.enableShutdownHooks();
   return app;
 }

@@ -37,7 +37,8 @@ export function runMain(name: string, start: (config: AppConfig) => Promise<INes
     const config = loadConfig();
     await prepareInfrastructure(config);
     const app = await start(config);
-    app.enableShutdownHooks();
+    // SIGTERM/SIGINT: Nest's hooks in order (before-shutdown, HTTP close, shutdown), then exit 0
+    app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
   })().catch((err: unknown) => {
     if (err instanceof StartupError || err instanceof ConfigError) {
       console.error(`${name}: ${err.message}`);

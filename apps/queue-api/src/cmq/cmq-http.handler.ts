@@ -78,6 +78,8 @@ export class CmqHttpHandler {
 
   private write(res: ServerResponse, out: string): void {
     if (res.writableEnded || res.destroyed) return;
+    // keep-alive connections would hold the closing server open until their timeout
+    if (this.gateway.draining) res.setHeader('connection', 'close');
     res.writeHead(200, { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(out) });
     res.end(out);
   }

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import {
   clientRequestIdDigits,
@@ -33,10 +33,12 @@ const HOST_REGION_RE = /^cmq-(?:queue|topic)-([a-z0-9-]+)\./;
  * always a flat JSON reply (HTTP 200 for every API-level outcome).
  */
 @Injectable()
-export class CmqGateway {
+export class CmqGateway implements BeforeApplicationShutdown {
   private readonly logger = new Logger('CmqGateway');
   private readonly handlers = new Map<string, { name: string; handle: ActionHandler }>();
   private readonly requestIds = new RequestIds();
+  /** set once shutdown begins: replies then close their connection, so the server can stop */
+  draining = false;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -71,6 +73,10 @@ export class CmqGateway {
       this.logger.error({ err, requestId }, 'CMQ request failed');
       return serializeError(CmqErrors.internal(), requestId, clientRequestId);
     }
+  }
+
+  beforeApplicationShutdown(): void {
+    this.draining = true;
   }
 
   /** An error reply for failures before the request could be read (e.g. an oversized body). */
