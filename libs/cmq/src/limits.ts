@@ -32,6 +32,3 @@ export function assertQueueName(name: string): string {
   if (!QUEUE_NAME_RE.test(name)) throw CmqErrors.queueNameFormat();
   return name;
 }
-
-/** Receipt handles and message ids use only `[A-Za-z0-9%#:_-]`, as the Go SDK demands. */
-export const RECEIPT_HANDLE_RE = /^[A-Za-z0-9%#:_-]{1,256}$/;
