@@ -1,15 +1,6 @@
-import { CmqError } from './errors';
+import { cmqErrorOf } from '@app/testing/cmq-error';
 import { decodeForm } from './form';
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof CmqError) return `${e.code} ${e.message}`;
-    throw e;
-  }
-  throw new Error('expected a CmqError');
-}
 
 describe('decodeForm', () => {
   it('decodes + and %20 as spaces and keeps %2B as a plus', () => {
@@ -42,17 +33,17 @@ describe('decodeForm', () => {
   });
 
   it('refuses invalid UTF-8 (4000/10420)', () => {
-    expect(codeOf(() => decodeForm('m=%FF%FE'))).toBe('4000 (10420)cannot parse request, or request size is more than 1MB');
-    expect(codeOf(() => decodeForm(Buffer.from([0x6d, 0x3d, 0xc3, 0x28])))).toMatch(/^4000 \(10420\)/);
+    expect(cmqErrorOf(() => decodeForm('m=%FF%FE'))).toBe('4000 (10420)cannot parse request, or request size is more than 1MB');
+    expect(cmqErrorOf(() => decodeForm(Buffer.from([0x6d, 0x3d, 0xc3, 0x28])))).toMatch(/^4000 \(10420\)/);
   });
 
   it('refuses broken percent escapes', () => {
-    expect(codeOf(() => decodeForm('m=%zz'))).toMatch(/^4000 \(10420\)/);
-    expect(codeOf(() => decodeForm('m=%4'))).toMatch(/^4000 \(10420\)/);
+    expect(cmqErrorOf(() => decodeForm('m=%zz'))).toMatch(/^4000 \(10420\)/);
+    expect(cmqErrorOf(() => decodeForm('m=%4'))).toMatch(/^4000 \(10420\)/);
   });
 
   it('refuses a key given twice and an empty key', () => {
-    expect(codeOf(() => decodeForm('a=1&a=2'))).toBe('4000 (10330)parameter a is NOT a repeatable parameter');
-    expect(codeOf(() => decodeForm('=1'))).toMatch(/^4000 \(10310\)/);
+    expect(cmqErrorOf(() => decodeForm('a=1&a=2'))).toBe('4000 (10330)parameter a is NOT a repeatable parameter');
+    expect(cmqErrorOf(() => decodeForm('=1'))).toMatch(/^4000 \(10310\)/);
   });
 });

@@ -1,17 +1,8 @@
-import { CmqError } from './errors';
+import { cmqErrorOf } from '@app/testing/cmq-error';
 import { decodeForm } from './form';
 import { ListLimits, MessageLimits, QUEUE_ATTRIBUTE_NAMES, QueueLimits } from './limits';
 import { ParamReader, parseIntParam } from './params';
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof CmqError) return e.message;
-    throw e;
-  }
-  return 'ok';
-}
 
 describe('queue attribute limits (spec §7)', () => {
   it('has the protocol ranges and defaults', () => {
@@ -29,9 +20,9 @@ describe('queue attribute limits (spec §7)', () => {
     const { min, max } = QueueLimits[name];
     expect(parseIntParam(name, String(min), QueueLimits[name])).toBe(min);
     expect(parseIntParam(name, String(max), QueueLimits[name])).toBe(max);
-    const msg = `(10350)parameter ${name} value or length is out of range`;
-    expect(codeOf(() => parseIntParam(name, String(min - 1), QueueLimits[name]))).toBe(msg);
-    expect(codeOf(() => parseIntParam(name, String(max + 1), QueueLimits[name]))).toBe(msg);
+    const msg = `4000 (10350)parameter ${name} value or length is out of range`;
+    expect(cmqErrorOf(() => parseIntParam(name, String(min - 1), QueueLimits[name]))).toBe(msg);
+    expect(cmqErrorOf(() => parseIntParam(name, String(max + 1), QueueLimits[name]))).toBe(msg);
   });
 });
 
@@ -40,7 +31,7 @@ describe('message limits (spec §8)', () => {
     expect(MessageLimits.batch).toBe(16);
     const at = (n: number) => new ParamReader(decodeForm(Array.from({ length: n }, (_, i) => `msgBody.${i}=x`).join('&')));
     expect(at(16).array('msgBody', MessageLimits.batch)).toHaveLength(16);
-    expect(codeOf(() => at(17).array('msgBody', MessageLimits.batch))).toBe('(10370)msgBody parameter batch size is out of range');
+    expect(cmqErrorOf(() => at(17).array('msgBody', MessageLimits.batch))).toBe('4000 (10370)msgBody parameter batch size is out of range');
   });
 
   it('a batch carries at most 1 MiB of bodies, a delay at most 70 days', () => {

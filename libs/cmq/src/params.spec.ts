@@ -1,18 +1,9 @@
-import { CmqError } from './errors';
+import { cmqErrorOf } from '@app/testing/cmq-error';
 import { decodeForm } from './form';
 import { ParamReader, parseIntParam } from './params';
 import { assertQueueName } from './limits';
 import { clientRequestIdDigits, serializeReply } from './response';
 
-function err(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof CmqError) return `${e.code} ${e.message}`;
-    throw e;
-  }
-  throw new Error('expected a CmqError');
-}
 
 const reader = (s: string) => new ParamReader(decodeForm(s));
 
@@ -28,22 +19,22 @@ describe('ParamReader', () => {
   });
 
   it('refuses gaps, a start above 1, and bad indices', () => {
-    expect(err(() => reader('msgBody.1=a&msgBody.3=b').array('msgBody', 16))).toBe(
+    expect(cmqErrorOf(() => reader('msgBody.1=a&msgBody.3=b').array('msgBody', 16))).toBe(
       '4000 (10380)msgBody parameter is not consequent',
     );
-    expect(err(() => reader('msgBody.2=a').array('msgBody', 16))).toMatch(/^4000 \(10380\)/);
-    expect(err(() => reader('msgBody.1=a&msgBody.01=b').array('msgBody', 16))).toMatch(/^4000 \(10380\)/);
-    expect(err(() => reader('msgBody.x=a').array('msgBody', 16))).toMatch(/^4000 \(10310\)/);
+    expect(cmqErrorOf(() => reader('msgBody.2=a').array('msgBody', 16))).toMatch(/^4000 \(10380\)/);
+    expect(cmqErrorOf(() => reader('msgBody.1=a&msgBody.01=b').array('msgBody', 16))).toMatch(/^4000 \(10380\)/);
+    expect(cmqErrorOf(() => reader('msgBody.x=a').array('msgBody', 16))).toMatch(/^4000 \(10310\)/);
   });
 
   it('refuses more than the batch limit (10370) and a missing array (10390)', () => {
     const s = Array.from({ length: 17 }, (_, i) => `msgBody.${i + 1}=x`).join('&');
-    expect(err(() => reader(s).array('msgBody', 16))).toBe('4000 (10370)msgBody parameter batch size is out of range');
-    expect(err(() => reader('a=1').array('msgBody', 16))).toBe('4000 (10390)lacked of required parameter msgBody');
+    expect(cmqErrorOf(() => reader(s).array('msgBody', 16))).toBe('4000 (10370)msgBody parameter batch size is out of range');
+    expect(cmqErrorOf(() => reader('a=1').array('msgBody', 16))).toBe('4000 (10390)lacked of required parameter msgBody');
   });
 
   it('refuses a scalar given as an array (10330)', () => {
-    expect(err(() => reader('queueName.1=q').string('queueName'))).toBe(
+    expect(cmqErrorOf(() => reader('queueName.1=q').string('queueName'))).toBe(
       '4000 (10330)parameter queueName is NOT a repeatable parameter',
     );
   });
@@ -52,14 +43,14 @@ describe('ParamReader', () => {
     const opts = { min: 0, max: 30 };
     expect(parseIntParam('w', '30', opts)).toBe(30);
     expect(parseIntParam('w', '007', opts)).toBe(7);
-    expect(err(() => parseIntParam('w', '1.5', opts))).toBe('4000 (10360)parameter w error type');
-    expect(err(() => parseIntParam('w', '', opts))).toMatch(/10360/);
-    expect(err(() => parseIntParam('w', '1e3', opts))).toMatch(/10360/);
-    expect(err(() => parseIntParam('w', ' 1', opts))).toMatch(/10360/);
-    expect(err(() => parseIntParam('w', '31', opts))).toBe('4000 (10350)parameter w value or length is out of range');
-    expect(err(() => parseIntParam('w', '-1', opts))).toMatch(/10350/);
-    expect(err(() => parseIntParam('w', '99999999999999999999999', opts))).toMatch(/10350/);
-    expect(err(() => parseIntParam('w', '-99999999999999999999999', opts))).toMatch(/10350/);
+    expect(cmqErrorOf(() => parseIntParam('w', '1.5', opts))).toBe('4000 (10360)parameter w error type');
+    expect(cmqErrorOf(() => parseIntParam('w', '', opts))).toMatch(/10360/);
+    expect(cmqErrorOf(() => parseIntParam('w', '1e3', opts))).toMatch(/10360/);
+    expect(cmqErrorOf(() => parseIntParam('w', ' 1', opts))).toMatch(/10360/);
+    expect(cmqErrorOf(() => parseIntParam('w', '31', opts))).toBe('4000 (10350)parameter w value or length is out of range');
+    expect(cmqErrorOf(() => parseIntParam('w', '-1', opts))).toMatch(/10350/);
+    expect(cmqErrorOf(() => parseIntParam('w', '99999999999999999999999', opts))).toMatch(/10350/);
+    expect(cmqErrorOf(() => parseIntParam('w', '-99999999999999999999999', opts))).toMatch(/10350/);
     expect(parseIntParam('w', '30000', { ...opts, clampAbove: true })).toBe(30);
     expect(parseIntParam('w', '99999999999999999999999', { ...opts, clampAbove: true })).toBe(30);
   });
@@ -72,7 +63,7 @@ describe('limits', () => {
   it.each(['', '1q', '-q', 'a'.repeat(65), "q'; drop table queues;--", 'q q', 'q.1', '队列', 'q%00'])(
     'refuses queue name %j with 4000/10020',
     (n) => {
-      expect(err(() => assertQueueName(n))).toBe('4000 (10020)queue name format error');
+      expect(cmqErrorOf(() => assertQueueName(n))).toBe('4000 (10020)queue name format error');
     },
   );
 });
