@@ -113,6 +113,13 @@ describe('CMQ bad input: the protocol error, HTTP 200, and nothing stored', () =
     expect(JSON.parse(reply.body)).toMatchObject({ code: 4000, message: '(10420)cannot parse request, or request size is more than 1MB' });
   });
 
+  it('a GET whose query is too large for the HTTP parser: 4000/10420 with HTTP 200', async () => {
+    const get = stack.client(tenant, { method: 'GET' });
+    const res = await get.raw(`Action=SendMessage&queueName=target&msgBody=${'x'.repeat(64 * 1024)}`);
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toMatchObject({ code: 4000, message: '(10420)cannot parse request, or request size is more than 1MB' });
+  });
+
   it('non-UTF-8 bytes: 4000/10420, before and after percent-decoding', async () => {
     const pairs = cmq.signedParams('SendMessage', { queueName: 'target', msgBody: 'x' });
     const body = new URLSearchParams(pairs).toString().replace('msgBody=x', 'msgBody=%C3%28');

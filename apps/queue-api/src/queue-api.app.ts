@@ -1,6 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { createServer, IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { Logger } from 'nestjs-pino';
 import type { AppConfig } from '@app/config';
 import { CmqHttpHandler, isCmqPath } from './cmq/cmq-http.handler';
@@ -15,6 +16,21 @@ export async function createQueueApi(config: AppConfig): Promise<NestFastifyAppl
   const { QueueApiModule } = await import('./queue-api.module');
   let cmq: CmqHttpHandler | undefined;
   const adapter = new FastifyAdapter({
+    // A request line or headers too large for the parser (a GET with a huge query) gets the
+    // protocol's reply too; other malformed requests get a plain 400, as Fastify does.
+    clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) return;
+      const body =
+        err.code === 'HPE_HEADER_OVERFLOW' && cmq
+          ? cmq.transportErrorBody()
+          : '{"error":"Bad Request","message":"Client Error","statusCode":400}';
+      const status = err.code === 'HPE_HEADER_OVERFLOW' && cmq ? 200 : 400;
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+          `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+      );
+      socket.destroy();
+    },
     serverFactory: (fastifyHandler: (req: IncomingMessage, res: ServerResponse) => void) => {
       const server = createServer((req: IncomingMessage, res: ServerResponse) => {
         if (cmq && isCmqPath(req.url)) cmq.handle(req, res);

@@ -64,13 +64,18 @@ export class CmqHttpHandler {
     this.write(res, out);
   }
 
+  /** The reply to a request that could not be read at all (too large, malformed). */
+  transportErrorBody(): string {
+    return this.gateway.transportError(CmqErrors.cannotParse('request'));
+  }
+
   /**
    * Answers at once and closes the connection after it. The rest of the body is discarded for
    * a moment (so the client can read the reply before the socket goes), then cut off.
    */
   private tooLarge(req: IncomingMessage, res: ServerResponse): void {
     res.setHeader('connection', 'close');
-    this.write(res, this.gateway.transportError(CmqErrors.cannotParse('request')));
+    this.write(res, this.transportErrorBody());
     req.removeAllListeners('data');
     req.resume();
     setTimeout(() => req.destroy(), 2000).unref();
