@@ -2,3 +2,4 @@ export * from './expect-eventually';
 export * from './test-stack';
 export * from './spawn-app';
 export * from './free-port';
+export * from './callers';
