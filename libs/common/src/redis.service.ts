@@ -19,15 +19,14 @@ export class RedisService implements OnApplicationShutdown {
   private subscriber?: Redis;
   private readonly handlers = new Map<string, Set<Handler>>();
   readonly prefix: string;
+  private readonly url: string;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.prefix = config.redis.prefix;
-    this.client = new Redis(config.redis.url, redisOptions());
-    this.client.on('error', (err) => this.logger.warn(`redis: ${err.message}`));
     this.url = config.redis.url;
+    this.client = new Redis(this.url, redisOptions());
+    this.client.on('error', (err) => this.logger.warn(`redis: ${err.message}`));
   }
-
-  private readonly url: string;
 
   key(...parts: string[]): string {
     return `${this.prefix}:${parts.join(':')}`;

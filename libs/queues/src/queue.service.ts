@@ -59,6 +59,7 @@ export class QueueService {
       if ((err as { code?: string }).code === '23505') throw CmqErrors.queueExists();
       throw err;
     }
+    // evicts a stale copy of a deleted queue of this name that a missed announcement left behind
     await this.registry.changed(scope, name);
     return queueId;
   }

@@ -35,7 +35,8 @@ const HOST_REGION_RE = /^cmq-(?:queue|topic)-([a-z0-9-]+)\./;
 @Injectable()
 export class CmqGateway implements BeforeApplicationShutdown {
   private readonly logger = new Logger('CmqGateway');
-  private readonly handlers = new Map<string, { name: string; handle: ActionHandler }>();
+  /** handlers by lower-cased action name (Java sends `ClearSUbscriptionFIlterTags`) */
+  private readonly handlers = new Map<string, ActionHandler>();
   private readonly requestIds = new RequestIds();
   /** set once shutdown begins: replies then close their connection, so the server can stop */
   draining = false;
@@ -45,9 +46,7 @@ export class CmqGateway implements BeforeApplicationShutdown {
     private readonly auth: Authenticator,
     queueActions: QueueActions,
   ) {
-    for (const [name, handle] of Object.entries(queueActions.handlers())) {
-      this.handlers.set(name.toLowerCase(), { name, handle });
-    }
+    for (const [name, handle] of Object.entries(queueActions.handlers())) this.handlers.set(name.toLowerCase(), handle);
   }
 
   async handle(req: CmqHttpRequest): Promise<string> {
@@ -66,8 +65,8 @@ export class CmqGateway implements BeforeApplicationShutdown {
       if (!handler) throw CmqErrors.unknownAction(action.slice(0, 64));
       const credential = await this.auth.authenticate({ method, host: req.host, path, params });
       const scope = this.scope(req.host, params, credential);
-      const fields = await handler.handle({ params: new ParamReader(params), credential, scope, requestId });
-      return serializeReply(0, '', requestId, clientRequestId, fields ?? undefined);
+      const fields = await handler({ params: new ParamReader(params), credential, scope, requestId });
+      return serializeReply(0, '', requestId, clientRequestId, fields || undefined);
     } catch (err) {
       if (err instanceof CmqError) return serializeError(err, requestId, clientRequestId);
       this.logger.error({ err, requestId }, 'CMQ request failed');

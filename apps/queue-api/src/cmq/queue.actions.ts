@@ -9,7 +9,7 @@ import {
   QUEUE_ATTRIBUTE_NAMES,
   QueueLimits,
 } from '@app/cmq';
-import { MessageStore, QueueAttributes, QueueRegistry, QueueService, ReceivedMessage } from '@app/queues';
+import { MessageStore, QueueAttributes, QueueRegistry, QueueService } from '@app/queues';
 import type { ActionContext, ActionHandler, ActionResult } from './action-context';
 
 function readAttributes(p: ParamReader): Partial<QueueAttributes> {
@@ -133,7 +133,7 @@ export class QueueActions {
     const wait = pollingWait(params, queue.pollingWaitSeconds);
     const [msg] = await this.messages.receive(queue, 1, wait);
     if (!msg) throw CmqErrors.noMessage();
-    return { ...msg } satisfies ReceivedMessage;
+    return { ...msg };
   }
 
   async batchReceiveMessage({ params, scope }: ActionContext): Promise<ActionResult> {
