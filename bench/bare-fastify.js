@@ -7,4 +7,5 @@ let n = 0;
 fastify.post('/v2/index.php', async (_req, reply) =>
   reply.header('content-type', 'application/json; charset=utf-8').send(`{"code":0,"message":"","requestId":"${++n}","msgId":"${n}"}`),
 );
+fastify.get('/health', async () => ({ status: 'ok' }));
 fastify.listen({ port: Number(process.argv[2] || 18081), host: '127.0.0.1' });

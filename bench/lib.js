@@ -1,12 +1,12 @@
 'use strict';
 // Shared pieces of the benchmarks: a queue-api and billing-api started from dist/ against a
-// database made for the run, a tenant, signed CMQ request bodies, and autocannon runs.
+// database made for the run, a tenant, signed CMQ request bodies, and wrk runs.
 const { spawn } = require('node:child_process');
 const { randomBytes, randomInt } = require('node:crypto');
 const { join } = require('node:path');
 const { Client } = require('pg');
-const autocannon = require('autocannon');
 const { sign, sourceString } = require('../dist/libs/cmq/src/signature');
+const { waitForHttp } = require('../dist/libs/common/src/wait-for-http');
 
 const ROOT = join(__dirname, '..');
 
@@ -27,15 +27,9 @@ function start(app, env, nodeArgs = []) {
   return child;
 }
 
+/** Waits until `url` answers 200, or throws. */
 async function waitFor(url, ms = 30000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${url} not up`);
+  if (!(await waitForHttp(url, ms))) throw new Error(`${url} not up within ${ms} ms`);
 }
 
 /** Starts queue-api (+ billing-api for the tenant) on a fresh database; returns what a bench needs. */
@@ -107,63 +101,10 @@ async function call(port, tenant, action, params) {
 }
 
 /**
- * Signs `count` requests ahead of the run, so the load generator spends its time sending, not
- * hashing (each is unique: the server refuses a replayed signature). Valid for the signature
- * window (300 s by default), so make them just before the run.
- */
-function presign(count, make) {
-  const bodies = new Array(count);
-  for (let i = 0; i < count; i++) bodies[i] = make();
-  let next = 0;
-  return () => {
-    if (next >= bodies.length) throw new Error(`presigned bodies exhausted after ${bodies.length}`);
-    return bodies[next++];
-  };
-}
-
-/** autocannon with a body made per request; counts replies whose CMQ code is not 0. */
-async function load({ port, makeBody, connections, duration, title }) {
-  let cmqErrors = 0;
-  const codes = {};
-  const result = await autocannon({
-    url: `http://127.0.0.1:${port}/v2/index.php`,
-    connections,
-    duration,
-    title,
-    requests: [
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        setupRequest: (req) => ({ ...req, body: makeBody() }),
-        onResponse: (status, body) => {
-          let code = -1;
-          try {
-            code = JSON.parse(body).code;
-          } catch {}
-          codes[code] = (codes[code] || 0) + 1;
-          if (code !== 0) cmqErrors++;
-        },
-      },
-    ],
-  });
-  return {
-    title,
-    requestsPerSec: Math.round(result.requests.average),
-    total: result.requests.total,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    max: result.latency.max,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    non2xx: result.non2xx,
-    cmqErrors,
-    codes,
-  };
-}
-
-/**
  * wrk (C, from Debian's package `wrk`) as the load generator: far lighter than a Node one, so
- * the server, not the generator, is what the figures measure. Bodies are presigned into a file.
+ * the server, not the generator, is what the figures measure. The bodies are signed before the
+ * run, each unique (the server refuses a replayed signature), and written one per line to a file;
+ * they stay valid for the signature window (300 s by default), so make them just before the run.
  */
 async function wrkLoad({ port, makeBody, count, connections, duration, threads = 2, title }) {
   const { execFileSync } = require('node:child_process');
@@ -194,4 +135,4 @@ async function wrkLoad({ port, makeBody, count, connections, duration, threads =
   };
 }
 
-module.exports = { startStack, signedBody, call, load, presign, wrkLoad, start, waitFor, ROOT };
+module.exports = { startStack, signedBody, call, wrkLoad, start, waitFor, ROOT };

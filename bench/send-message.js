@@ -19,7 +19,7 @@ async function main() {
   const stack = await startStack();
   const bare = spawn(process.execPath, [join(__dirname, 'bare-fastify.js'), '18081'], { stdio: 'inherit' });
   try {
-    await waitFor('http://127.0.0.1:18081/v2/index.php', 10000).catch(() => undefined);
+    await waitFor('http://127.0.0.1:18081/health', 10000);
     const created = await call(stack.cmqPort, stack.tenant, 'CreateQueue', { queueName: 'bench' });
     if (created.code !== 0) throw new Error(JSON.stringify(created));
     const payload = 'x'.repeat(bodySize);

@@ -1,7 +1,7 @@
 import { ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
 import { childEnv, ConfigError, loadConfig, sharedSecretsEnv } from '@app/config';
-import { prepareInfrastructure } from '@app/common';
+import { prepareInfrastructure, waitForHttp } from '@app/common';
 import { StartupError } from '@app/db';
 
 /**
@@ -10,19 +10,6 @@ import { StartupError } from '@app/db';
  * MASTER_KEY, and stops them all together.
  */
 const APPS = ['queue-api', 'billing-api', 'worker'] as const;
-
-async function waitHealthy(url: string, deadline: number): Promise<boolean> {
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(url);
-      if (res.ok) return true;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return false;
-}
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -56,12 +43,11 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stopAll(0));
 
   const host = `http://${config.publicHost}`;
-  const deadline = Date.now() + 60_000;
-  const ok = await Promise.all([
-    waitHealthy(`${host}:${config.ports.cmq}/health`, deadline),
-    waitHealthy(`${host}:${config.ports.billing}/health`, deadline),
-    waitHealthy(`${host}:${config.ports.worker}/health`, deadline),
-  ]);
+  const ok = await Promise.all(
+    [config.ports.cmq, config.ports.billing, config.ports.worker].map((port) =>
+      waitForHttp(`${host}:${port}/health`, 60_000, 250),
+    ),
+  );
   if (!ok.every(Boolean)) {
     console.error('launcher: not every app became healthy within 60 s');
     stopAll(1);

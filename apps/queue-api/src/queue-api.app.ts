@@ -20,11 +20,9 @@ export async function createQueueApi(config: AppConfig): Promise<NestFastifyAppl
     // protocol's reply too; other malformed requests get a plain 400, as Fastify does.
     clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => {
       if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) return;
-      const body =
-        err.code === 'HPE_HEADER_OVERFLOW' && cmq
-          ? cmq.transportErrorBody()
-          : '{"error":"Bad Request","message":"Client Error","statusCode":400}';
-      const status = err.code === 'HPE_HEADER_OVERFLOW' && cmq ? 200 : 400;
+      const cmqReply = err.code === 'HPE_HEADER_OVERFLOW' && cmq ? cmq.transportErrorBody() : undefined;
+      const body = cmqReply ?? '{"error":"Bad Request","message":"Client Error","statusCode":400}';
+      const status = cmqReply ? 200 : 400;
       socket.write(
         `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
           `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,

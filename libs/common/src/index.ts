@@ -5,3 +5,4 @@ export * from './logging';
 export * from './common.module';
 export * from './bootstrap';
 export * from './job-queues';
+export * from './wait-for-http';

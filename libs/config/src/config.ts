@@ -173,7 +173,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
 
 /** The environment with some variables replaced (tests and tools that start apps). */
 export function loadConfigWith(overrides: Record<string, string | undefined>, cwd = process.cwd()): AppConfig {
-  return loadConfig({ ...process.env, ...overrides }, cwd);
+  return loadConfig(childEnv(overrides), cwd);
 }
 
 /** The environment to hand a child process, with some variables replaced. */

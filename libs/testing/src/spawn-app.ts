@@ -2,6 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { childEnv } from '@app/config';
+import { waitForHttp as pollHttp } from '@app/common/wait-for-http';
 
 const ROOT = join(__dirname, '..', '..', '..');
 
@@ -37,16 +38,7 @@ export function spawnApp(app: Parameters<typeof appEntry>[0], env: Record<string
   };
 }
 
-/** Waits until `url` answers 200. */
+/** Waits until `url` answers 200, or fails the test. */
 export async function waitForHttp(url: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not come up within ${timeoutMs} ms`);
+  if (!(await pollHttp(url, timeoutMs))) throw new Error(`${url} did not come up within ${timeoutMs} ms`);
 }
