@@ -50,6 +50,30 @@ export const CmqErrors = {
   queueLimit: () => new CmqError(4450, 10220, 'number of queues has reached the limit'),
   batchTooBig: () => new CmqError(4470, 10300, 'total message size exceed 1MB'),
   noMessage: () => new CmqError(7000, 10200, 'no message'),
+  queueNameCooldown: () =>
+    new CmqError(
+      6040,
+      10660,
+      'it will take some time to release resources of previous queue before you create a new one with the same name, please try later',
+    ),
+  rewindDisabled: () => new CmqError(6050, 10670, 'your queue cannot be rewinded'),
+  rewindTime: () =>
+    new CmqError(4000, 10680, 'invalid rewind time, you can get the vaild range of that via GetQueueAttributes'),
+  rewindOverRetention: () => new CmqError(4000, 10700, 'rewindSeconds cannot be greater than msgRetentionSeconds'),
+
+  // §6.2 dead-letter queues (§9)
+  deadLetterNotJson: () => new CmqError(4000, 10710, 'deadLetterPolicy must be a json string'),
+  deadLetterParams: () => new CmqError(4000, 10720, 'deadLetterPolicy params error,please check it'),
+  deadLetterQueueMissing: () => new CmqError(4000, 10730, 'deadLetter queue not exist'),
+  deadLetterNested: () => new CmqError(4000, 10740, 'deadLetter queue is not allowed to nest'),
+  deadLetterInUse: () =>
+    new CmqError(4000, 10750, 'it is not allowed to be deleted when the queue is dead letter queue'),
+  deadLetterQueueMember: () =>
+    new CmqError(4000, 10760, 'the deadLetterPolicy must has deadLetterQueue member, only be a string'),
+  deadLetterPolicyMember: () =>
+    new CmqError(4000, 10770, 'the deadLetterPolicy must has policy member , only set 0 or 1'),
+  deadLetterBoundTooOften: () => new CmqError(4000, 10780, 'the deadLetter Queue bind too many times'),
+
   deletePartlyFailed: (errorList: unknown[]) =>
     new CmqError(6010, 10150, 'delete message partially failed', { errorList }),
   batchDeleteFailed: (errorList: unknown[]) => new CmqError(6020, 10290, 'batch delete message failed', { errorList }),

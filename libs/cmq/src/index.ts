@@ -5,3 +5,4 @@ export * from './limits';
 export * from './response';
 export * from './signature';
 export * from './client';
+export * from './dead-letter';

@@ -73,6 +73,9 @@ const specs = {
   GROUP_COMMIT_MAX_BATCH: positiveInt({ default: 512 }),
   GROUP_COMMIT_CONCURRENCY: positiveInt({ default: 2 }),
   LONG_POLL_RECHECK_MS: positiveInt({ default: 1000 }),
+  QUEUE_QPS_LIMIT: positiveInt({ default: 5000, desc: 'requests/s one queue accepts across all processes, unless set per queue' }),
+  MAX_QUEUES_PER_ACCOUNT: nonNegativeInt({ default: 0, desc: 'live queues per account; 0 means no limit' }),
+  QUEUE_NAME_COOLDOWN_SECONDS: nonNegativeInt({ default: 10, desc: 'a deleted queue name can be created again after this' }),
   SWEEP_INTERVAL_MS: positiveInt({ default: 10000 }),
   SWEEP_BATCH: positiveInt({ default: 5000 }),
   LOG_LEVEL: str({ choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' }),
@@ -101,6 +104,9 @@ export interface AppConfig {
     groupCommitMaxBatch: number;
     groupCommitConcurrency: number;
     longPollRecheckMs: number;
+    queueQpsLimit: number;
+    maxQueuesPerAccount: number;
+    queueNameCooldownSeconds: number;
   };
   sweep: { intervalMs: number; batch: number };
   log: { level: string; pretty: boolean; requests: boolean };
@@ -165,6 +171,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       groupCommitMaxBatch: e.GROUP_COMMIT_MAX_BATCH,
       groupCommitConcurrency: e.GROUP_COMMIT_CONCURRENCY,
       longPollRecheckMs: e.LONG_POLL_RECHECK_MS,
+      queueQpsLimit: e.QUEUE_QPS_LIMIT,
+      maxQueuesPerAccount: e.MAX_QUEUES_PER_ACCOUNT,
+      queueNameCooldownSeconds: e.QUEUE_NAME_COOLDOWN_SECONDS,
     },
     sweep: { intervalMs: e.SWEEP_INTERVAL_MS, batch: e.SWEEP_BATCH },
     log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY, requests: e.LOG_REQUESTS },

@@ -3,7 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import type { DataSourceOptions } from 'typeorm';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { dataSourceOptions } from './data-source';
-import { PgPool } from './pg-pool';
+import { PgPool, PgRelaxedPool } from './pg-pool';
 
 @Global()
 @Module({})
@@ -17,8 +17,8 @@ export class DbModule {
           useFactory: (config: AppConfig) => dataSourceOptions(config, entities),
         }),
       ],
-      providers: [PgPool],
-      exports: [PgPool, TypeOrmModule],
+      providers: [PgPool, PgRelaxedPool],
+      exports: [PgPool, PgRelaxedPool, TypeOrmModule],
     };
   }
 }

@@ -22,3 +22,25 @@ export class PgPool extends Pool implements OnApplicationShutdown {
     await this.end();
   }
 }
+
+/**
+ * Connections that commit without waiting for the WAL flush (synchronous_commit=off), for writes
+ * whose loss in a crash breaks no promise: a receive's claim on a message (lost, the message
+ * simply becomes visible again, which at-least-once delivery allows). Never for sends or deletes.
+ */
+@Injectable()
+export class PgRelaxedPool extends Pool implements OnApplicationShutdown {
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    super({
+      connectionString: config.database.url,
+      max: config.database.poolSize,
+      application_name: 'cmq-receive',
+      options: '-c synchronous_commit=off',
+    });
+    this.on('error', () => undefined);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.end();
+  }
+}

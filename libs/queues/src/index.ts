@@ -3,6 +3,7 @@ export * from './queue-registry';
 export * from './queue.service';
 export * from './message-store';
 export * from './long-poll';
+export * from './qps-throttle';
 export * from './group-commit';
 export * from './message-sweeper';
 export * from './queues.module';

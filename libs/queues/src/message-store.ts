@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import type { PoolClient } from 'pg';
 import { APP_CONFIG, AppConfig } from '@app/config';
-import { PgPool } from '@app/db';
+import { PgPool, PgRelaxedPool } from '@app/db';
 import { BatchWriter, GroupCommitter } from './group-commit';
 import { LongPoll } from './long-poll';
 import type { QueueInfo } from './queue.types';
@@ -12,8 +12,8 @@ export interface SendOp {
   delaySeconds: number;
 }
 
-/** msg ids in input order, or null when the queue was deleted before the commit */
-export type SendResult = string[] | null;
+/** msg ids in input order; null when the queue was deleted before the commit; 'full' at maxMsgHeapNum */
+export type SendResult = string[] | null | 'full';
 
 export interface DeleteOp {
   queueId: string;
@@ -45,8 +45,23 @@ export function decodeReceiptHandle(handle: string): { msgId: string; receipt: s
 }
 
 /**
- * All sends of a commit in one INSERT. Messages go in only for queues that are still live at
- * commit time; the statement reports which ops found their queue.
+ * Adds each queue's deltas in `rows` (a CTE of queue_id, msgs, rewind_msgs) to this backend's
+ * counter shard. Used inside the statement that changes the messages, so the counters commit
+ * with them; one upsert per statement, as a statement may change a counter row only once.
+ */
+export function counterUpsert(rows: string): string {
+  return `INSERT INTO queue_counters AS k (queue_id, shard, msgs, rewind_msgs)
+          SELECT queue_id, pg_backend_pid(), sum(msgs), sum(rewind_msgs) FROM ${rows}
+           GROUP BY queue_id HAVING sum(msgs) <> 0 OR sum(rewind_msgs) <> 0
+          ON CONFLICT (queue_id, shard) DO UPDATE
+            SET msgs = k.msgs + excluded.msgs, rewind_msgs = k.rewind_msgs + excluded.rewind_msgs`;
+}
+
+/**
+ * All sends of a commit in one statement. Messages go in only for queues that are still live at
+ * commit time and only while the queue holds fewer than maxMsgHeapNum messages (counted from the
+ * committed counters plus the sends ahead of it in this commit); the statement reports, per op,
+ * its msg ids or why it was refused, and adds what it stored to the queue counters.
  */
 class SendWriter implements BatchWriter<SendOp, SendResult> {
   readonly name = 'send';
@@ -64,30 +79,53 @@ class SendWriter implements BatchWriter<SendOp, SendResult> {
         ords.push(i);
       }
     });
-    const { rows } = await client.query<{ ord: number; msg_id: string }>(
+    const { rows } = await client.query<{ ord: number; msg_id: string | null }>(
       `WITH input AS (
          SELECT u.queue_id, u.body, u.delay_ms, u.ord, u.pos
            FROM unnest($1::bigint[], $2::bytea[], $3::bigint[], $4::int[]) WITH ORDINALITY AS u(queue_id, body, delay_ms, ord, pos)
+       ), ops AS (
+         SELECT ord, queue_id, count(*) AS n FROM input GROUP BY ord, queue_id
+       ), stored AS (
+         SELECT c.queue_id, sum(c.msgs) AS msgs FROM queue_counters c
+          WHERE c.queue_id IN (SELECT DISTINCT queue_id FROM ops) GROUP BY c.queue_id
+       ), judged AS (
+         SELECT o.ord, q.id IS NOT NULL AS live,
+                coalesce(s.msgs, 0) + sum(o.n) OVER (PARTITION BY o.queue_id ORDER BY o.ord) <= q.max_msg_heap_num AS fits
+           FROM ops o
+           LEFT JOIN queues q ON q.id = o.queue_id AND q.deleted_at IS NULL
+           LEFT JOIN stored s ON s.queue_id = o.queue_id
        ), live AS (
          SELECT i.*, nextval('messages_msg_id_seq') AS msg_id
-           FROM input i JOIN queues q ON q.id = i.queue_id AND q.deleted_at IS NULL
+           FROM input i JOIN judged j ON j.ord = i.ord AND j.live AND j.fits
           ORDER BY i.pos
        ), ins AS (
          INSERT INTO messages (msg_id, queue_id, body, enqueue_ms, visible_ms) OVERRIDING SYSTEM VALUE
          SELECT msg_id, queue_id, body, cmq_now_ms(), cmq_now_ms() + delay_ms FROM live
+       ), delta AS (
+         SELECT queue_id, count(*) AS msgs, 0 AS rewind_msgs FROM live GROUP BY queue_id
+       ), cnt AS (
+         ${counterUpsert('delta')}
        )
-       SELECT ord, msg_id FROM live ORDER BY pos`,
+       SELECT ord, msg_id FROM (
+         SELECT ord, msg_id::text, pos FROM live
+         UNION ALL
+         SELECT ord, NULL, 0 FROM judged WHERE live AND NOT fits
+       ) r ORDER BY pos`,
       [queueIds, bodies, delays, ords],
     );
     const results: SendResult[] = ops.map(() => null);
-    for (const r of rows) (results[r.ord] ??= []).push(r.msg_id);
+    for (const r of rows) {
+      if (r.msg_id === null) results[r.ord] = 'full';
+      else (results[r.ord] as string[] | null) = [...((results[r.ord] as string[] | null) ?? []), r.msg_id];
+    }
     return results;
   }
 }
 
 /**
- * All deletes of a commit in one DELETE. A handle deletes only its message's latest receipt,
- * and only before the message's visibility timeout ran out.
+ * All deletes of a commit in one statement. A handle deletes only its message's latest receipt,
+ * and only before the message's visibility timeout ran out. Messages of queues with a rewind
+ * window are kept, marked deleted, until the window has passed them; the others go at once.
  */
 class DeleteWriter implements BatchWriter<DeleteOp, boolean[]> {
   readonly name = 'delete';
@@ -107,11 +145,27 @@ class DeleteWriter implements BatchWriter<DeleteOp, boolean[]> {
     const deleted = new Set<string>();
     if (msgIds.length > 0) {
       const { rows } = await client.query<{ msg_id: string; receipt: string }>(
-        `DELETE FROM messages m
-          USING unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(queue_id, msg_id, receipt)
-          WHERE m.msg_id = u.msg_id AND m.queue_id = u.queue_id AND m.receipt = u.receipt
-            AND m.visible_ms > cmq_now_ms()
-          RETURNING m.msg_id, m.receipt`,
+        `WITH u AS (
+           SELECT u.queue_id, u.msg_id, u.receipt, q.rewind_seconds > 0 AS keep
+             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(queue_id, msg_id, receipt)
+             JOIN queues q ON q.id = u.queue_id
+         ), hard AS (
+           DELETE FROM messages m USING u
+            WHERE NOT u.keep AND m.msg_id = u.msg_id AND m.queue_id = u.queue_id AND m.receipt = u.receipt
+              AND m.deleted_ms IS NULL AND m.visible_ms > cmq_now_ms()
+           RETURNING m.msg_id, m.queue_id, m.receipt
+         ), soft AS (
+           UPDATE messages m SET deleted_ms = cmq_now_ms() FROM u
+            WHERE u.keep AND m.msg_id = u.msg_id AND m.queue_id = u.queue_id AND m.receipt = u.receipt
+              AND m.deleted_ms IS NULL AND m.visible_ms > cmq_now_ms()
+           RETURNING m.msg_id, m.queue_id, m.receipt
+         ), delta AS (
+           SELECT queue_id, -1 AS msgs, 0 AS rewind_msgs FROM hard
+           UNION ALL SELECT queue_id, -1, 1 FROM soft
+         ), cnt AS (
+           ${counterUpsert('delta')}
+         )
+         SELECT msg_id, receipt FROM hard UNION ALL SELECT msg_id, receipt FROM soft`,
         [queueIds, msgIds, receipts],
       );
       for (const r of rows) deleted.add(`${r.msg_id}-${r.receipt}`);
@@ -122,12 +176,14 @@ class DeleteWriter implements BatchWriter<DeleteOp, boolean[]> {
 
 interface ClaimedRow {
   msg_id: string;
-  body: Buffer;
+  body: Buffer | null;
   enqueue_ms: string;
   visible_ms: string;
   first_dequeue_ms: string;
   dequeue_count: number;
   receipt: string;
+  /** set when the row was moved to this dead-letter queue instead of being delivered */
+  moved_to: string | null;
 }
 
 /**
@@ -144,6 +200,7 @@ export class MessageStore implements OnApplicationShutdown {
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly pool: PgPool,
+    private readonly relaxed: PgRelaxedPool,
     private readonly longPoll: LongPoll,
   ) {
     this.committer = new GroupCommitter({
@@ -155,7 +212,7 @@ export class MessageStore implements OnApplicationShutdown {
         for (const c of committed) {
           if (c.writer !== this.sendWriter) continue;
           const op = c.op as SendOp;
-          if (op.delaySeconds === 0 && c.result) {
+          if (op.delaySeconds === 0 && Array.isArray(c.result)) {
             visibleNow.set(op.queueId, (visibleNow.get(op.queueId) ?? 0) + op.bodies.length);
           }
         }
@@ -164,7 +221,7 @@ export class MessageStore implements OnApplicationShutdown {
     });
   }
 
-  /** Resolves once the messages are committed, with their ids; null if the queue is gone. */
+  /** Resolves once the messages are committed, with their ids; null if the queue is gone; 'full' at maxMsgHeapNum. */
   send(queue: QueueInfo, bodies: Buffer[], delaySeconds: number): Promise<SendResult> {
     return this.committer.submit(this.sendWriter, { queueId: queue.id, bodies, delaySeconds });
   }
@@ -174,36 +231,87 @@ export class MessageStore implements OnApplicationShutdown {
     return this.committer.submit(this.deleteWriter, { queueId: queue.id, handles: handles.map(decodeReceiptHandle) });
   }
 
-  /** Claims up to `max` visible, unexpired messages, oldest visible first. */
-  async claim(queue: QueueInfo, max: number): Promise<ReceivedMessage[]> {
-    const { rows } = await this.pool.query<ClaimedRow>(
-      `WITH c AS (
-         SELECT msg_id FROM messages
-          WHERE queue_id = $1 AND visible_ms <= cmq_now_ms() AND enqueue_ms > cmq_now_ms() - $3::bigint
+  /**
+   * Claims up to `max` visible, unexpired messages, oldest visible first, in one statement. Of
+   * the rows it locks, those its queue's dead-letter policy declares dead (received
+   * maxReceiveCount times, or older than maxTimeToLive) move to the dead-letter queue instead,
+   * with the counters of both queues; the binding is read from the queues table, not a cache.
+   * Claims commit without waiting for the WAL flush: a claim lost in a crash only makes its
+   * message visible again.
+   */
+  async claim(queue: QueueInfo, max: number): Promise<{ received: ReceivedMessage[]; moved: Map<string, number> }> {
+    const { rows } = await this.relaxed.query<ClaimedRow>(
+      `WITH q AS (
+         SELECT s.dead_letter_policy AS policy, s.max_receive_count AS max_receives,
+                s.max_time_to_live::bigint * 1000 AS ttl_ms, d.id AS dlq
+           FROM queues s JOIN queues d ON d.id = s.dead_letter_queue AND d.deleted_at IS NULL
+          WHERE s.id = $1
+       ), c AS (
+         SELECT msg_id, dequeue_count, enqueue_ms FROM messages
+          WHERE queue_id = $1 AND deleted_ms IS NULL AND visible_ms <= cmq_now_ms()
+            AND enqueue_ms > cmq_now_ms() - $3::bigint
           ORDER BY visible_ms, msg_id
           LIMIT $2
           FOR UPDATE SKIP LOCKED
+       ), dead AS (
+         SELECT c.msg_id, q.dlq FROM c, q
+          WHERE (q.policy = 0 AND c.dequeue_count >= q.max_receives)
+             OR (q.policy = 1 AND c.enqueue_ms <= cmq_now_ms() - q.ttl_ms)
+       ), moved AS (
+         UPDATE messages m
+            SET queue_id = dead.dlq, enqueue_ms = cmq_now_ms(), visible_ms = cmq_now_ms(),
+                dequeue_count = 0, first_dequeue_ms = 0, receipt = 0
+           FROM dead
+          WHERE m.msg_id = dead.msg_id
+         RETURNING m.msg_id, m.queue_id
+       ), delta AS (
+         SELECT $1::bigint AS queue_id, -1 AS msgs, 0 AS rewind_msgs FROM moved
+         UNION ALL SELECT queue_id, 1, 0 FROM moved
+       ), cnt AS (
+         ${counterUpsert('delta')}
+       ), claimed AS (
+         UPDATE messages m
+            SET visible_ms = cmq_now_ms() + $4::bigint,
+                dequeue_count = m.dequeue_count + 1,
+                first_dequeue_ms = CASE WHEN m.first_dequeue_ms = 0 THEN cmq_now_ms() ELSE m.first_dequeue_ms END,
+                receipt = floor(random() * 9007199254740991)::bigint + 1
+           FROM c
+          WHERE m.msg_id = c.msg_id AND NOT EXISTS (SELECT 1 FROM dead WHERE dead.msg_id = c.msg_id)
+         RETURNING m.msg_id, m.body, m.enqueue_ms, m.visible_ms, m.first_dequeue_ms, m.dequeue_count, m.receipt
        )
-       UPDATE messages m
-          SET visible_ms = cmq_now_ms() + $4::bigint,
-              dequeue_count = m.dequeue_count + 1,
-              first_dequeue_ms = CASE WHEN m.first_dequeue_ms = 0 THEN cmq_now_ms() ELSE m.first_dequeue_ms END,
-              receipt = floor(random() * 9007199254740991)::bigint + 1
-         FROM c
-        WHERE m.msg_id = c.msg_id
-       RETURNING m.msg_id, m.body, m.enqueue_ms, m.visible_ms, m.first_dequeue_ms, m.dequeue_count, m.receipt`,
+       SELECT *, NULL::bigint AS moved_to FROM claimed
+       UNION ALL
+       SELECT msg_id, NULL, 0, 0, 0, 0, 0, queue_id FROM moved`,
       [queue.id, max, queue.msgRetentionSeconds * 1000, queue.visibilityTimeout * 1000],
     );
-    rows.sort((a, b) => (BigInt(a.msg_id) < BigInt(b.msg_id) ? -1 : 1));
-    return rows.map((r) => ({
-      msgId: r.msg_id,
-      msgBody: r.body.toString('utf8'),
-      receiptHandle: encodeReceiptHandle(r.msg_id, r.receipt),
-      enqueueTime: Math.floor(Number(r.enqueue_ms) / 1000),
-      nextVisibleTime: Math.floor(Number(r.visible_ms) / 1000),
-      firstDequeueTime: Math.floor(Number(r.first_dequeue_ms) / 1000),
-      dequeueCount: r.dequeue_count,
-    }));
+    const moved = new Map<string, number>();
+    const claimed: ClaimedRow[] = [];
+    for (const r of rows) {
+      if (r.moved_to === null) claimed.push(r);
+      else moved.set(r.moved_to, (moved.get(r.moved_to) ?? 0) + 1);
+    }
+    for (const [dlq, n] of moved) this.longPoll.notify(dlq, n);
+    claimed.sort((a, b) => (BigInt(a.msg_id) < BigInt(b.msg_id) ? -1 : 1));
+    return {
+      moved,
+      received: claimed.map((r) => ({
+        msgId: r.msg_id,
+        msgBody: r.body!.toString('utf8'),
+        receiptHandle: encodeReceiptHandle(r.msg_id, r.receipt),
+        enqueueTime: Math.floor(Number(r.enqueue_ms) / 1000),
+        nextVisibleTime: Math.floor(Number(r.visible_ms) / 1000),
+        firstDequeueTime: Math.floor(Number(r.first_dequeue_ms) / 1000),
+        dequeueCount: r.dequeue_count,
+      })),
+    };
+  }
+
+  /** Claims, again at once while messages moved to the dead-letter queue took the places. */
+  private async claimSome(queue: QueueInfo, max: number): Promise<ReceivedMessage[]> {
+    for (let attempt = 0; ; attempt++) {
+      const { received, moved } = await this.claim(queue, max);
+      if (received.length > 0 || moved.size === 0 || attempt >= 8) return received;
+    }
   }
 
   /**
@@ -211,12 +319,12 @@ export class MessageStore implements OnApplicationShutdown {
    * process or another) or the periodic recheck, until `waitSeconds` ran out.
    */
   async receive(queue: QueueInfo, max: number, waitSeconds: number): Promise<ReceivedMessage[]> {
-    const first = await this.claim(queue, max);
+    const first = await this.claimSome(queue, max);
     if (first.length > 0 || waitSeconds <= 0) return first;
     const deadline = Date.now() + waitSeconds * 1000;
     while (Date.now() < deadline) {
       const stillOpen = await this.longPoll.wait(queue.id, deadline);
-      const got = await this.claim(queue, max);
+      const got = await this.claimSome(queue, max);
       if (got.length > 0 || !stillOpen) return got;
     }
     return [];

@@ -1,15 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import {
   assertQueueName,
-  CmqError,
   CmqErrors,
+  DeadLetterPolicyParam,
   ListLimits,
   MessageLimits,
+  parseDeadLetterPolicy,
   ParamReader,
   QUEUE_ATTRIBUTE_NAMES,
   QueueLimits,
 } from '@app/cmq';
-import { MessageStore, QueueAttributes, QueueRegistry, QueueService } from '@app/queues';
+import { MessageStore, QpsThrottle, SendResult, QueueAttributes, QueueInfo, QueueRegistry, QueueService, TenantScope } from '@app/queues';
 import type { ActionContext, ActionHandler, ActionResult } from './action-context';
 
 function readAttributes(p: ParamReader): Partial<QueueAttributes> {
@@ -18,11 +19,20 @@ function readAttributes(p: ParamReader): Partial<QueueAttributes> {
     const v = p.optionalInt(a, QueueLimits[a]);
     if (v !== undefined) out[a] = v;
   }
-  if (p.has('deadLetterPolicy')) {
-    // dead-letter queues are not offered yet: refuse rather than drop the setting silently
-    throw new CmqError(4000, 10720, 'deadLetterPolicy params error,please check it');
-  }
   return out;
+}
+
+function readDeadLetterPolicy(p: ParamReader): DeadLetterPolicyParam | undefined {
+  const raw = p.optionalString('deadLetterPolicy');
+  return raw === undefined ? undefined : parseDeadLetterPolicy(raw);
+}
+
+function listPage(p: ParamReader): { searchWord: string | undefined; offset: number; limit: number } {
+  const searchWord = p.optionalString('searchWord');
+  if (searchWord !== undefined && searchWord.length > 64) throw CmqErrors.outOfRange('searchWord');
+  const offset = p.optionalInt('offset', { min: 0, max: ListLimits.maxOffset }) ?? 0;
+  const limit = p.optionalInt('limit', { min: 1, max: ListLimits.maxLimit, clampAbove: true }) ?? ListLimits.defaultLimit;
+  return { searchWord, offset, limit };
 }
 
 function queueName(p: ParamReader): string {
@@ -51,6 +61,13 @@ function messageBody(raw: string, maxMsgSize: number): Buffer {
   return buf;
 }
 
+/** The ids of a committed send, or the reason it stored nothing. */
+function sent(result: SendResult): string[] {
+  if (result === null) throw CmqErrors.queueNotExist();
+  if (result === 'full') throw CmqErrors.heapFull();
+  return result;
+}
+
 /** The queue and message actions of the CMQ API (spec §7, §8). */
 @Injectable()
 export class QueueActions {
@@ -58,7 +75,15 @@ export class QueueActions {
     private readonly queues: QueueService,
     private readonly registry: QueueRegistry,
     private readonly messages: MessageStore,
+    private readonly throttle: QpsThrottle,
   ) {}
+
+  /** The live queue a message action works on, once its requests/s cap admits the request. */
+  private async target(scope: TenantScope, name: string): Promise<QueueInfo> {
+    const queue = await this.registry.get(scope, name);
+    if (!(await this.throttle.admit(queue))) throw CmqErrors.qpsThrottling();
+    return queue;
+  }
 
   /** Action name → handler. Names are matched case-insensitively by the gateway. */
   handlers(): Record<string, ActionHandler> {
@@ -74,21 +99,21 @@ export class QueueActions {
       BatchReceiveMessage: (c) => this.batchReceiveMessage(c),
       DeleteMessage: (c) => this.deleteMessage(c),
       BatchDeleteMessage: (c) => this.batchDeleteMessage(c),
+      RewindQueue: (c) => this.rewindQueue(c),
+      UnbindDeadLetterQueue: (c) => this.unbindDeadLetterQueue(c),
+      ListDeadLetterSourceQueues: (c) => this.listDeadLetterSourceQueues(c),
+      QueryQueueRoute: (c) => this.queryQueueRoute(c),
     };
   }
 
   async createQueue({ params, scope }: ActionContext): Promise<ActionResult> {
     const name = queueName(params);
-    const queueId = await this.queues.create(scope, name, readAttributes(params));
+    const queueId = await this.queues.create(scope, name, readAttributes(params), readDeadLetterPolicy(params));
     return { queueId };
   }
 
   async listQueue({ params, scope }: ActionContext): Promise<ActionResult> {
-    const searchWord = params.optionalString('searchWord');
-    if (searchWord !== undefined && searchWord.length > 64) throw CmqErrors.outOfRange('searchWord');
-    const offset = params.optionalInt('offset', { min: 0, max: ListLimits.maxOffset }) ?? 0;
-    const limit =
-      params.optionalInt('limit', { min: 1, max: ListLimits.maxLimit, clampAbove: true }) ?? ListLimits.defaultLimit;
+    const { searchWord, offset, limit } = listPage(params);
     return this.queues.list(scope, searchWord, offset, limit);
   }
 
@@ -98,7 +123,32 @@ export class QueueActions {
 
   async setQueueAttributes({ params, scope }: ActionContext): Promise<ActionResult> {
     const name = queueName(params);
-    return this.queues.setAttributes(scope, name, readAttributes(params));
+    return this.queues.setAttributes(scope, name, readAttributes(params), readDeadLetterPolicy(params));
+  }
+
+  async rewindQueue({ params, scope }: ActionContext): Promise<ActionResult> {
+    const name = queueName(params);
+    const start = params.int('startConsumeTime', { min: 0, max: Number.MAX_SAFE_INTEGER });
+    await this.queues.rewind(scope, name, start);
+  }
+
+  async unbindDeadLetterQueue({ params, scope }: ActionContext): Promise<ActionResult> {
+    return this.queues.unbindDeadLetter(scope, queueName(params));
+  }
+
+  async listDeadLetterSourceQueues({ params, scope }: ActionContext): Promise<ActionResult> {
+    const dlqName = assertQueueName(params.string('deadLetterQueueName'));
+    const { searchWord, offset, limit } = listPage(params);
+    return this.queues.listDeadLetterSources(scope, dlqName, searchWord, offset, limit);
+  }
+
+  /**
+   * The TCP gateways of a queue, for the TDMQ-era TCP SDKs. This service speaks HTTP only, so
+   * the list is empty; the queue must exist.
+   */
+  async queryQueueRoute({ params, scope }: ActionContext): Promise<ActionResult> {
+    await this.registry.get(scope, queueName(params));
+    return { addr: [] };
   }
 
   async deleteQueue({ params, scope }: ActionContext): Promise<ActionResult> {
@@ -109,9 +159,8 @@ export class QueueActions {
     const name = queueName(params);
     const raw = params.string('msgBody');
     const delay = delaySeconds(params);
-    const queue = await this.registry.get(scope, name);
-    const ids = await this.messages.send(queue, [messageBody(raw, queue.maxMsgSize)], delay);
-    if (!ids) throw CmqErrors.queueNotExist();
+    const queue = await this.target(scope, name);
+    const ids = sent(await this.messages.send(queue, [messageBody(raw, queue.maxMsgSize)], delay));
     return { msgId: ids[0] };
   }
 
@@ -119,17 +168,16 @@ export class QueueActions {
     const name = queueName(params);
     const raws = params.array('msgBody', MessageLimits.batch);
     const delay = delaySeconds(params);
-    const queue = await this.registry.get(scope, name);
+    const queue = await this.target(scope, name);
     const bodies = raws.map((r) => messageBody(r, queue.maxMsgSize));
     if (bodies.reduce((n, b) => n + b.length, 0) > MessageLimits.maxBatchBytes) throw CmqErrors.batchTooBig();
-    const ids = await this.messages.send(queue, bodies, delay);
-    if (!ids) throw CmqErrors.queueNotExist();
+    const ids = sent(await this.messages.send(queue, bodies, delay));
     return { msgList: ids.map((msgId) => ({ msgId })) };
   }
 
   async receiveMessage({ params, scope }: ActionContext): Promise<ActionResult> {
     const name = queueName(params);
-    const queue = await this.registry.get(scope, name);
+    const queue = await this.target(scope, name);
     const wait = pollingWait(params, queue.pollingWaitSeconds);
     const [msg] = await this.messages.receive(queue, 1, wait);
     if (!msg) throw CmqErrors.noMessage();
@@ -139,7 +187,7 @@ export class QueueActions {
   async batchReceiveMessage({ params, scope }: ActionContext): Promise<ActionResult> {
     const name = queueName(params);
     const n = params.int('numOfMsg', { min: 1, max: MessageLimits.batch });
-    const queue = await this.registry.get(scope, name);
+    const queue = await this.target(scope, name);
     const wait = pollingWait(params, queue.pollingWaitSeconds);
     const msgs = await this.messages.receive(queue, n, wait);
     if (msgs.length === 0) throw CmqErrors.noMessage();
@@ -149,7 +197,7 @@ export class QueueActions {
   async deleteMessage({ params, scope }: ActionContext): Promise<ActionResult> {
     const name = queueName(params);
     const handle = params.string('receiptHandle');
-    const queue = await this.registry.get(scope, name);
+    const queue = await this.target(scope, name);
     const [ok] = await this.messages.delete(queue, [handle]);
     if (!ok) throw CmqErrors.receiptHandleInvalid();
   }
@@ -157,7 +205,7 @@ export class QueueActions {
   async batchDeleteMessage({ params, scope }: ActionContext): Promise<ActionResult> {
     const name = queueName(params);
     const handles = params.array('receiptHandle', MessageLimits.batch);
-    const queue = await this.registry.get(scope, name);
+    const queue = await this.target(scope, name);
     const results = await this.messages.delete(queue, handles);
     const errorList = handles
       .filter((_, i) => !results[i])

@@ -21,8 +21,8 @@ export class MaintenanceProcessor extends WorkerHost {
     switch (job.name as MaintenanceJob) {
       case MaintenanceJob.SweepMessages: {
         const result = await this.sweeper.sweep(this.config.sweep.batch);
-        if (result.expired || result.purged || result.queuesReleased) {
-          this.logger.log(`sweep expired=${result.expired} purged=${result.purged} queuesReleased=${result.queuesReleased}`);
+        if (Object.values(result).some((n) => n > 0)) {
+          this.logger.log(`sweep ${Object.entries(result).map(([k, v]) => `${k}=${v}`).join(' ')}`);
         }
         return result;
       }
