@@ -134,7 +134,7 @@ describe('CMQ queue management', () => {
     expect((await c.call('ListQueue', { limit: 1000 })).code).toBe(0);
   });
 
-  it('DeleteQueue removes the queue; the name can be used again', async () => {
+  it('DeleteQueue removes the queue; the name can be used again after the cool-down (6040 before)', async () => {
     await cmq.call('CreateQueue', { queueName: 'doomed' });
     await cmq.call('SendMessage', { queueName: 'doomed', msgBody: 'x' });
     expect(await cmq.call('DeleteQueue', { queueName: 'doomed' })).toMatchObject({ code: 0, message: '' });
@@ -145,6 +145,17 @@ describe('CMQ queue management', () => {
       });
     }
     expect(await cmq.call('SendMessage', { queueName: 'doomed', msgBody: 'x' })).toMatchObject({ code: 4440 });
+    const cooling = await cmq.call('CreateQueue', { queueName: 'DOOMED' });
+    expect(cooling).toMatchObject({
+      code: 6040,
+      message:
+        '(10660)it will take some time to release resources of previous queue before you create a new one with the same name, please try later',
+    });
+    expect((await cmq.call('ListQueue', { searchWord: 'doomed' })).totalCount).toBe(0);
+    // the cool-down is QUEUE_NAME_COOLDOWN_SECONDS after the deletion
+    await stack.db.query(`UPDATE queues SET deleted_at = deleted_at - interval '11 seconds' WHERE account_id = $1 AND name = 'doomed'`, [
+      tenant.accountId,
+    ]);
     expect((await cmq.call('CreateQueue', { queueName: 'doomed' })).code).toBe(0);
     expect(await cmq.call('ReceiveMessage', { queueName: 'doomed' })).toMatchObject({ code: 7000 });
   });
