@@ -4,7 +4,9 @@ import { AppConfig, ConfigModule } from '@app/config';
 import { DbModule } from '@app/db';
 import { CommonModule, loggerParams } from '@app/common';
 import { ACCOUNT_ENTITIES, AccountsModule } from '@app/accounts';
+import { QueuesModule } from '@app/queues';
 import { AccountsController } from './accounts/accounts.controller';
+import { QueueLimitsController } from './queues/queue-limits.controller';
 
 @Module({})
 export class BillingApiModule {
@@ -17,8 +19,9 @@ export class BillingApiModule {
         DbModule.forRoot(ACCOUNT_ENTITIES),
         CommonModule,
         AccountsModule,
+        QueuesModule,
       ],
-      controllers: [AccountsController],
+      controllers: [AccountsController, QueueLimitsController],
     };
   }
 }
