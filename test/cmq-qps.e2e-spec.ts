@@ -1,0 +1,140 @@
+import { CmqClient, CmqReply } from '@app/cmq';
+import { caller, CLIENT_MODES, freePort, sleep, SpawnedApp, spawnApp, TestStack, TestTenant, waitForHttp } from '@app/testing';
+
+/** Waits for the start of a wall-clock second, so a short burst falls in one limit window. */
+async function startOfSecond(): Promise<number> {
+  const ms = Date.now() % 1000;
+  if (ms > 20) await sleep(1000 - ms + 5);
+  return Math.floor(Date.now() / 1000);
+}
+
+describe('the per-queue QPS cap', () => {
+  let stack: TestStack;
+  let tenant: TestTenant;
+  const apps: SpawnedApp[] = [];
+  const clients: CmqClient[] = [];
+
+  beforeAll(async () => {
+    stack = await TestStack.start();
+    tenant = await stack.tenant('qps');
+    for (let i = 0; i < 2; i++) {
+      const port = await freePort();
+      apps.push(spawnApp('queue-api', { CMQ_PORT: String(port), HOST: '127.0.0.1' }));
+      await waitForHttp(`http://127.0.0.1:${port}/health`);
+      clients.push(new CmqClient({ endpoint: `http://127.0.0.1:${port}`, secretId: tenant.secretId, secretKey: tenant.secretKey }));
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    clients.forEach((c) => c.close());
+    await Promise.all(apps.map((a) => a.stop()));
+    await stack.stop();
+  });
+
+  async function limitQueue(queueName: string, qpsLimit: number | null) {
+    const res = await stack.admin('PUT', `/v1/accounts/${tenant.accountId}/queues/${queueName}/qps-limit`, { qpsLimit });
+    expect(res.status).toBe(200);
+    return res.body;
+  }
+
+  async function storedIds(queueName: string): Promise<Set<string>> {
+    const { rows } = await stack.db.query(
+      `SELECT m.msg_id::text AS id FROM messages m JOIN queues q ON q.id = m.queue_id WHERE q.account_id = $1 AND q.name = $2`,
+      [tenant.accountId, queueName],
+    );
+    return new Set(rows.map((r) => r.id));
+  }
+
+  it('the internal API sets and clears a queue limit, and refuses bad input with a reason', async () => {
+    await clients[0].call('CreateQueue', { queueName: 'settings' });
+    expect(await limitQueue('settings', 250)).toMatchObject({ queueName: 'settings', qpsLimit: 250, effectiveQpsLimit: 250 });
+    expect((await clients[1].call('GetQueueAttributes', { queueName: 'settings' })).qps).toBe(250);
+    expect(await limitQueue('settings', null)).toMatchObject({ qpsLimit: null, effectiveQpsLimit: 5000 });
+    expect((await clients[0].call('GetQueueAttributes', { queueName: 'settings' })).qps).toBe(5000);
+    for (const bad of [{ qpsLimit: 0 }, { qpsLimit: 1.5 }, { qpsLimit: 'fast' }, {}]) {
+      const res = await stack.admin('PUT', `/v1/accounts/${tenant.accountId}/queues/settings/qps-limit`, bad);
+      expect(res.status).toBe(400);
+      expect(JSON.stringify(res.body.message)).toMatch(/qpsLimit/);
+    }
+    const missing = await stack.admin('PUT', `/v1/accounts/${tenant.accountId}/queues/nowhere/qps-limit`, { qpsLimit: 5 });
+    expect(missing.status).toBe(404);
+    const other = await stack.tenant('other');
+    const foreign = await stack.admin('PUT', `/v1/accounts/${other.accountId}/queues/settings/qps-limit`, { qpsLimit: 5 });
+    expect(foreign.status).toBe(404);
+    const noToken = await stack.admin('PUT', `/v1/accounts/${tenant.accountId}/queues/settings/qps-limit`, { qpsLimit: 5 }, '');
+    expect(noToken.status).toBe(401);
+  });
+
+  it('a burst from two processes gets exactly the limit through, 4420 for the rest, every accepted send stored', async () => {
+    const limit = 30;
+    await clients[0].call('CreateQueue', { queueName: 'burst' });
+    await limitQueue('burst', limit);
+    // both processes know the queue (and its limit) before the burst
+    for (const c of clients) expect((await c.call('GetQueueAttributes', { queueName: 'burst' })).qps).toBe(limit);
+    let replies: Array<{ via: number; reply: CmqReply }> = [];
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const second = await startOfSecond();
+      replies = await Promise.all(
+        Array.from({ length: 120 }, async (_, i) => ({
+          via: i % 2,
+          reply: await clients[i % 2].call('SendMessage', { queueName: 'burst', msgBody: `m${attempt}-${i}` }),
+        })),
+      );
+      if (Math.floor(Date.now() / 1000) === second) break; // the whole burst fell in one window
+      await sleep(1100);
+      await stack.db.query(`DELETE FROM messages m USING queues q WHERE q.id = m.queue_id AND q.account_id = $1 AND q.name = 'burst'`, [
+        tenant.accountId,
+      ]);
+    }
+    const accepted = replies.filter((r) => r.reply.code === 0);
+    const throttled = replies.filter((r) => r.reply.code !== 0);
+    expect(accepted).toHaveLength(limit);
+    for (const r of throttled) expect(r.reply).toMatchObject({ code: 4420, message: '(10250)qps throttling' });
+    // the budget is shared: both processes turned requests away
+    expect(new Set(throttled.map((r) => r.via)).size).toBe(2);
+    expect(await storedIds('burst')).toEqual(new Set(accepted.map((r) => r.reply.msgId)));
+  });
+
+  it('sustained load at about twice the cap from two processes: the cap holds every second, nothing accepted is lost', async () => {
+    const limit = 100;
+    const sdk = caller(stack, tenant, CLIENT_MODES.find((m) => m.client === 'qcloudapi-sdk')!);
+    await sdk('CreateQueue', { queueName: 'sustained' });
+    await limitQueue('sustained', limit);
+    const start = await startOfSecond();
+    const end = start + 3;
+    const perSecond = new Map<number, number>();
+    const acceptedIds: string[] = [];
+    let throttled = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, w) => {
+        const c = clients[w % 2];
+        while (Date.now() < end * 1000 - 50) {
+          const sent = Math.floor(Date.now() / 1000);
+          const r = await (w % 4 === 3
+            ? c.call('BatchSendMessage', { queueName: 'sustained', msgBody: ['a', 'b'] })
+            : c.call('SendMessage', { queueName: 'sustained', msgBody: 'x' }));
+          if (r.code === 0) {
+            perSecond.set(sent, (perSecond.get(sent) ?? 0) + 1);
+            if (r.msgId) acceptedIds.push(r.msgId as string);
+            else acceptedIds.push(...(r.msgList as Array<{ msgId: string }>).map((m) => m.msgId));
+          } else {
+            expect(r).toMatchObject({ code: 4420, message: '(10250)qps throttling' });
+            throttled++;
+          }
+          await sleep(40); // 8 loops at about 22 requests/s each: close to twice the cap
+        }
+      }),
+    );
+    expect(throttled).toBeGreaterThan(0);
+    // a request is counted in the second it was sent; its admission can fall in the next one
+    const seconds = [...perSecond.keys()].sort();
+    for (let i = 0; i < seconds.length; i++) {
+      const pair = (perSecond.get(seconds[i]) ?? 0) + (perSecond.get(seconds[i] + 1) ?? 0);
+      expect(pair).toBeLessThanOrEqual(2 * limit);
+    }
+    const total = [...perSecond.values()].reduce((a, b) => a + b, 0);
+    expect(total).toBeLessThanOrEqual(limit * 4);
+    expect(total).toBeGreaterThanOrEqual(limit * 2);
+    expect(await storedIds('sustained')).toEqual(new Set(acceptedIds));
+  }, 30_000);
+});
