@@ -95,16 +95,18 @@ describe('the per-queue QPS cap', () => {
     expect(await storedIds('burst')).toEqual(new Set(accepted.map((r) => r.reply.msgId)));
   });
 
-  it('sustained load at about twice the cap from two processes: the cap holds every second, nothing accepted is lost', async () => {
-    const limit = 100;
+  it('sustained load well above the cap from two processes: the cap holds every second, nothing accepted is lost', async () => {
+    const limit = 50;
     const sdk = caller(stack, tenant, CLIENT_MODES.find((m) => m.client === 'qcloudapi-sdk')!);
     await sdk('CreateQueue', { queueName: 'sustained' });
     await limitQueue('sustained', limit);
     const start = await startOfSecond();
     const end = start + 3;
+    // accepted requests sent and answered within one wall-clock second were admitted in that second's window
     const perSecond = new Map<number, number>();
     const acceptedIds: string[] = [];
     let throttled = 0;
+    let accepted = 0;
     await Promise.all(
       Array.from({ length: 8 }, async (_, w) => {
         const c = clients[w % 2];
@@ -114,27 +116,23 @@ describe('the per-queue QPS cap', () => {
             ? c.call('BatchSendMessage', { queueName: 'sustained', msgBody: ['a', 'b'] })
             : c.call('SendMessage', { queueName: 'sustained', msgBody: 'x' }));
           if (r.code === 0) {
-            perSecond.set(sent, (perSecond.get(sent) ?? 0) + 1);
+            accepted++;
+            if (Math.floor(Date.now() / 1000) === sent) perSecond.set(sent, (perSecond.get(sent) ?? 0) + 1);
             if (r.msgId) acceptedIds.push(r.msgId as string);
             else acceptedIds.push(...(r.msgList as Array<{ msgId: string }>).map((m) => m.msgId));
           } else {
             expect(r).toMatchObject({ code: 4420, message: '(10250)qps throttling' });
             throttled++;
           }
-          await sleep(40); // 8 loops at about 22 requests/s each: close to twice the cap
+          await sleep(20); // 8 loops of at most 50 requests/s each: offered load several times the cap
         }
       }),
     );
-    expect(throttled).toBeGreaterThan(0);
-    // a request is counted in the second it was sent; its admission can fall in the next one
-    const seconds = [...perSecond.keys()].sort();
-    for (let i = 0; i < seconds.length; i++) {
-      const pair = (perSecond.get(seconds[i]) ?? 0) + (perSecond.get(seconds[i] + 1) ?? 0);
-      expect(pair).toBeLessThanOrEqual(2 * limit);
-    }
-    const total = [...perSecond.values()].reduce((a, b) => a + b, 0);
-    expect(total).toBeLessThanOrEqual(limit * 4);
-    expect(total).toBeGreaterThanOrEqual(limit * 2);
+    expect(throttled).toBeGreaterThan(limit);
+    for (const n of perSecond.values()) expect(n).toBeLessThanOrEqual(limit);
+    // three windows, and the last requests may fall in a fourth
+    expect(accepted).toBeLessThanOrEqual(limit * 4);
+    expect(accepted).toBeGreaterThanOrEqual(limit * 2);
     expect(await storedIds('sustained')).toEqual(new Set(acceptedIds));
   }, 30_000);
 });
