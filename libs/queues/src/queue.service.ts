@@ -249,7 +249,9 @@ export class QueueService {
   /**
    * The queue's counters. Stored and rewindable totals come from the sharded counters (exact for
    * what is committed); in-flight and delayed messages are counted in the index range of
-   * messages not yet visible, so the cost follows those, never the backlog; active is the rest.
+   * messages not yet visible, so the cost follows those, never the backlog. Expired messages the
+   * sweep has not removed yet are counted in the range whose visible time is past the retention
+   * cutoff (which holds only expired rows) and left out; active is the rest.
    */
   async counts(q: Pick<QueueInfo, 'id' | 'msgRetentionSeconds'>): Promise<QueueCounts> {
     const { rows } = await this.pool.query<{
@@ -257,22 +259,28 @@ export class QueueService {
       rewind_msgs: string;
       inactive: string;
       delayed: string;
+      hidden_expired: string;
       hidden_min_ms: string | null;
+      expired: string;
       next_ms: string | null;
     }>(
-      `SELECT t.msgs, t.rewind_msgs, h.inactive, h.delayed, h.hidden_min_ms, n.next_ms
-         FROM (SELECT coalesce(sum(msgs), 0) AS msgs, coalesce(sum(rewind_msgs), 0) AS rewind_msgs
-                 FROM queue_counters WHERE queue_id = $1) t,
-              (SELECT count(*) FILTER (WHERE dequeue_count > 0) AS inactive,
-                      count(*) FILTER (WHERE dequeue_count = 0) AS delayed,
-                      min(enqueue_ms) AS hidden_min_ms
-                 FROM messages
-                WHERE queue_id = $1 AND deleted_ms IS NULL AND visible_ms > cmq_now_ms()
-                  AND enqueue_ms > cmq_now_ms() - $2::bigint) h,
-              (SELECT (SELECT enqueue_ms FROM messages
-                        WHERE queue_id = $1 AND deleted_ms IS NULL AND visible_ms <= cmq_now_ms()
-                          AND enqueue_ms > cmq_now_ms() - $2::bigint
-                        ORDER BY visible_ms, msg_id LIMIT 1) AS next_ms) n`,
+      `WITH t AS (SELECT cmq_now_ms() AS now_ms, cmq_now_ms() - $2::bigint AS cutoff_ms)
+       SELECT c.msgs, c.rewind_msgs, h.inactive, h.delayed, h.hidden_expired, h.hidden_min_ms, e.expired,
+              (SELECT enqueue_ms FROM messages
+                WHERE queue_id = $1 AND deleted_ms IS NULL AND visible_ms <= t.now_ms AND visible_ms > t.cutoff_ms
+                  AND enqueue_ms > t.cutoff_ms
+                ORDER BY visible_ms, msg_id LIMIT 1) AS next_ms
+         FROM t,
+              LATERAL (SELECT coalesce(sum(msgs), 0) AS msgs, coalesce(sum(rewind_msgs), 0) AS rewind_msgs
+                         FROM queue_counters WHERE queue_id = $1) c,
+              LATERAL (SELECT count(*) FILTER (WHERE enqueue_ms > t.cutoff_ms AND dequeue_count > 0) AS inactive,
+                              count(*) FILTER (WHERE enqueue_ms > t.cutoff_ms AND dequeue_count = 0) AS delayed,
+                              count(*) FILTER (WHERE enqueue_ms <= t.cutoff_ms) AS hidden_expired,
+                              min(enqueue_ms) FILTER (WHERE enqueue_ms > t.cutoff_ms) AS hidden_min_ms
+                         FROM messages
+                        WHERE queue_id = $1 AND deleted_ms IS NULL AND visible_ms > t.now_ms) h,
+              LATERAL (SELECT count(*) AS expired FROM messages
+                        WHERE queue_id = $1 AND deleted_ms IS NULL AND visible_ms <= t.cutoff_ms) e`,
       [q.id, q.msgRetentionSeconds * 1000],
     );
     const r = rows[0];
@@ -280,7 +288,7 @@ export class QueueService {
     const delayed = Number(r.delayed);
     const mins = [r.hidden_min_ms, r.next_ms].filter((v): v is string => v !== null).map(Number);
     return {
-      activeMsgNum: Math.max(0, Number(r.msgs) - inactive - delayed),
+      activeMsgNum: Math.max(0, Number(r.msgs) - inactive - delayed - Number(r.hidden_expired) - Number(r.expired)),
       inactiveMsgNum: inactive,
       delayMsgNum: delayed,
       minMsgTime: mins.length ? Math.floor(Math.min(...mins) / 1000) : 0,
