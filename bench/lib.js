@@ -293,6 +293,48 @@ function cpuSeconds(pid) {
   }
 }
 
+/**
+ * What the messages table looks like to Postgres: live and dead row estimates and how often it
+ * was vacuumed, plus whether autovacuum is on at all. A queue table churns: every receive
+ * and delete leaves a dead row behind, and receives get slower while dead rows pile up.
+ */
+async function messagesTableStats(db) {
+  const { rows } = await db.query(
+    `SELECT current_setting('autovacuum') AS autovacuum, n_live_tup::int AS live, n_dead_tup::int AS dead,
+            (autovacuum_count + vacuum_count)::int AS vacuums
+       FROM pg_stat_user_tables WHERE relname = 'messages'`,
+  );
+  return rows[0];
+}
+
+/**
+ * `VACUUM messages` every `seconds` on a connection of its own, one at a time, for machines whose
+ * Postgres runs without autovacuum (it stands in for it; it tunes nothing in the apps). Returns
+ * `stop()`, which resolves with the number of vacuums run.
+ */
+async function vacuumLoop(databaseUrl, seconds) {
+  const db = new Client({ connectionString: databaseUrl, application_name: 'bench-vacuum' });
+  await db.connect();
+  let runs = 0;
+  let stopped = false;
+  let current = null; // the vacuum running, if any: a tick while one runs is skipped
+  const timer = setInterval(() => {
+    if (stopped || current) return;
+    current = db
+      .query('VACUUM messages')
+      .then(() => runs++)
+      .catch((err) => console.error(`VACUUM messages failed: ${err.message}`))
+      .finally(() => (current = null));
+  }, seconds * 1000);
+  return async () => {
+    stopped = true;
+    clearInterval(timer);
+    await current;
+    await db.end();
+    return runs;
+  };
+}
+
 /** `--name value` from the command line as a number, or `def`. */
 function numArg(name, def) {
   const i = process.argv.indexOf(`--${name}`);
@@ -319,6 +361,8 @@ module.exports = {
   prefill,
   rssMb,
   cpuSeconds,
+  messagesTableStats,
+  vacuumLoop,
   numArg,
   ms2,
 };

@@ -6,6 +6,7 @@
 // got. Sends (80 messages per 100 requests) outrun receives (62.5), and the queue is prefilled,
 // so it never runs dry. Every 10 s: achieved rate, p99, errors and the queue-api's RSS.
 // Usage: npm run bench:mixed -- [--rate 5000] [--duration 300] [--max-in-flight 256] [--body 256] [--prefill N]
+//          [--vacuum-every S (VACUUM the messages table every S s, for a Postgres without autovacuum)]
 const { Client } = require('pg');
 const {
   startStack,
@@ -19,6 +20,8 @@ const {
   ms2,
   rssMb,
   cpuSeconds,
+  messagesTableStats,
+  vacuumLoop,
 } = require('./lib');
 
 const QUEUE = 'bench';
@@ -63,12 +66,14 @@ async function main() {
   const maxInFlight = numArg('max-in-flight', 256);
   const bodySize = numArg('body', 256);
   const prefillCount = numArg('prefill', Math.max(10_000, rate * 2));
+  const vacuumEvery = numArg('vacuum-every', 0);
 
   const stack = await startStack();
   const db = new Client({ connectionString: stack.databaseUrl });
   await db.connect();
   const client = cmqClient({ port: stack.cmqPort, tenant: stack.tenant, maxSockets: maxInFlight });
   const pid = stack.queuePid;
+  let stopVacuum;
   try {
     const created = await call(stack.cmqPort, stack.tenant, 'CreateQueue', { queueName: QUEUE, rewindSeconds: '0' });
     if (created.code !== 0) throw new Error(JSON.stringify(created));
@@ -76,6 +81,13 @@ async function main() {
     const body = 'x'.repeat(bodySize);
     console.log(`prefill: ${prefillCount} messages of ${bodySize} bytes…`);
     const fill = await prefill(client, QUEUE, prefillCount, body, 32);
+    if ((await messagesTableStats(db)).autovacuum !== 'on') {
+      console.log(
+        '!! autovacuum is off on this Postgres: dead rows of the messages table pile up during the run' +
+          (vacuumEvery > 0 ? `; VACUUM messages every ${vacuumEvery} s stands in for it` : ' (--vacuum-every N stands in for it)'),
+      );
+    }
+    if (vacuumEvery > 0) stopVacuum = await vacuumLoop(stack.databaseUrl, vacuumEvery);
     console.log(`prefill: ${fill.seconds.toFixed(1)} s, ${fill.perSecond} msg/s`);
     const rowsCount = async () =>
       Number((await db.query(`SELECT count(*) AS n FROM messages WHERE queue_id = $1`, [queueRowId])).rows[0].n);
@@ -146,10 +158,12 @@ async function main() {
     const selfCpu0 = process.cpuUsage();
     samples.push({ t: 0, rss: rssMb(pid) });
     console.log(
-      `\nmixed workload, target ${rate} requests/s for ${duration} s, at most ${maxInFlight} in flight; ` +
+      `\nmixed workload, target ${rate} requests/s for ${duration} s, at most ${maxInFlight} in flight` +
+        `${vacuumEvery > 0 ? `, VACUUM every ${vacuumEvery} s` : ''}; ` +
         `queue-api pid ${pid}, RSS before the load ${samples[0].rss.toFixed(1)} MB`,
     );
     const rows = [];
+    let statsDone = Promise.resolve();
     const t0 = performance.now();
     let lastT = t0;
     let lastCpu = cpu0;
@@ -168,7 +182,11 @@ async function main() {
       };
       samples.push({ t: (now - t0) / 1000, rss: row['RSS MB'] });
       rows.push(row);
-      console.log(Object.entries(row).map(([k, v]) => `${k} ${v}`).join('  '));
+      // dead rows in the messages table (Postgres's estimate): what receives have to skip
+      statsDone = messagesTableStats(db).then((st) => {
+        row['dead rows'] = st.dead;
+        console.log(Object.entries(row).map(([k, v]) => `${k} ${v}`).join('  '));
+      });
       lastT = now;
       lastCpu = c;
       interval = newInterval();
@@ -207,11 +225,18 @@ async function main() {
     if (inFlight > 0) await new Promise((resolve) => (drained = resolve));
     const elapsed = (performance.now() - t0) / 1000;
     closeInterval();
+    await statsDone;
     const queueCpu = cpuSeconds(pid) - cpu0;
     const self = process.cpuUsage(selfCpu0);
+    const vacuums = stopVacuum ? await stopVacuum() : 0;
+    stopVacuum = undefined;
     const rowsAfter = await rowsCount();
+    const table = await messagesTableStats(db);
 
-    console.log(`\nMixed workload, ${bodySize}-byte bodies, target ${rate} requests/s, ${duration} s, Node client on the same machine`);
+    console.log(
+      `\nMixed workload, ${bodySize}-byte bodies, target ${rate} requests/s, ${duration} s` +
+        `${vacuumEvery > 0 ? `, VACUUM messages every ${vacuumEvery} s` : ''}, Node client on the same machine`,
+    );
     console.table(rows);
     console.table(
       Object.entries(byAction).map(([action, h]) => ({
@@ -256,6 +281,10 @@ async function main() {
       console.log('flat-memory check: needs --duration 180 or more (2nd minute vs last minute)');
     }
 
+    console.log(
+      `messages table at the end: ~${table.live} live rows, ~${table.dead} dead, vacuumed ${table.vacuums} times ` +
+        `(autovacuum ${table.autovacuum}; ${vacuums} by --vacuum-every)`,
+    );
     // Every acknowledged send is a row and every acknowledged delete removed one (rewindSeconds 0)
     const expected = rowsBefore + totals.sentMessages - totals.deletedMessages;
     const ok = totals.deleteUnknown === 0 ? rowsAfter === expected : Math.abs(rowsAfter - expected) <= totals.deleteUnknown;
@@ -265,6 +294,7 @@ async function main() {
     );
     if (errorTotal > 0 || !ok) process.exitCode = 1;
   } finally {
+    await stopVacuum?.();
     client.close();
     await db.end();
     await stack.stop();

@@ -6,8 +6,20 @@
 // from the queue are exactly the messages whose deletes were acknowledged.
 // Usage: npm run bench:receive -- [--duration 20] [--concurrency 32] [--body 256] [--warmup 3] [--modes batch,single]
 //          [--messages N (queue size before warm-up + batch)] [--single-messages N (before single)]
+//          [--vacuum-every S (VACUUM the messages table every S s, for a Postgres without autovacuum)]
 const { Client } = require('pg');
-const { startStack, call, cmqClient, batchHandles, prefill, numArg, Histogram, ms2 } = require('./lib');
+const {
+  startStack,
+  call,
+  cmqClient,
+  batchHandles,
+  prefill,
+  numArg,
+  Histogram,
+  ms2,
+  messagesTableStats,
+  vacuumLoop,
+} = require('./lib');
 
 const QUEUE = 'bench';
 const TARGETS = { batch: 5000, single: 2000 };
@@ -106,18 +118,21 @@ async function main() {
   const concurrency = numArg('concurrency', 32);
   const bodySize = numArg('body', 256);
   const warmup = numArg('warmup', 3);
+  const vacuumEvery = numArg('vacuum-every', 0);
   const modeArg = process.argv.indexOf('--modes');
   const modes = modeArg > 0 ? process.argv[modeArg + 1].split(',') : ['batch', 'single'];
   for (const m of modes) if (!MODES[m]) throw new Error(`--modes: unknown mode ${m} (batch, single)`);
   // Each phase starts on a queue topped up to this many messages: about 1.5 times what the
-  // phase consumed on the 2-core machine (batch ~13,000 msg/s, single ~4,000 msg/s).
-  const batchMessages = numArg('messages', roundUp16((duration + warmup) * 20_000));
+  // phase consumed at the best rates seen on the 2-core machine (batch ~20,000 msg/s, single
+  // ~4,000 msg/s).
+  const batchMessages = numArg('messages', roundUp16((duration + warmup) * 30_000));
   const singleMessages = numArg('single-messages', roundUp16(duration * 6_000));
 
   const stack = await startStack();
   const db = new Client({ connectionString: stack.databaseUrl });
   await db.connect();
   const client = cmqClient({ port: stack.cmqPort, tenant: stack.tenant, maxSockets: concurrency });
+  let stopVacuum;
   try {
     const created = await call(stack.cmqPort, stack.tenant, 'CreateQueue', { queueName: QUEUE, rewindSeconds: '0' });
     if (created.code !== 0) throw new Error(JSON.stringify(created));
@@ -136,6 +151,13 @@ async function main() {
       if (now !== target) throw new Error(`expected ${target} rows after prefill, found ${now}`);
     };
 
+    if ((await messagesTableStats(db)).autovacuum !== 'on') {
+      console.log(
+        '!! autovacuum is off on this Postgres: dead rows of the messages table pile up during the run' +
+          (vacuumEvery > 0 ? `; VACUUM messages every ${vacuumEvery} s stands in for it` : ' (--vacuum-every N stands in for it)'),
+      );
+    }
+    if (vacuumEvery > 0) stopVacuum = await vacuumLoop(stack.databaseUrl, vacuumEvery);
     const phases = [];
     for (const [modeName, seconds, measured, fillTo] of [
       ['batch', warmup, false, batchMessages],
@@ -151,6 +173,7 @@ async function main() {
       s.rowsBefore = before.total;
       s.rowsAfter = after.total;
       s.inFlightAfter = after.in_flight;
+      s.table = await messagesTableStats(db);
       if (measured) phases.push(s);
       else console.log(`warm-up: ${s.msgPerSec} msg/s, errors ${s.errorCount}`);
       checkRows(s);
@@ -162,7 +185,10 @@ async function main() {
       }
     }
 
-    console.log(`\nReceive + delete, one queue, ${bodySize}-byte bodies, ${concurrency} closed-loop workers, ${duration} s per phase, Node client on the same machine`);
+    console.log(
+      `\nReceive + delete, one queue, ${bodySize}-byte bodies, ${concurrency} closed-loop workers, ${duration} s per phase` +
+        `${vacuumEvery > 0 ? `, VACUUM messages every ${vacuumEvery} s` : ''}, Node client on the same machine`,
+    );
     console.table(
       phases.map((s) => ({
         mode: s.mode,
@@ -200,10 +226,15 @@ async function main() {
         `${s.mode}: deletes acknowledged ${s.deleted}; message rows ${s.rowsBefore} → ${s.rowsAfter} (drop ${s.rowsBefore - s.rowsAfter}); ` +
           `received ${s.received}; left in flight ${s.inFlightAfter}: ${s.rowsOk ? 'consistent' : 'MISMATCH'}`,
       );
+      console.log(
+        `${s.mode}: messages table after the phase: ~${s.table.live} live rows, ~${s.table.dead} dead, ` +
+          `vacuumed ${s.table.vacuums} times so far (autovacuum ${s.table.autovacuum})`,
+      );
     }
     const allOk = phases.every((s) => s.rowsOk);
     if (!allOk) process.exitCode = 1;
   } finally {
+    await stopVacuum?.();
     client.close();
     await db.end();
     await stack.stop();
