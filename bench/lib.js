@@ -294,6 +294,20 @@ function cpuSeconds(pid) {
 }
 
 /**
+ * The whole machine's CPU time so far, in jiffies, from /proc/stat: `busy` (all but idle and
+ * iowait) and `total`. Two readings give the share of the machine in use, whoever used it:
+ * the benchmarks share the machine, so that share tells a quiet run from a crowded one.
+ */
+function hostCpu() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3] - f[4], total };
+}
+
+/** Percent of the machine's CPU in use between two hostCpu() readings. */
+const hostBusyPercent = (a, b) => Math.round(((b.busy - a.busy) / Math.max(1, b.total - a.total)) * 100);
+
+/**
  * What the messages table looks like to Postgres: live and dead row estimates and how often it
  * was vacuumed, plus whether autovacuum is on at all. A queue table churns: every receive
  * and delete leaves a dead row behind, and receives get slower while dead rows pile up.
@@ -361,6 +375,8 @@ module.exports = {
   prefill,
   rssMb,
   cpuSeconds,
+  hostCpu,
+  hostBusyPercent,
   messagesTableStats,
   vacuumLoop,
   numArg,

@@ -19,6 +19,9 @@ const {
   ms2,
   messagesTableStats,
   vacuumLoop,
+  cpuSeconds,
+  hostCpu,
+  hostBusyPercent,
 } = require('./lib');
 
 const QUEUE = 'bench';
@@ -43,7 +46,7 @@ const MODES = {
  * processed once its delete was answered with code 0. A 7000 (no message) means the queue ran
  * dry: the phase stops there.
  */
-async function runPhase(client, modeName, seconds, concurrency) {
+async function runPhase(client, modeName, seconds, concurrency, queuePid) {
   const mode = MODES[modeName];
   const [recvAction, recvParams] = mode.receive;
   const s = {
@@ -64,6 +67,7 @@ async function runPhase(client, modeName, seconds, concurrency) {
     const k = `${action} ${code}`;
     s.errors[k] = (s.errors[k] ?? 0) + 1;
   };
+  const cpu0 = { queue: cpuSeconds(queuePid), self: process.cpuUsage(), host: hostCpu() };
   const t0 = performance.now();
   const end = t0 + seconds * 1000;
   const worker = async () => {
@@ -95,6 +99,12 @@ async function runPhase(client, modeName, seconds, concurrency) {
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   s.seconds = (performance.now() - t0) / 1000;
+  const self = process.cpuUsage(cpu0.self);
+  s.cpu = {
+    queueApi: Math.round(((cpuSeconds(queuePid) - cpu0.queue) / s.seconds) * 100),
+    generator: Math.round(((self.user + self.system) / 1e6 / s.seconds) * 100),
+    hostBusy: hostBusyPercent(cpu0.host, hostCpu()),
+  };
   s.msgPerSec = Math.round(s.processed / s.seconds);
   s.requestsPerSec = Math.round((s.recvHist.count + s.delHist.count) / s.seconds);
   s.errorCount = Object.values(s.errors).reduce((a, b) => a + b, 0);
@@ -168,7 +178,7 @@ async function main() {
       await topUp(fillTo);
       const before = await queueRows(db, q.id);
       console.log(`${measured ? '' : 'warm-up: '}${modeName} mode, ${concurrency} workers, ${seconds} s…`);
-      const s = await runPhase(client, modeName, seconds, concurrency);
+      const s = await runPhase(client, modeName, seconds, concurrency, stack.queuePid);
       const after = await queueRows(db, q.id);
       s.rowsBefore = before.total;
       s.rowsAfter = after.total;
@@ -200,6 +210,9 @@ async function main() {
         errors: s.errorCount,
         'min msg/s in a second': Math.min(...s.perSecond),
         'max msg/s in a second': Math.max(...s.perSecond),
+        'queue-api CPU %': s.cpu.queueApi,
+        'generator CPU %': s.cpu.generator,
+        'machine busy %': s.cpu.hostBusy,
       })),
     );
     console.table(
