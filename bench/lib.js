@@ -1,7 +1,11 @@
 'use strict';
 // Shared pieces of the benchmarks: a queue-api and billing-api started from dist/ against a
-// database made for the run, a tenant, signed CMQ request bodies, and wrk runs.
+// database made for the run, a tenant, signed CMQ request bodies, wrk runs, and a light Node
+// client (keep-alive, one signed request at a time per caller) for loads whose requests depend
+// on earlier replies.
 const { spawn } = require('node:child_process');
+const http = require('node:http');
+const { readFileSync } = require('node:fs');
 const { randomBytes, randomInt } = require('node:crypto');
 const { join } = require('node:path');
 const { Client } = require('pg');
@@ -67,6 +71,8 @@ async function startStack({ cmqPort = 18080, billingPort = 13000, extraEnv = {},
     env,
     databaseUrl,
     cmqPort,
+    /** pid of the queue-api process (for /proc sampling) */
+    queuePid: queue.pid,
     tenant: { accountId: account.id, secretId: key.secretId, secretKey: key.secretKey },
     stop: () => {
       queue.kill('SIGTERM');
@@ -135,4 +141,244 @@ async function wrkLoad({ port, makeBody, count, connections, duration, threads =
   };
 }
 
-module.exports = { startStack, signedBody, call, wrkLoad, start, waitFor, ROOT };
+/**
+ * Request latencies in a histogram of log buckets 1% wide from 10 µs up: O(1) to record, a few
+ * KB whatever the count, mergeable. Percentiles are a bucket's upper bound (at most 1% high).
+ */
+const H_MIN_MS = 0.01;
+const H_STEP = Math.log(1.01);
+const H_BUCKETS = 2048; // up to ~7e6 ms
+class Histogram {
+  constructor() {
+    this.buckets = new Uint32Array(H_BUCKETS);
+    this.count = 0;
+    this.max = 0;
+  }
+
+  record(ms) {
+    let i = ms <= H_MIN_MS ? 0 : Math.ceil(Math.log(ms / H_MIN_MS) / H_STEP);
+    if (i >= H_BUCKETS) i = H_BUCKETS - 1;
+    this.buckets[i]++;
+    this.count++;
+    if (ms > this.max) this.max = ms;
+  }
+
+  /** p in 0..100; NaN when empty */
+  percentile(p) {
+    if (this.count === 0) return NaN;
+    const target = Math.max(1, Math.ceil((this.count * p) / 100));
+    let seen = 0;
+    for (let i = 0; i < H_BUCKETS; i++) {
+      seen += this.buckets[i];
+      if (seen >= target) return Math.min(H_MIN_MS * Math.exp(i * H_STEP), this.max);
+    }
+    return this.max;
+  }
+
+  merge(other) {
+    for (let i = 0; i < H_BUCKETS; i++) this.buckets[i] += other.buckets[i];
+    this.count += other.count;
+    if (other.max > this.max) this.max = other.max;
+    return this;
+  }
+}
+
+/**
+ * A CMQ client for load generation from Node: node:http with a keep-alive Agent (maxSockets =
+ * the concurrency the caller intends), each request signed afresh. `request` never rejects: it
+ * resolves `{ reply, ms }`, where `reply` is the parsed JSON, or `{ code: 'http <status>' }`,
+ * `{ code: 'transport <err>' }` when there was no CMQ reply; `ms` is the time from sending to
+ * the whole reply.
+ */
+function cmqClient({ port, tenant, maxSockets, timeoutMs = 30000 }) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+  const host = `127.0.0.1:${port}`;
+  const request = (action, params) =>
+    new Promise((resolve) => {
+      const body = signedBody(tenant, host, action, params);
+      const t0 = performance.now();
+      let done = false;
+      const finish = (reply) => {
+        if (done) return;
+        done = true;
+        resolve({ reply, ms: performance.now() - t0 });
+      };
+      const req = http.request(
+        {
+          agent,
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/v2/index.php',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': body.length },
+        },
+        (res) => {
+          const chunks = [];
+          res.on('data', (c) => chunks.push(c));
+          res.on('error', (err) => finish({ code: `transport ${err.code || err.message}` }));
+          res.on('end', () => {
+            if (res.statusCode !== 200) return finish({ code: `http ${res.statusCode}` });
+            try {
+              finish(JSON.parse(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+            } catch {
+              finish({ code: 'unparsable reply' });
+            }
+          });
+        },
+      );
+      req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+      req.on('error', (err) => finish({ code: `transport ${err.code || err.message}` }));
+      req.end(body); // signed bodies are URL-encoded ASCII: length is the byte length
+    });
+  return { request, close: () => agent.destroy() };
+}
+
+/** BatchSendMessage parameters: msgBody.1 … msgBody.n */
+function batchBodies(bodies) {
+  const params = {};
+  bodies.forEach((b, i) => (params[`msgBody.${i + 1}`] = b));
+  return params;
+}
+
+/** BatchDeleteMessage parameters: receiptHandle.1 … receiptHandle.n */
+function batchHandles(handles) {
+  const params = {};
+  handles.forEach((h, i) => (params[`receiptHandle.${i + 1}`] = h));
+  return params;
+}
+
+/**
+ * Fills `queueName` with `count` messages of `body` by BatchSendMessage (16 per call), `parallel`
+ * calls at a time. Throws on the first reply whose code is not 0.
+ */
+async function prefill(client, queueName, count, body, parallel = 32) {
+  let next = 0;
+  const t0 = performance.now();
+  const worker = async () => {
+    while (next < count) {
+      const n = Math.min(16, count - next);
+      next += n;
+      const { reply } = await client.request('BatchSendMessage', {
+        queueName,
+        ...batchBodies(new Array(n).fill(body)),
+        delaySeconds: '0',
+      });
+      if (reply.code !== 0) throw new Error(`prefill: BatchSendMessage answered ${JSON.stringify(reply)}`);
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  const seconds = (performance.now() - t0) / 1000;
+  return { seconds, perSecond: Math.round(count / seconds) };
+}
+
+/** Resident set size of a process in MB, from /proc/<pid>/status (VmRSS); NaN once it is gone. */
+function rssMb(pid) {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat; NaN once it is gone. */
+const CLK_TCK = 100;
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * The whole machine's CPU time so far, in jiffies, from /proc/stat: `busy` (all but idle and
+ * iowait) and `total`. Two readings give the share of the machine in use, whoever used it:
+ * the benchmarks share the machine, so that share tells a quiet run from a crowded one.
+ */
+function hostCpu() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3] - f[4], total };
+}
+
+/** Percent of the machine's CPU in use between two hostCpu() readings. */
+const hostBusyPercent = (a, b) => Math.round(((b.busy - a.busy) / Math.max(1, b.total - a.total)) * 100);
+
+/**
+ * What the messages table looks like to Postgres: live and dead row estimates and how often it
+ * was vacuumed, plus whether autovacuum is on at all. A queue table churns: every receive
+ * and delete leaves a dead row behind, and receives get slower while dead rows pile up.
+ */
+async function messagesTableStats(db) {
+  const { rows } = await db.query(
+    `SELECT current_setting('autovacuum') AS autovacuum, n_live_tup::int AS live, n_dead_tup::int AS dead,
+            (autovacuum_count + vacuum_count)::int AS vacuums
+       FROM pg_stat_user_tables WHERE relname = 'messages'`,
+  );
+  return rows[0];
+}
+
+/**
+ * `VACUUM messages` every `seconds` on a connection of its own, one at a time, for machines whose
+ * Postgres runs without autovacuum (it stands in for it; it tunes nothing in the apps). Returns
+ * `stop()`, which resolves with the number of vacuums run.
+ */
+async function vacuumLoop(databaseUrl, seconds) {
+  const db = new Client({ connectionString: databaseUrl, application_name: 'bench-vacuum' });
+  await db.connect();
+  let runs = 0;
+  let stopped = false;
+  let current = null; // the vacuum running, if any: a tick while one runs is skipped
+  const timer = setInterval(() => {
+    if (stopped || current) return;
+    current = db
+      .query('VACUUM messages')
+      .then(() => runs++)
+      .catch((err) => console.error(`VACUUM messages failed: ${err.message}`))
+      .finally(() => (current = null));
+  }, seconds * 1000);
+  return async () => {
+    stopped = true;
+    clearInterval(timer);
+    await current;
+    await db.end();
+    return runs;
+  };
+}
+
+/** `--name value` from the command line as a number, or `def`. */
+function numArg(name, def) {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return def;
+  const v = Number(process.argv[i + 1]);
+  if (!Number.isFinite(v)) throw new Error(`--${name} needs a number`);
+  return v;
+}
+
+const ms2 = (v) => (Number.isFinite(v) ? Math.round(v * 100) / 100 : '-');
+
+module.exports = {
+  startStack,
+  signedBody,
+  call,
+  wrkLoad,
+  start,
+  waitFor,
+  ROOT,
+  Histogram,
+  cmqClient,
+  batchBodies,
+  batchHandles,
+  prefill,
+  rssMb,
+  cpuSeconds,
+  hostCpu,
+  hostBusyPercent,
+  messagesTableStats,
+  vacuumLoop,
+  numArg,
+  ms2,
+};
