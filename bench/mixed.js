@@ -91,6 +91,7 @@ async function main() {
     const body = 'x'.repeat(bodySize);
     console.log(`prefill: ${prefillCount} messages of ${bodySize} bytes…`);
     const fill = await prefill(client, QUEUE, prefillCount, body, 32);
+    console.log(`prefill: ${fill.seconds.toFixed(1)} s, ${fill.perSecond} msg/s`);
     if (analyze) await analyzeMessages(db);
     if ((await messagesTableStats(db)).autovacuum !== 'on') {
       console.log(
@@ -99,7 +100,6 @@ async function main() {
       );
     }
     if (vacuumEvery > 0) stopVacuum = await vacuumLoop(stack.databaseUrl, vacuumEvery);
-    console.log(`prefill: ${fill.seconds.toFixed(1)} s, ${fill.perSecond} msg/s`);
     const rowsCount = async () =>
       Number((await db.query(`SELECT count(*) AS n FROM messages WHERE queue_id = $1`, [queueRowId])).rows[0].n);
     const rowsBefore = await rowsCount();
