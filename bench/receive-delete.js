@@ -179,7 +179,7 @@ async function main() {
     const phases = [];
     for (const [modeName, seconds, measured, fillTo] of [
       ['batch', warmup, false, batchMessages],
-      ['batch', duration, true, 0],
+      ['batch', duration, true, warmup > 0 ? 0 : batchMessages], // after a warm-up, what it left
       ['single', duration, true, singleMessages],
     ]) {
       if (seconds <= 0 || !modes.includes(modeName)) continue;
