@@ -6,7 +6,9 @@
 // got. Sends (80 messages per 100 requests) outrun receives (62.5), and the queue is prefilled,
 // so it never runs dry. Every 10 s: achieved rate, p99, errors and the queue-api's RSS.
 // Usage: npm run bench:mixed -- [--rate 5000] [--duration 300] [--max-in-flight 256] [--body 256] [--prefill N]
-//          [--vacuum-every S (VACUUM the messages table every S s, for a Postgres without autovacuum)]
+//          [--vacuum-every S (VACUUM ANALYZE the messages table every S s, for a Postgres without autovacuum)]
+//          [--no-analyze (skip the ANALYZE of the messages table after the prefill)]
+//          [--queue-qps-limit N (QUEUE_QPS_LIMIT of the queue-api; default 1,000,000: not the bottleneck)]
 const os = require('node:os');
 const { Client } = require('pg');
 const {
@@ -25,6 +27,9 @@ const {
   hostBusyPercent,
   messagesTableStats,
   vacuumLoop,
+  analyzeMessages,
+  flagArg,
+  BENCH_QUEUE_QPS_LIMIT,
 } = require('./lib');
 
 const QUEUE = 'bench';
@@ -70,8 +75,10 @@ async function main() {
   const bodySize = numArg('body', 256);
   const prefillCount = numArg('prefill', Math.max(10_000, rate * 2));
   const vacuumEvery = numArg('vacuum-every', 0);
+  const analyze = !flagArg('no-analyze');
 
-  const stack = await startStack();
+  const qpsLimit = numArg('queue-qps-limit', BENCH_QUEUE_QPS_LIMIT);
+  const stack = await startStack({ extraEnv: { QUEUE_QPS_LIMIT: String(qpsLimit) } });
   const db = new Client({ connectionString: stack.databaseUrl });
   await db.connect();
   const client = cmqClient({ port: stack.cmqPort, tenant: stack.tenant, maxSockets: maxInFlight });
@@ -84,14 +91,15 @@ async function main() {
     const body = 'x'.repeat(bodySize);
     console.log(`prefill: ${prefillCount} messages of ${bodySize} bytes…`);
     const fill = await prefill(client, QUEUE, prefillCount, body, 32);
+    console.log(`prefill: ${fill.seconds.toFixed(1)} s, ${fill.perSecond} msg/s`);
+    if (analyze) await analyzeMessages(db);
     if ((await messagesTableStats(db)).autovacuum !== 'on') {
       console.log(
         '!! autovacuum is off on this Postgres: dead rows of the messages table pile up during the run' +
-          (vacuumEvery > 0 ? `; VACUUM messages every ${vacuumEvery} s stands in for it` : ' (--vacuum-every N stands in for it)'),
+          (vacuumEvery > 0 ? `; VACUUM (ANALYZE) messages every ${vacuumEvery} s stands in for it` : ' (--vacuum-every N stands in for it)'),
       );
     }
     if (vacuumEvery > 0) stopVacuum = await vacuumLoop(stack.databaseUrl, vacuumEvery);
-    console.log(`prefill: ${fill.seconds.toFixed(1)} s, ${fill.perSecond} msg/s`);
     const rowsCount = async () =>
       Number((await db.query(`SELECT count(*) AS n FROM messages WHERE queue_id = $1`, [queueRowId])).rows[0].n);
     const rowsBefore = await rowsCount();
@@ -173,7 +181,7 @@ async function main() {
     samples.push({ t: 0, rss: rssMb(pid) });
     console.log(
       `\nmixed workload, target ${rate} requests/s for ${duration} s, at most ${maxInFlight} in flight` +
-        `${vacuumEvery > 0 ? `, VACUUM every ${vacuumEvery} s` : ''}; ` +
+        `${vacuumEvery > 0 ? `, VACUUM (ANALYZE) every ${vacuumEvery} s` : ''}; ` +
         `queue-api pid ${pid}, RSS before the load ${samples[0].rss.toFixed(1)} MB`,
     );
     const rows = [];
@@ -252,7 +260,8 @@ async function main() {
 
     console.log(
       `\nMixed workload, ${bodySize}-byte bodies, target ${rate} requests/s, ${duration} s` +
-        `${vacuumEvery > 0 ? `, VACUUM messages every ${vacuumEvery} s` : ''}, Node client on the same machine`,
+        `${vacuumEvery > 0 ? `, VACUUM (ANALYZE) messages every ${vacuumEvery} s` : ''}, QUEUE_QPS_LIMIT ${qpsLimit}, ` +
+        `${analyze ? 'ANALYZE after the prefill' : 'no ANALYZE after the prefill'}, Node client on the same machine`,
     );
     console.table(rows);
     console.table(

@@ -6,7 +6,9 @@
 // from the queue are exactly the messages whose deletes were acknowledged.
 // Usage: npm run bench:receive -- [--duration 20] [--concurrency 32] [--body 256] [--warmup 3] [--modes batch,single]
 //          [--messages N (queue size before warm-up + batch)] [--single-messages N (before single)]
-//          [--vacuum-every S (VACUUM the messages table every S s, for a Postgres without autovacuum)]
+//          [--vacuum-every S (VACUUM ANALYZE the messages table every S s, for a Postgres without autovacuum)]
+//          [--no-analyze (skip the ANALYZE of the messages table after the prefill)]
+//          [--queue-qps-limit N (QUEUE_QPS_LIMIT of the queue-api; default 1,000,000: not the bottleneck)]
 const { Client } = require('pg');
 const {
   startStack,
@@ -19,6 +21,9 @@ const {
   ms2,
   messagesTableStats,
   vacuumLoop,
+  analyzeMessages,
+  flagArg,
+  BENCH_QUEUE_QPS_LIMIT,
   cpuSeconds,
   hostCpu,
   hostBusyPercent,
@@ -129,6 +134,7 @@ async function main() {
   const bodySize = numArg('body', 256);
   const warmup = numArg('warmup', 3);
   const vacuumEvery = numArg('vacuum-every', 0);
+  const analyze = !flagArg('no-analyze');
   const modeArg = process.argv.indexOf('--modes');
   const modes = modeArg > 0 ? process.argv[modeArg + 1].split(',') : ['batch', 'single'];
   for (const m of modes) if (!MODES[m]) throw new Error(`--modes: unknown mode ${m} (batch, single)`);
@@ -138,7 +144,8 @@ async function main() {
   const batchMessages = numArg('messages', roundUp16((duration + warmup) * 30_000));
   const singleMessages = numArg('single-messages', roundUp16(duration * 6_000));
 
-  const stack = await startStack();
+  const qpsLimit = numArg('queue-qps-limit', BENCH_QUEUE_QPS_LIMIT);
+  const stack = await startStack({ extraEnv: { QUEUE_QPS_LIMIT: String(qpsLimit) } });
   const db = new Client({ connectionString: stack.databaseUrl });
   await db.connect();
   const client = cmqClient({ port: stack.cmqPort, tenant: stack.tenant, maxSockets: concurrency });
@@ -159,19 +166,20 @@ async function main() {
       const now = (await queueRows(db, q.id)).total;
       console.log(`prefill: ${fill.seconds.toFixed(1)} s, ${fill.perSecond} msg/s; ${now} rows in the queue`);
       if (now !== target) throw new Error(`expected ${target} rows after prefill, found ${now}`);
+      if (analyze) await analyzeMessages(db);
     };
 
     if ((await messagesTableStats(db)).autovacuum !== 'on') {
       console.log(
         '!! autovacuum is off on this Postgres: dead rows of the messages table pile up during the run' +
-          (vacuumEvery > 0 ? `; VACUUM messages every ${vacuumEvery} s stands in for it` : ' (--vacuum-every N stands in for it)'),
+          (vacuumEvery > 0 ? `; VACUUM (ANALYZE) messages every ${vacuumEvery} s stands in for it` : ' (--vacuum-every N stands in for it)'),
       );
     }
     if (vacuumEvery > 0) stopVacuum = await vacuumLoop(stack.databaseUrl, vacuumEvery);
     const phases = [];
     for (const [modeName, seconds, measured, fillTo] of [
       ['batch', warmup, false, batchMessages],
-      ['batch', duration, true, 0],
+      ['batch', duration, true, warmup > 0 ? 0 : batchMessages], // after a warm-up, what it left
       ['single', duration, true, singleMessages],
     ]) {
       if (seconds <= 0 || !modes.includes(modeName)) continue;
@@ -197,7 +205,8 @@ async function main() {
 
     console.log(
       `\nReceive + delete, one queue, ${bodySize}-byte bodies, ${concurrency} closed-loop workers, ${duration} s per phase` +
-        `${vacuumEvery > 0 ? `, VACUUM messages every ${vacuumEvery} s` : ''}, Node client on the same machine`,
+        `${vacuumEvery > 0 ? `, VACUUM (ANALYZE) messages every ${vacuumEvery} s` : ''}, QUEUE_QPS_LIMIT ${qpsLimit}, ` +
+        `${analyze ? 'ANALYZE after the prefill' : 'no ANALYZE after the prefill'}, Node client on the same machine`,
     );
     console.table(
       phases.map((s) => ({
