@@ -2,10 +2,12 @@
 // SendMessage to one queue, durable (each reply only after its commit), and a bare Fastify
 // endpoint in the same run as the ceiling. Load from wrk on the same machine.
 // Usage: npm run bench:send -- [--duration 20] [--connections 64] [--body 256]
+//          [--group-commit-concurrency N (GROUP_COMMIT_CONCURRENCY; default: the app's)]
+//          [--queue-qps-limit N (QUEUE_QPS_LIMIT of the queue-api; default 1,000,000: not the bottleneck)]
 const { spawn } = require('node:child_process');
 const { join } = require('node:path');
 const { Client } = require('pg');
-const { startStack, signedBody, call, wrkLoad, waitFor } = require('./lib');
+const { startStack, signedBody, call, wrkLoad, waitFor, BENCH_QUEUE_QPS_LIMIT } = require('./lib');
 
 const arg = (name, def) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -16,7 +18,11 @@ async function main() {
   const duration = arg('duration', 20);
   const connections = arg('connections', 64);
   const bodySize = arg('body', 256);
-  const stack = await startStack();
+  const qpsLimit = arg('queue-qps-limit', BENCH_QUEUE_QPS_LIMIT);
+  const extraEnv = { QUEUE_QPS_LIMIT: String(qpsLimit) };
+  const commits = arg('group-commit-concurrency', 0);
+  if (commits > 0) extraEnv.GROUP_COMMIT_CONCURRENCY = String(commits);
+  const stack = await startStack({ extraEnv });
   const bare = spawn(process.execPath, [join(__dirname, 'bare-fastify.js'), '18081'], { stdio: 'inherit' });
   try {
     await waitFor('http://127.0.0.1:18081/health', 10000);
@@ -25,7 +31,7 @@ async function main() {
     const payload = 'x'.repeat(bodySize);
     const host = `127.0.0.1:${stack.cmqPort}`;
     const makeBody = () => signedBody(stack.tenant, host, 'SendMessage', { queueName: 'bench', msgBody: payload, delaySeconds: '0' });
-    const count = 20_000 * duration;
+    const count = 30_000 * duration;
 
     await wrkLoad({ port: stack.cmqPort, makeBody, count: 40_000, connections, duration: 3, title: 'warm-up' });
     const ceiling = await wrkLoad({ port: 18081, makeBody, count, connections, duration, title: 'bare Fastify' });
