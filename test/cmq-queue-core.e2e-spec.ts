@@ -167,6 +167,20 @@ describe.each(CLIENT_MODES)('CMQ queue core: $client $method $signatureMethod $p
     expect(await attrs(q)).toMatchObject({ activeMsgNum: 0, rewindMsgNum: 4 });
   });
 
+  it('concurrent receivers of one queue share claims: each message goes to exactly one, the rest hear 7000', async () => {
+    const q = await newQueue('shared', { visibilityTimeout: 120 });
+    const sent = await cmq('BatchSendMessage', { queueName: q, msgBody: Array.from({ length: 10 }, (_, i) => `s${i}`) });
+    const ids = (sent.msgList as Array<{ msgId: string }>).map((m) => m.msgId);
+    const replies = await Promise.all([
+      ...Array.from({ length: 12 }, () => cmq('ReceiveMessage', { queueName: q })),
+      cmq('BatchReceiveMessage', { queueName: q, numOfMsg: 3 }),
+    ]);
+    const got = replies.flatMap((r) => (r.code !== 0 ? [] : r.msgInfoList ? (r.msgInfoList as Msg[]) : [r as unknown as Msg]));
+    expect(got.map((m) => m.msgId).sort()).toEqual([...ids].sort());
+    for (const r of replies.filter((r) => r.code !== 0)) expect(r).toMatchObject({ code: 7000, message: '(10200)no message' });
+    expect(await attrs(q)).toMatchObject({ activeMsgNum: 0, inactiveMsgNum: 10 });
+  });
+
   it('QueryQueueRoute answers an empty gateway list for an existing queue', async () => {
     const q = await newQueue('route');
     const r = await cmq('QueryQueueRoute', { queueName: q });

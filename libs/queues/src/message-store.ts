@@ -174,6 +174,30 @@ class DeleteWriter implements BatchWriter<DeleteOp, boolean[]> {
   }
 }
 
+export interface ClaimOutcome {
+  received: ReceivedMessage[];
+  /** messages moved to dead-letter queues by the claim, by dead-letter queue */
+  moved: Map<string, number>;
+}
+
+interface ClaimWaiter {
+  max: number;
+  resolve: (outcome: ClaimOutcome) => void;
+  reject: (err: Error) => void;
+}
+
+/** Receivers of one queue in this process, waiting for a claim statement. */
+interface ClaimLine {
+  queue: QueueInfo;
+  waiters: ClaimWaiter[];
+  running: number;
+}
+
+/** Claim statements one process runs at once for one queue; later receivers share the next. */
+const CLAIMS_IN_FLIGHT = 2;
+/** Rows one combined claim takes at most. */
+const MAX_COMBINED_CLAIM = 256;
+
 interface ClaimedRow {
   msg_id: string;
   body: Buffer | null;
@@ -195,6 +219,7 @@ interface ClaimedRow {
 export class MessageStore implements OnApplicationShutdown {
   private readonly sendWriter = new SendWriter();
   private readonly deleteWriter = new DeleteWriter();
+  private readonly claimLines = new Map<string, ClaimLine>();
   readonly committer: GroupCommitter;
 
   constructor(
@@ -239,7 +264,7 @@ export class MessageStore implements OnApplicationShutdown {
    * Claims commit without waiting for the WAL flush: a claim lost in a crash only makes its
    * message visible again.
    */
-  async claim(queue: QueueInfo, max: number): Promise<{ received: ReceivedMessage[]; moved: Map<string, number> }> {
+  async claimNow(queue: QueueInfo, max: number): Promise<ClaimOutcome> {
     const { rows } = await this.relaxed.query<ClaimedRow>(
       `WITH q AS (
          SELECT s.dead_letter_policy AS policy, s.max_receive_count AS max_receives,
@@ -304,6 +329,55 @@ export class MessageStore implements OnApplicationShutdown {
         dequeueCount: r.dequeue_count,
       })),
     };
+  }
+
+  /**
+   * Claims up to `max` messages for one receiver. Receivers of the same queue that arrive while
+   * this process already has {@link CLAIMS_IN_FLIGHT} claim statements running for it are served
+   * together by the next one (one index scan and one commit for all of them, up to
+   * {@link MAX_COMBINED_CLAIM} rows), each getting its share in delivery order; a lone receiver
+   * waits for nobody.
+   */
+  claim(queue: QueueInfo, max: number): Promise<ClaimOutcome> {
+    let line = this.claimLines.get(queue.id);
+    if (!line) {
+      line = { queue, waiters: [], running: 0 };
+      this.claimLines.set(queue.id, line);
+    }
+    line.queue = queue;
+    const l = line;
+    return new Promise<ClaimOutcome>((resolve, reject) => {
+      l.waiters.push({ max, resolve, reject });
+      if (l.running < CLAIMS_IN_FLIGHT) void this.runClaims(l);
+    });
+  }
+
+  private async runClaims(line: ClaimLine): Promise<void> {
+    line.running++;
+    try {
+      while (line.waiters.length > 0) {
+        const batch: ClaimWaiter[] = [];
+        let total = 0;
+        while (line.waiters.length > 0 && (batch.length === 0 || total + line.waiters[0].max <= MAX_COMBINED_CLAIM)) {
+          const w = line.waiters.shift()!;
+          batch.push(w);
+          total += w.max;
+        }
+        try {
+          const { received, moved } = await this.claimNow(line.queue, total);
+          let at = 0;
+          for (const w of batch) {
+            w.resolve({ received: received.slice(at, at + w.max), moved });
+            at += w.max;
+          }
+        } catch (err) {
+          for (const w of batch) w.reject(err as Error);
+        }
+      }
+    } finally {
+      line.running--;
+      if (line.running === 0 && line.waiters.length === 0) this.claimLines.delete(line.queue.id);
+    }
   }
 
   /** Claims, again at once while messages moved to the dead-letter queue took the places. */
