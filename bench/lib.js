@@ -335,6 +335,20 @@ async function messagesTableStats(db) {
 }
 
 /**
+ * Says when the local Postgres runs without autovacuum, and starts {@link vacuumLoop} when
+ * `vacuumEvery` > 0. Returns its `stop()`, or null.
+ */
+async function standInForAutovacuum(db, databaseUrl, vacuumEvery) {
+  if ((await messagesTableStats(db)).autovacuum !== 'on') {
+    console.log(
+      '!! autovacuum is off on this Postgres: dead rows of the messages table pile up during the run' +
+        (vacuumEvery > 0 ? `; VACUUM (ANALYZE) messages every ${vacuumEvery} s stands in for it` : ' (--vacuum-every N stands in for it)'),
+    );
+  }
+  return vacuumEvery > 0 ? vacuumLoop(databaseUrl, vacuumEvery) : null;
+}
+
+/**
  * `VACUUM (ANALYZE) messages` every `seconds` on a connection of its own, one at a time, for
  * machines whose Postgres runs without autovacuum (it stands in for autovacuum's vacuum and
  * analyze; it tunes nothing in the apps). Returns `stop()`, which resolves with the number of
@@ -407,6 +421,7 @@ module.exports = {
   hostBusyPercent,
   messagesTableStats,
   vacuumLoop,
+  standInForAutovacuum,
   analyzeMessages,
   flagArg,
   numArg,

@@ -26,7 +26,7 @@ const {
   hostCpu,
   hostBusyPercent,
   messagesTableStats,
-  vacuumLoop,
+  standInForAutovacuum,
   analyzeMessages,
   flagArg,
   BENCH_QUEUE_QPS_LIMIT,
@@ -93,13 +93,7 @@ async function main() {
     const fill = await prefill(client, QUEUE, prefillCount, body, 32);
     console.log(`prefill: ${fill.seconds.toFixed(1)} s, ${fill.perSecond} msg/s`);
     if (analyze) await analyzeMessages(db);
-    if ((await messagesTableStats(db)).autovacuum !== 'on') {
-      console.log(
-        '!! autovacuum is off on this Postgres: dead rows of the messages table pile up during the run' +
-          (vacuumEvery > 0 ? `; VACUUM (ANALYZE) messages every ${vacuumEvery} s stands in for it` : ' (--vacuum-every N stands in for it)'),
-      );
-    }
-    if (vacuumEvery > 0) stopVacuum = await vacuumLoop(stack.databaseUrl, vacuumEvery);
+    stopVacuum = await standInForAutovacuum(db, stack.databaseUrl, vacuumEvery);
     const rowsCount = async () =>
       Number((await db.query(`SELECT count(*) AS n FROM messages WHERE queue_id = $1`, [queueRowId])).rows[0].n);
     const rowsBefore = await rowsCount();

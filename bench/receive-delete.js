@@ -20,7 +20,7 @@ const {
   Histogram,
   ms2,
   messagesTableStats,
-  vacuumLoop,
+  standInForAutovacuum,
   analyzeMessages,
   flagArg,
   BENCH_QUEUE_QPS_LIMIT,
@@ -169,13 +169,7 @@ async function main() {
       if (analyze) await analyzeMessages(db);
     };
 
-    if ((await messagesTableStats(db)).autovacuum !== 'on') {
-      console.log(
-        '!! autovacuum is off on this Postgres: dead rows of the messages table pile up during the run' +
-          (vacuumEvery > 0 ? `; VACUUM (ANALYZE) messages every ${vacuumEvery} s stands in for it` : ' (--vacuum-every N stands in for it)'),
-      );
-    }
-    if (vacuumEvery > 0) stopVacuum = await vacuumLoop(stack.databaseUrl, vacuumEvery);
+    stopVacuum = await standInForAutovacuum(db, stack.databaseUrl, vacuumEvery);
     const phases = [];
     for (const [modeName, seconds, measured, fillTo] of [
       ['batch', warmup, false, batchMessages],

@@ -71,16 +71,18 @@ describe('maxMsgHeapNum, the queue limit and the counters', () => {
     expect((await cmq('CreateQueue', { queueName: 'counted', visibilityTimeout: 600 })).code).toBe(0);
     const handles: string[] = [];
     const until = Date.now() + 2000;
+    // unique bodies: qcloudapi-sdk draws its Nonce from 0..65535, and a repeated signature is a replay
+    let n = 0;
     await Promise.all(
       Array.from({ length: 12 }, async (_, w) => {
         const [, c] = callers[w % 2];
         while (Date.now() < until) {
           switch (w % 4) {
             case 0:
-              expect((await c('BatchSendMessage', { queueName: 'counted', msgBody: ['a', 'b', 'c'] })).code).toBe(0);
+              expect((await c('BatchSendMessage', { queueName: 'counted', msgBody: ['a', 'b', `c${n++}`] })).code).toBe(0);
               break;
             case 1:
-              expect((await c('SendMessage', { queueName: 'counted', msgBody: 'later', delaySeconds: 600 })).code).toBe(0);
+              expect((await c('SendMessage', { queueName: 'counted', msgBody: `later${n++}`, delaySeconds: 600 })).code).toBe(0);
               break;
             case 2: {
               const r = await c('BatchReceiveMessage', { queueName: 'counted', numOfMsg: 4 });
@@ -91,7 +93,7 @@ describe('maxMsgHeapNum, the queue limit and the counters', () => {
               // every other received message stays in flight
               const batch = handles.splice(0, 4).filter((_, i) => i % 2 === 0);
               if (batch.length) expect((await c('BatchDeleteMessage', { queueName: 'counted', receiptHandle: batch })).code).toBe(0);
-              else expect((await c('SendMessage', { queueName: 'counted', msgBody: 'x' })).code).toBe(0);
+              else expect((await c('SendMessage', { queueName: 'counted', msgBody: `x${n++}` })).code).toBe(0);
             }
           }
         }

@@ -58,6 +58,19 @@ export function counterUpsert(rows: string): string {
 }
 
 /**
+ * Moves the rows of `dead` (a CTE of msg_id and dlq) into their dead-letter queues: same msgId
+ * and body, enqueued and visible now, never received there.
+ */
+export function moveToDeadLetterQueue(dead: string, returning: string): string {
+  return `UPDATE messages m
+             SET queue_id = ${dead}.dlq, enqueue_ms = cmq_now_ms(), visible_ms = cmq_now_ms(),
+                 dequeue_count = 0, first_dequeue_ms = 0, receipt = 0
+            FROM ${dead}
+           WHERE m.msg_id = ${dead}.msg_id
+          RETURNING ${returning}`;
+}
+
+/**
  * All sends of a commit in one statement. Messages go in only for queues that are still live at
  * commit time and only while the queue holds fewer than maxMsgHeapNum messages (counted from the
  * committed counters plus the sends ahead of it in this commit); the statement reports, per op,
@@ -79,8 +92,9 @@ class SendWriter implements BatchWriter<SendOp, SendResult> {
         ords.push(i);
       }
     });
-    const { rows } = await client.query<{ ord: number; msg_id: string | null }>(
-      `WITH input AS (
+    const { rows } = await client.query<{ ord: number; msg_id: string | null }>({
+      name: 'cmq-send',
+      text: `WITH input AS (
          SELECT u.queue_id, u.body, u.delay_ms, u.ord, u.pos
            FROM unnest($1::bigint[], $2::bytea[], $3::bigint[], $4::int[]) WITH ORDINALITY AS u(queue_id, body, delay_ms, ord, pos)
        ), ops AS (
@@ -111,8 +125,8 @@ class SendWriter implements BatchWriter<SendOp, SendResult> {
          UNION ALL
          SELECT ord, NULL, 0 FROM judged WHERE live AND NOT fits
        ) r ORDER BY pos`,
-      [queueIds, bodies, delays, ords],
-    );
+      values: [queueIds, bodies, delays, ords],
+    });
     const results: SendResult[] = ops.map(() => null);
     for (const r of rows) {
       if (r.msg_id === null) results[r.ord] = 'full';
@@ -144,8 +158,9 @@ class DeleteWriter implements BatchWriter<DeleteOp, boolean[]> {
     }
     const deleted = new Set<string>();
     if (msgIds.length > 0) {
-      const { rows } = await client.query<{ msg_id: string; receipt: string }>(
-        `WITH u AS (
+      const { rows } = await client.query<{ msg_id: string; receipt: string }>({
+        name: 'cmq-delete',
+        text: `WITH u AS (
            SELECT u.queue_id, u.msg_id, u.receipt, q.rewind_seconds > 0 AS keep
              FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(queue_id, msg_id, receipt)
              JOIN queues q ON q.id = u.queue_id
@@ -166,8 +181,8 @@ class DeleteWriter implements BatchWriter<DeleteOp, boolean[]> {
            ${counterUpsert('delta')}
          )
          SELECT msg_id, receipt FROM hard UNION ALL SELECT msg_id, receipt FROM soft`,
-        [queueIds, msgIds, receipts],
-      );
+        values: [queueIds, msgIds, receipts],
+      });
       for (const r of rows) deleted.add(`${r.msg_id}-${r.receipt}`);
     }
     return ops.map((op) => op.handles.map((h) => h !== null && deleted.has(`${h.msgId}-${h.receipt}`)));
@@ -209,6 +224,68 @@ interface ClaimedRow {
   /** set when the row was moved to this dead-letter queue instead of being delivered */
   moved_to: string | null;
 }
+
+/** The rows a claim may take: visible, undeleted, unexpired; oldest visible first. */
+const CLAIMABLE = `SELECT msg_id, dequeue_count, enqueue_ms FROM messages
+          WHERE queue_id = $1 AND deleted_ms IS NULL AND visible_ms <= cmq_now_ms()
+            AND enqueue_ms > cmq_now_ms() - $3::bigint
+          ORDER BY visible_ms, msg_id
+          LIMIT $2
+          FOR UPDATE SKIP LOCKED`;
+
+/** Marks the rows of `c` received: a new receipt, the visibility timeout ($4 ms) from now. */
+const RECEIVE_ROWS = `UPDATE messages m
+            SET visible_ms = cmq_now_ms() + $4::bigint,
+                dequeue_count = m.dequeue_count + 1,
+                first_dequeue_ms = CASE WHEN m.first_dequeue_ms = 0 THEN cmq_now_ms() ELSE m.first_dequeue_ms END,
+                receipt = floor(random() * 9007199254740991)::bigint + 1
+           FROM c
+          WHERE m.msg_id = c.msg_id`;
+
+const RECEIVED_COLUMNS = 'm.msg_id, m.body, m.enqueue_ms, m.visible_ms, m.first_dequeue_ms, m.dequeue_count, m.receipt';
+
+/**
+ * Claim statements ($1 queue, $2 rows, $3 retention ms, $4 visibility timeout ms), named so each
+ * connection parses them once.
+ */
+const CLAIM = {
+  name: 'cmq-claim',
+  text: `WITH c AS (${CLAIMABLE})
+         ${RECEIVE_ROWS}
+         RETURNING ${RECEIVED_COLUMNS}, NULL::bigint AS moved_to`,
+};
+
+/**
+ * The claim of a queue with a dead-letter binding: of the rows it locks, those the binding (read
+ * from the queues row, never a cache) declares dead move to the dead-letter queue instead, with
+ * the counters of both queues.
+ */
+const CLAIM_WITH_DEAD_LETTERS = {
+  name: 'cmq-claim-dlq',
+  text: `WITH q AS (
+         SELECT s.dead_letter_policy AS policy, s.max_receive_count AS max_receives,
+                s.max_time_to_live::bigint * 1000 AS ttl_ms, d.id AS dlq
+           FROM queues s JOIN queues d ON d.id = s.dead_letter_queue AND d.deleted_at IS NULL
+          WHERE s.id = $1
+       ), c AS (${CLAIMABLE}), dead AS (
+         SELECT c.msg_id, q.dlq FROM c, q
+          WHERE (q.policy = 0 AND c.dequeue_count >= q.max_receives)
+             OR (q.policy = 1 AND c.enqueue_ms <= cmq_now_ms() - q.ttl_ms)
+       ), moved AS (
+         ${moveToDeadLetterQueue('dead', 'm.msg_id, m.queue_id')}
+       ), delta AS (
+         SELECT $1::bigint AS queue_id, -1 AS msgs, 0 AS rewind_msgs FROM moved
+         UNION ALL SELECT queue_id, 1, 0 FROM moved
+       ), cnt AS (
+         ${counterUpsert('delta')}
+       ), claimed AS (
+         ${RECEIVE_ROWS} AND NOT EXISTS (SELECT 1 FROM dead WHERE dead.msg_id = c.msg_id)
+         RETURNING ${RECEIVED_COLUMNS}
+       )
+       SELECT *, NULL::bigint AS moved_to FROM claimed
+       UNION ALL
+       SELECT msg_id, NULL, 0, 0, 0, 0, 0, queue_id FROM moved`,
+};
 
 /**
  * The message store: durable sends and deletes through group commit, receives by claiming
@@ -265,50 +342,14 @@ export class MessageStore implements OnApplicationShutdown {
    * message visible again.
    */
   async claimNow(queue: QueueInfo, max: number): Promise<ClaimOutcome> {
-    const { rows } = await this.relaxed.query<ClaimedRow>(
-      `WITH q AS (
-         SELECT s.dead_letter_policy AS policy, s.max_receive_count AS max_receives,
-                s.max_time_to_live::bigint * 1000 AS ttl_ms, d.id AS dlq
-           FROM queues s JOIN queues d ON d.id = s.dead_letter_queue AND d.deleted_at IS NULL
-          WHERE s.id = $1
-       ), c AS (
-         SELECT msg_id, dequeue_count, enqueue_ms FROM messages
-          WHERE queue_id = $1 AND deleted_ms IS NULL AND visible_ms <= cmq_now_ms()
-            AND enqueue_ms > cmq_now_ms() - $3::bigint
-          ORDER BY visible_ms, msg_id
-          LIMIT $2
-          FOR UPDATE SKIP LOCKED
-       ), dead AS (
-         SELECT c.msg_id, q.dlq FROM c, q
-          WHERE (q.policy = 0 AND c.dequeue_count >= q.max_receives)
-             OR (q.policy = 1 AND c.enqueue_ms <= cmq_now_ms() - q.ttl_ms)
-       ), moved AS (
-         UPDATE messages m
-            SET queue_id = dead.dlq, enqueue_ms = cmq_now_ms(), visible_ms = cmq_now_ms(),
-                dequeue_count = 0, first_dequeue_ms = 0, receipt = 0
-           FROM dead
-          WHERE m.msg_id = dead.msg_id
-         RETURNING m.msg_id, m.queue_id
-       ), delta AS (
-         SELECT $1::bigint AS queue_id, -1 AS msgs, 0 AS rewind_msgs FROM moved
-         UNION ALL SELECT queue_id, 1, 0 FROM moved
-       ), cnt AS (
-         ${counterUpsert('delta')}
-       ), claimed AS (
-         UPDATE messages m
-            SET visible_ms = cmq_now_ms() + $4::bigint,
-                dequeue_count = m.dequeue_count + 1,
-                first_dequeue_ms = CASE WHEN m.first_dequeue_ms = 0 THEN cmq_now_ms() ELSE m.first_dequeue_ms END,
-                receipt = floor(random() * 9007199254740991)::bigint + 1
-           FROM c
-          WHERE m.msg_id = c.msg_id AND NOT EXISTS (SELECT 1 FROM dead WHERE dead.msg_id = c.msg_id)
-         RETURNING m.msg_id, m.body, m.enqueue_ms, m.visible_ms, m.first_dequeue_ms, m.dequeue_count, m.receipt
-       )
-       SELECT *, NULL::bigint AS moved_to FROM claimed
-       UNION ALL
-       SELECT msg_id, NULL, 0, 0, 0, 0, 0, queue_id FROM moved`,
-      [queue.id, max, queue.msgRetentionSeconds * 1000, queue.visibilityTimeout * 1000],
-    );
+    // A queue that its cached copy shows without a dead-letter binding is claimed by the lean
+    // statement; a binding made in the last moments (before the cache heard of it) only lets a
+    // dead message be delivered once more before it moves.
+    const statement = queue.deadLetter ? CLAIM_WITH_DEAD_LETTERS : CLAIM;
+    const { rows } = await this.relaxed.query<ClaimedRow>({
+      ...statement,
+      values: [queue.id, max, queue.msgRetentionSeconds * 1000, queue.visibilityTimeout * 1000],
+    });
     const moved = new Map<string, number>();
     const claimed: ClaimedRow[] = [];
     for (const r of rows) {

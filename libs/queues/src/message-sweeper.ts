@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { PgPool } from '@app/db';
-import { counterUpsert } from './message-store';
+import { counterUpsert, moveToDeadLetterQueue } from './message-store';
 
 export interface SweepResult {
   expired: number;
@@ -24,49 +24,47 @@ export class MessageSweeper {
   constructor(private readonly pool: PgPool) {}
 
   /**
+   * Deletes, in every live queue, up to `batch` rows matching `rows` (a condition on a message
+   * row and its queue `q`), and subtracts them from the counter `column`.
+   */
+  private async deleteFromLiveQueues(rows: string, column: 'msgs' | 'rewind_msgs', batch: number): Promise<number> {
+    const { rows: out } = await this.pool.query<{ n: string }>(
+      `WITH gone AS (
+         DELETE FROM messages WHERE msg_id IN (
+           SELECT m.msg_id FROM queues q
+             CROSS JOIN LATERAL (SELECT msg_id FROM messages WHERE queue_id = q.id AND ${rows} LIMIT $1) m
+            WHERE q.deleted_at IS NULL
+            LIMIT $1)
+         RETURNING queue_id
+       ), delta AS (
+         SELECT queue_id, ${column === 'msgs' ? '-1' : '0'} AS msgs, ${column === 'rewind_msgs' ? '-1' : '0'} AS rewind_msgs FROM gone
+       ), cnt AS (${counterUpsert('delta')})
+       SELECT count(*) AS n FROM gone`,
+      [batch],
+    );
+    return Number(out[0].n);
+  }
+
+  /**
    * Every message whose visible time is past the retention cutoff is expired (a message is never
    * visible before it is enqueued), so this range of the (queue_id, visible_ms) index holds only
    * expired rows. In-flight or delayed expired messages follow once their visible time passes it.
    */
-  async deleteExpired(batch: number): Promise<number> {
-    const { rows } = await this.pool.query<{ n: string }>(
-      `WITH gone AS (
-         DELETE FROM messages WHERE msg_id IN (
-           SELECT m.msg_id FROM queues q
-             CROSS JOIN LATERAL (
-               SELECT msg_id FROM messages
-                WHERE queue_id = q.id AND deleted_ms IS NULL
-                  AND visible_ms <= cmq_now_ms() - q.msg_retention_seconds::bigint * 1000
-                LIMIT $1) m
-            WHERE q.deleted_at IS NULL
-            LIMIT $1)
-         RETURNING queue_id
-       ), delta AS (SELECT queue_id, -1 AS msgs, 0 AS rewind_msgs FROM gone), cnt AS (${counterUpsert('delta')})
-       SELECT count(*) AS n FROM gone`,
-      [batch],
+  deleteExpired(batch: number): Promise<number> {
+    return this.deleteFromLiveQueues(
+      `deleted_ms IS NULL AND visible_ms <= cmq_now_ms() - q.msg_retention_seconds::bigint * 1000`,
+      'msgs',
+      batch,
     );
-    return Number(rows[0].n);
   }
 
   /** Deleted messages kept for rewinding, once the queue's rewind window no longer reaches them. */
-  async purgeRewound(batch: number): Promise<number> {
-    const { rows } = await this.pool.query<{ n: string }>(
-      `WITH gone AS (
-         DELETE FROM messages WHERE msg_id IN (
-           SELECT m.msg_id FROM queues q
-             CROSS JOIN LATERAL (
-               SELECT msg_id FROM messages
-                WHERE queue_id = q.id AND deleted_ms IS NOT NULL
-                  AND enqueue_ms < cmq_now_ms() - q.rewind_seconds::bigint * 1000
-                LIMIT $1) m
-            WHERE q.deleted_at IS NULL
-            LIMIT $1)
-         RETURNING queue_id
-       ), delta AS (SELECT queue_id, 0 AS msgs, -1 AS rewind_msgs FROM gone), cnt AS (${counterUpsert('delta')})
-       SELECT count(*) AS n FROM gone`,
-      [batch],
+  purgeRewound(batch: number): Promise<number> {
+    return this.deleteFromLiveQueues(
+      `deleted_ms IS NOT NULL AND enqueue_ms < cmq_now_ms() - q.rewind_seconds::bigint * 1000`,
+      'rewind_msgs',
+      batch,
     );
-    return Number(rows[0].n);
   }
 
   /**
@@ -89,12 +87,7 @@ export class MessageSweeper {
           WHERE q.deleted_at IS NULL AND q.dead_letter_policy = 1
           LIMIT $1
        ), moved AS (
-         UPDATE messages m
-            SET queue_id = dead.dlq, enqueue_ms = cmq_now_ms(), visible_ms = cmq_now_ms(),
-                dequeue_count = 0, first_dequeue_ms = 0, receipt = 0
-           FROM dead
-          WHERE m.msg_id = dead.msg_id
-         RETURNING m.msg_id, dead.src, dead.dlq
+         ${moveToDeadLetterQueue('dead', 'm.msg_id, dead.src, dead.dlq')}
        ), delta AS (
          SELECT src AS queue_id, -1 AS msgs, 0 AS rewind_msgs FROM moved
          UNION ALL SELECT dlq, 1, 0 FROM moved
