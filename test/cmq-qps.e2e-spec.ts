@@ -95,6 +95,20 @@ describe('the per-queue QPS cap', () => {
     expect(await storedIds('burst')).toEqual(new Set(accepted.map((r) => r.reply.msgId)));
   });
 
+  it('qcloudapi-sdk hears 4420 "(10250)qps throttling" too', async () => {
+    const sdk = caller(stack, tenant, CLIENT_MODES.find((m) => m.client === 'qcloudapi-sdk' && m.method === 'POST')!);
+    await sdk('CreateQueue', { queueName: 'tiny' });
+    await limitQueue('tiny', 1);
+    await startOfSecond();
+    const replies = [];
+    for (let i = 0; i < 5; i++) replies.push(await sdk('SendMessage', { queueName: 'tiny', msgBody: `t${i}` }));
+    const accepted = replies.filter((r) => r.code === 0);
+    expect(accepted.length).toBeGreaterThanOrEqual(1);
+    expect(accepted.length).toBeLessThanOrEqual(2); // the five may straddle two windows
+    for (const r of replies.filter((r) => r.code !== 0)) expect(r).toMatchObject({ code: 4420, message: '(10250)qps throttling' });
+    expect(await storedIds('tiny')).toEqual(new Set(accepted.map((r) => r.msgId)));
+  });
+
   it('sustained load well above the cap from two processes: the cap holds every second, nothing accepted is lost', async () => {
     const limit = 50;
     const sdk = caller(stack, tenant, CLIENT_MODES.find((m) => m.client === 'qcloudapi-sdk')!);

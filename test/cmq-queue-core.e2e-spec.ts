@@ -181,6 +181,33 @@ describe.each(CLIENT_MODES)('CMQ queue core: $client $method $signatureMethod $p
     expect(await attrs(q)).toMatchObject({ activeMsgNum: 0, inactiveMsgNum: 10 });
   });
 
+  it('refuses bad dead-letter policies, rewinds and recreations with the protocol errors, storing nothing', async () => {
+    const target = await newQueue('target');
+    const before = await stack.stored(tenant.accountId);
+    const cases: Array<[Record<string, unknown>, number, string]> = [
+      [{ deadLetterPolicy: 'not json' }, 4000, '(10710)deadLetterPolicy must be a json string'],
+      [{ deadLetterPolicy: policy({ policy: 0, maxReceiveCount: 3 }) }, 4000, '(10760)the deadLetterPolicy must has deadLetterQueue member, only be a string'],
+      [{ deadLetterPolicy: policy({ deadLetterQueue: target, policy: 3 }) }, 4000, '(10770)the deadLetterPolicy must has policy member , only set 0 or 1'],
+      [{ deadLetterPolicy: policy({ deadLetterQueue: target, policy: 1, maxTimeToLive: 100 }) }, 4000, '(10720)deadLetterPolicy params error,please check it'],
+      [{ deadLetterPolicy: policy({ deadLetterQueue: 'absent', policy: 0, maxReceiveCount: 3 }) }, 4000, '(10730)deadLetter queue not exist'],
+    ];
+    for (const [params, code, message] of cases) {
+      expect(await cmq('CreateQueue', { queueName: `bad${seq++}`, ...params })).toMatchObject({ code, message });
+    }
+    expect(await cmq('RewindQueue', { queueName: target, startConsumeTime: Math.floor(Date.now() / 1000) })).toMatchObject({
+      code: 6050,
+      message: '(10670)your queue cannot be rewinded',
+    });
+    expect(await stack.stored(tenant.accountId)).toEqual(before);
+
+    expect((await cmq('DeleteQueue', { queueName: target })).code).toBe(0);
+    expect(await cmq('CreateQueue', { queueName: target })).toMatchObject({
+      code: 6040,
+      message:
+        '(10660)it will take some time to release resources of previous queue before you create a new one with the same name, please try later',
+    });
+  });
+
   it('QueryQueueRoute answers an empty gateway list for an existing queue', async () => {
     const q = await newQueue('route');
     const r = await cmq('QueryQueueRoute', { queueName: q });
