@@ -1,7 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { CmqClient } from '@app/cmq';
 import { loadConfigWith } from '@app/config';
-import { Caller, caller, CLIENT_MODES, expectEventually, sleep, TestStack, TestTenant } from '@app/testing';
+import { Caller, caller, CLIENT_MODES, expectEventually, freePort, sleep, spawnApp, TestStack, TestTenant, waitForHttp } from '@app/testing';
 import { createWorker } from '../apps/worker/src/worker.app';
 
 /**
@@ -42,6 +42,33 @@ describe('message retention and the worker sweep', () => {
     expect(await rowsOf('gone')).toBe(3);
     await cmq.call('DeleteQueue', { queueName: 'gone' });
     await expectEventually(async () => expect(await rowsOf('gone')).toBe(0), 10_000, 200);
+  });
+
+  it('folds the counter shards of a stopped process into one row, the counts unchanged', async () => {
+    await cmq.call('CreateQueue', { queueName: 'folded', visibilityTimeout: 300 });
+    const port = await freePort();
+    const app = spawnApp('queue-api', { CMQ_PORT: String(port), HOST: '127.0.0.1' });
+    try {
+      await waitForHttp(`http://127.0.0.1:${port}/health`);
+      const other = new CmqClient({ endpoint: `http://127.0.0.1:${port}`, secretId: tenant.secretId, secretKey: tenant.secretKey });
+      await Promise.all(Array.from({ length: 10 }, (_, i) => other.call('BatchSendMessage', { queueName: 'folded', msgBody: [`a${i}`, `b${i}`, `c${i}`] })));
+      const got = await other.call('BatchReceiveMessage', { queueName: 'folded', numOfMsg: 4 });
+      const handles = (got.msgInfoList as Array<{ receiptHandle: string }>).map((m) => m.receiptHandle);
+      expect((await other.call('BatchDeleteMessage', { queueName: 'folded', receiptHandle: handles.slice(0, 2) })).code).toBe(0);
+      other.close();
+    } finally {
+      await app.stop();
+    }
+    const shards = async () =>
+      (
+        await stack.db.query(
+          `SELECT c.shard, c.msgs::int AS msgs FROM queue_counters c JOIN queues q ON q.id = c.queue_id
+            WHERE q.account_id = $1 AND q.name = 'folded'`,
+          [tenant.accountId],
+        )
+      ).rows as Array<{ shard: number; msgs: number }>;
+    await expectEventually(async () => expect(await shards()).toEqual([{ shard: 0, msgs: 28 }]), 10_000, 200);
+    expect(await cmq.call('GetQueueAttributes', { queueName: 'folded' })).toMatchObject({ activeMsgNum: 26, inactiveMsgNum: 2 });
   });
 
   /** One client's run of the retention scenario, on queues of its own. */
