@@ -1,5 +1,5 @@
 import { CmqClient } from '@app/cmq';
-import { expectEventually, freePort, sleep, SpawnedApp, spawnApp, TestStack, TestTenant, waitForHttp } from '@app/testing';
+import { expectEventually, QueueApiProcesses, sleep, TestStack, TestTenant } from '@app/testing';
 
 /**
  * Two queue-api processes on one database and one Redis, as a load balancer would run them.
@@ -9,23 +9,18 @@ import { expectEventually, freePort, sleep, SpawnedApp, spawnApp, TestStack, Tes
 describe('two queue-api processes on one database', () => {
   let stack: TestStack;
   let tenant: TestTenant;
-  const apps: SpawnedApp[] = [];
-  const clients: CmqClient[] = [];
+  let processes: QueueApiProcesses;
+  let clients: CmqClient[];
 
   beforeAll(async () => {
     stack = await TestStack.start();
     tenant = await stack.tenant('multiprocess');
-    for (let i = 0; i < 2; i++) {
-      const port = await freePort();
-      apps.push(spawnApp('queue-api', { CMQ_PORT: String(port), HOST: '127.0.0.1', LONG_POLL_RECHECK_MS: '60000' }));
-      await waitForHttp(`http://127.0.0.1:${port}/health`);
-      clients.push(new CmqClient({ endpoint: `http://127.0.0.1:${port}`, secretId: tenant.secretId, secretKey: tenant.secretKey }));
-    }
+    processes = await QueueApiProcesses.start(tenant, 2, { LONG_POLL_RECHECK_MS: '60000' });
+    clients = processes.clients;
   }, 60_000);
 
   afterAll(async () => {
-    clients.forEach((c) => c.close());
-    await Promise.all(apps.map((a) => a.stop()));
+    await processes?.stop();
     await stack.stop();
   });
 

@@ -1,5 +1,5 @@
 import { CmqClient, CmqReply } from '@app/cmq';
-import { caller, CLIENT_MODES, freePort, sleep, SpawnedApp, spawnApp, TestStack, TestTenant, waitForHttp } from '@app/testing';
+import { caller, CLIENT_MODES, QueueApiProcesses, sleep, TestStack, TestTenant } from '@app/testing';
 
 /** Waits for the start of a wall-clock second, so a short burst falls in one limit window. */
 async function startOfSecond(): Promise<number> {
@@ -11,23 +11,18 @@ async function startOfSecond(): Promise<number> {
 describe('the per-queue QPS cap', () => {
   let stack: TestStack;
   let tenant: TestTenant;
-  const apps: SpawnedApp[] = [];
-  const clients: CmqClient[] = [];
+  let processes: QueueApiProcesses;
+  let clients: CmqClient[];
 
   beforeAll(async () => {
     stack = await TestStack.start();
     tenant = await stack.tenant('qps');
-    for (let i = 0; i < 2; i++) {
-      const port = await freePort();
-      apps.push(spawnApp('queue-api', { CMQ_PORT: String(port), HOST: '127.0.0.1' }));
-      await waitForHttp(`http://127.0.0.1:${port}/health`);
-      clients.push(new CmqClient({ endpoint: `http://127.0.0.1:${port}`, secretId: tenant.secretId, secretKey: tenant.secretKey }));
-    }
+    processes = await QueueApiProcesses.start(tenant, 2);
+    clients = processes.clients;
   }, 60_000);
 
   afterAll(async () => {
-    clients.forEach((c) => c.close());
-    await Promise.all(apps.map((a) => a.stop()));
+    await processes?.stop();
     await stack.stop();
   });
 

@@ -3,3 +3,4 @@ export * from './test-stack';
 export * from './spawn-app';
 export * from './free-port';
 export * from './callers';
+export * from './queue-api-processes';
