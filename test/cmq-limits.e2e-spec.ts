@@ -1,4 +1,4 @@
-import { Caller, caller, CLIENT_MODES, TestStack, TestTenant } from '@app/testing';
+import { Caller, caller, CLIENT_MODES, sleep, TestStack, TestTenant } from '@app/testing';
 
 type Msg = { msgId: string; receiptHandle: string };
 
@@ -85,6 +85,11 @@ describe('maxMsgHeapNum, the queue limit and the counters', () => {
               expect((await c('SendMessage', { queueName: 'counted', msgBody: `later${n++}`, delaySeconds: 600 })).code).toBe(0);
               break;
             case 2: {
+              // receivers stop early, so sends leave visible messages behind
+              if (Date.now() > until - 700) {
+                await sleep(20);
+                break;
+              }
               const r = await c('BatchReceiveMessage', { queueName: 'counted', numOfMsg: 4 });
               if (r.code === 0) handles.push(...(r.msgInfoList as Msg[]).map((m) => m.receiptHandle));
               break;
