@@ -33,7 +33,8 @@ export class PgRelaxedPool extends Pool implements OnApplicationShutdown {
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     super({
       connectionString: config.database.url,
-      max: config.database.poolSize,
+      // claims of one queue share statements (two in flight per queue), so half the pool serves them
+      max: Math.max(2, Math.ceil(config.database.poolSize / 2)),
       application_name: 'cmq-receive',
       options: '-c synchronous_commit=off',
     });
