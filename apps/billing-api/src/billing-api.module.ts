@@ -5,6 +5,8 @@ import { DbModule } from '@app/db';
 import { CommonModule, loggerParams } from '@app/common';
 import { ACCOUNT_ENTITIES, AccountsModule } from '@app/accounts';
 import { QueuesModule } from '@app/queues';
+import { BillingModule } from '@app/billing';
+import { LedgerController } from './ledger/ledger.controller';
 import { AccountsController } from './accounts/accounts.controller';
 import { QueueLimitsController } from './queues/queue-limits.controller';
 
@@ -20,8 +22,9 @@ export class BillingApiModule {
         CommonModule,
         AccountsModule,
         QueuesModule,
+        BillingModule,
       ],
-      controllers: [AccountsController, QueueLimitsController],
+      controllers: [AccountsController, QueueLimitsController, LedgerController],
     };
   }
 }

@@ -1,0 +1,168 @@
+import {
+  BadRequestException,
+  Body,
+  ConflictException,
+  Controller,
+  Get,
+  Headers,
+  HttpCode,
+  Param,
+  ParseUUIDPipe,
+  Post,
+  Res,
+  UseGuards,
+} from '@nestjs/common';
+import { ApiBearerAuth, ApiHeader, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { IsNotEmpty, IsString, Matches, MaxLength } from 'class-validator';
+import type { FastifyReply } from 'fastify';
+import { AccountsService } from '@app/accounts';
+import { EntryKind, formatAmount, IdempotencyConflictError, LedgerEntry, LedgerService, Nano, parseAmount } from '@app/billing';
+import { AdminTokenGuard } from '../admin-token.guard';
+
+const AMOUNT = /^-?\d{1,18}(\.\d{1,9})?$/;
+const AMOUNT_MESSAGE = 'amount must be a decimal string such as "100.00" (at most 9 decimals)';
+
+export class TopupDto {
+  @ApiProperty({ example: '100.00', description: 'decimal string, more than 0' })
+  @IsString()
+  @Matches(AMOUNT, { message: AMOUNT_MESSAGE })
+  amount: string;
+}
+
+export class AdjustmentDto {
+  @ApiProperty({ example: '-5.00', description: 'decimal string, not 0; negative takes money away' })
+  @IsString()
+  @Matches(AMOUNT, { message: AMOUNT_MESSAGE })
+  amount: string;
+
+  @ApiProperty({ example: 'goodwill credit for ticket 1234', maxLength: 500 })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(500)
+  reason: string;
+}
+
+export class EntryView {
+  @ApiProperty() entryId: string;
+  @ApiProperty() kind: string;
+  @ApiProperty({ description: 'cash moved by this entry, decimal string' }) amount: string;
+  @ApiProperty({ description: 'cash balance after it' }) cash: string;
+  @ApiProperty({ description: 'voucher balance after it' }) vouchers: string;
+  @ApiProperty({ nullable: true }) reason: string | null;
+  @ApiProperty() createdAt: string;
+
+  static of(e: LedgerEntry): EntryView {
+    return {
+      entryId: e.id,
+      kind: e.kind,
+      amount: formatAmount(e.cashDelta),
+      cash: formatAmount(e.cashAfter),
+      vouchers: formatAmount(e.voucherAfter),
+      reason: e.reason,
+      createdAt: e.createdAt.toISOString(),
+    };
+  }
+}
+
+export class BalanceView {
+  @ApiProperty() accountId: string;
+  @ApiProperty() currency: string;
+  @ApiProperty({ example: '100.00' }) cash: string;
+  @ApiProperty({ example: '0.00' }) vouchers: string;
+  @ApiProperty({ enum: ['active', 'overdue', 'suspended', 'released'] }) status: string;
+  @ApiProperty({ nullable: true, description: 'when usage was last applied to this balance' }) lastUsageAppliedAt: string | null;
+}
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
+
+function idempotencyKey(header: string | undefined): string {
+  if (header === undefined || header === '') throw new BadRequestException('the Idempotency-Key header is required');
+  if (!IDEMPOTENCY_KEY.test(header)) throw new BadRequestException('Idempotency-Key must be 1-200 printable ASCII characters');
+  return header;
+}
+
+/**
+ * Money in and out of an account: top-ups and operator adjustments, each idempotent by its
+ * Idempotency-Key (the same key and body answer the same; the same key with another body is
+ * 409), and the balance.
+ */
+@ApiTags('billing')
+@ApiBearerAuth()
+@UseGuards(AdminTokenGuard)
+@Controller('v1/accounts/:id')
+export class LedgerController {
+  constructor(
+    private readonly accounts: AccountsService,
+    private readonly ledger: LedgerService,
+  ) {}
+
+  private async post(
+    res: FastifyReply,
+    accountId: string,
+    key: string | undefined,
+    kind: EntryKind,
+    amount: Nano,
+    request: unknown,
+    reason?: string,
+  ): Promise<EntryView> {
+    const k = idempotencyKey(key);
+    await this.accounts.getAccount(accountId);
+    try {
+      const { entry, replayed } = await this.ledger.post({
+        accountId,
+        kind,
+        cashDelta: amount,
+        idempotencyKey: `${kind}:${accountId}:${k}`,
+        request,
+        reason,
+      });
+      if (replayed) void res.header('idempotent-replayed', 'true');
+      return EntryView.of(entry);
+    } catch (err) {
+      if (err instanceof IdempotencyConflictError) throw new ConflictException(err.message);
+      throw err;
+    }
+  }
+
+  @Post('topups')
+  @HttpCode(201)
+  @ApiHeader({ name: 'Idempotency-Key', required: true })
+  async topup(
+    @Param('id', new ParseUUIDPipe()) id: string,
+    @Headers('idempotency-key') key: string | undefined,
+    @Body() dto: TopupDto,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ): Promise<EntryView> {
+    const amount = parseAmount(dto.amount);
+    if (amount <= 0n) throw new BadRequestException('amount must be more than 0');
+    return this.post(res, id, key, 'topup', amount, { amount: amount.toString() });
+  }
+
+  @Post('adjustments')
+  @HttpCode(201)
+  @ApiHeader({ name: 'Idempotency-Key', required: true })
+  async adjust(
+    @Param('id', new ParseUUIDPipe()) id: string,
+    @Headers('idempotency-key') key: string | undefined,
+    @Body() dto: AdjustmentDto,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ): Promise<EntryView> {
+    const amount = parseAmount(dto.amount);
+    if (amount === 0n) throw new BadRequestException('amount must not be 0');
+    return this.post(res, id, key, 'adjustment', amount, { amount: amount.toString(), reason: dto.reason }, dto.reason);
+  }
+
+  @Get('balance')
+  async balance(@Param('id', new ParseUUIDPipe()) id: string): Promise<BalanceView> {
+    const account = await this.accounts.getAccount(id);
+    const b = await this.ledger.balance(id);
+    return {
+      accountId: id,
+      currency: b.currency,
+      cash: formatAmount(b.cash),
+      vouchers: formatAmount(b.vouchers),
+      status: account.status,
+      lastUsageAppliedAt: b.lastUsageAt?.toISOString() ?? null,
+    };
+  }
+}

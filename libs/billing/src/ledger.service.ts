@@ -1,0 +1,198 @@
+import { Injectable } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import type { PoolClient } from 'pg';
+import { PgPool } from '@app/db';
+import type { Nano } from './money';
+
+export type EntryKind = 'topup' | 'usage_charge' | 'voucher_grant' | 'voucher_use' | 'adjustment' | 'refund' | 'rounding';
+
+export interface LedgerEntry {
+  id: string;
+  accountId: string;
+  kind: EntryKind;
+  cashDelta: Nano;
+  voucherDelta: Nano;
+  cashAfter: Nano;
+  voucherAfter: Nano;
+  reason: string | null;
+  createdAt: Date;
+}
+
+export interface Balance {
+  accountId: string;
+  currency: string;
+  cash: Nano;
+  vouchers: Nano;
+  lastUsageAt: Date | null;
+}
+
+export interface Posting {
+  accountId: string;
+  kind: EntryKind;
+  cashDelta?: Nano;
+  voucherDelta?: Nano;
+  /** unique among all entries: a second posting with it changes nothing */
+  idempotencyKey: string;
+  /** what the request asked for; a second posting with the same key must ask the same */
+  request: unknown;
+  reason?: string;
+  meta?: Record<string, unknown>;
+}
+
+export class IdempotencyConflictError extends Error {}
+
+interface EntryRow {
+  id: string;
+  account_id: string;
+  kind: EntryKind;
+  cash_delta_nano: string;
+  voucher_delta_nano: string;
+  cash_after_nano: string;
+  voucher_after_nano: string;
+  request_hash: string | null;
+  reason: string | null;
+  created_at: Date;
+}
+
+const ENTRY_COLUMNS = `id, account_id, kind, cash_delta_nano, voucher_delta_nano, cash_after_nano, voucher_after_nano,
+  request_hash, reason, created_at`;
+
+function toEntry(r: EntryRow): LedgerEntry {
+  return {
+    id: r.id,
+    accountId: r.account_id,
+    kind: r.kind,
+    cashDelta: BigInt(r.cash_delta_nano),
+    voucherDelta: BigInt(r.voucher_delta_nano),
+    cashAfter: BigInt(r.cash_after_nano),
+    voucherAfter: BigInt(r.voucher_after_nano),
+    reason: r.reason,
+    createdAt: r.created_at,
+  };
+}
+
+/** A stable digest of a request: keys sorted, bigints as strings. */
+export function requestHash(request: unknown): string {
+  const canonical = (v: unknown): unknown =>
+    typeof v === 'bigint'
+      ? v.toString()
+      : Array.isArray(v)
+        ? v.map(canonical)
+        : v && typeof v === 'object'
+          ? Object.fromEntries(
+              Object.keys(v as object)
+                .sort()
+                .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+            )
+          : v;
+  return createHash('sha256').update(JSON.stringify(canonical(request))).digest('hex');
+}
+
+/**
+ * The append-only ledger and the balances it keeps. Every posting is one transaction: the
+ * account's balance row is locked, the entry is written with the balances it leaves behind,
+ * the balance row follows. A posting whose idempotency key exists already changes nothing and
+ * answers the entry written the first time, or refuses if it asks for something else.
+ */
+@Injectable()
+export class LedgerService {
+  constructor(private readonly pool: PgPool) {}
+
+  async post(p: Posting): Promise<{ entry: LedgerEntry; replayed: boolean }> {
+    const hash = requestHash(p.request);
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      const first = await this.existing(c, p.idempotencyKey, hash);
+      if (first) {
+        await c.query('ROLLBACK');
+        return { entry: first, replayed: true };
+      }
+      await c.query(`INSERT INTO balances (account_id) VALUES ($1) ON CONFLICT (account_id) DO NOTHING`, [p.accountId]);
+      const { rows: bal } = await c.query<{ cash_nano: string; voucher_nano: string }>(
+        `SELECT cash_nano, voucher_nano FROM balances WHERE account_id = $1 FOR UPDATE`,
+        [p.accountId],
+      );
+      const cashDelta = p.cashDelta ?? 0n;
+      const voucherDelta = p.voucherDelta ?? 0n;
+      const cashAfter = BigInt(bal[0].cash_nano) + cashDelta;
+      const voucherAfter = BigInt(bal[0].voucher_nano) + voucherDelta;
+      const { rows } = await c.query<EntryRow>(
+        `INSERT INTO ledger_entries (account_id, kind, cash_delta_nano, voucher_delta_nano, cash_after_nano, voucher_after_nano,
+                                     idempotency_key, request_hash, reason, meta)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (idempotency_key) DO NOTHING
+         RETURNING ${ENTRY_COLUMNS}`,
+        [
+          p.accountId,
+          p.kind,
+          cashDelta.toString(),
+          voucherDelta.toString(),
+          cashAfter.toString(),
+          voucherAfter.toString(),
+          p.idempotencyKey,
+          hash,
+          p.reason ?? null,
+          p.meta ? JSON.stringify(p.meta) : null,
+        ],
+      );
+      if (!rows[0]) {
+        // the same key committed meanwhile (we waited for its balance lock): answer that entry
+        await c.query('ROLLBACK');
+        const other = await this.existing(c, p.idempotencyKey, hash);
+        return { entry: other!, replayed: true };
+      }
+      await c.query(
+        `UPDATE balances SET cash_nano = $2, voucher_nano = $3, updated_at = now() WHERE account_id = $1`,
+        [p.accountId, cashAfter.toString(), voucherAfter.toString()],
+      );
+      await c.query('COMMIT');
+      return { entry: toEntry(rows[0]), replayed: false };
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      c.release();
+    }
+  }
+
+  private async existing(c: PoolClient, key: string, hash: string): Promise<LedgerEntry | null> {
+    const { rows } = await c.query<EntryRow>(`SELECT ${ENTRY_COLUMNS} FROM ledger_entries WHERE idempotency_key = $1`, [key]);
+    if (!rows[0]) return null;
+    if (rows[0].request_hash !== hash) throw new IdempotencyConflictError('this Idempotency-Key was used for a different request');
+    return toEntry(rows[0]);
+  }
+
+  async balance(accountId: string): Promise<Balance> {
+    const { rows } = await this.pool.query<{ currency: string; cash_nano: string; voucher_nano: string; last_usage_at: Date | null }>(
+      `SELECT currency, cash_nano, voucher_nano, last_usage_at FROM balances WHERE account_id = $1`,
+      [accountId],
+    );
+    const r = rows[0];
+    return {
+      accountId,
+      currency: r?.currency ?? 'CNY',
+      cash: BigInt(r?.cash_nano ?? 0),
+      vouchers: BigInt(r?.voucher_nano ?? 0),
+      lastUsageAt: r?.last_usage_at ?? null,
+    };
+  }
+
+  /** Accounts whose balance row differs from the sum of their entries (should be none). */
+  async reconcile(): Promise<Array<{ accountId: string; cash: Nano; entriesCash: Nano; vouchers: Nano; entriesVouchers: Nano }>> {
+    const { rows } = await this.pool.query<{ account_id: string; cash: string; ecash: string; vouchers: string; evouchers: string }>(
+      `SELECT b.account_id, b.cash_nano AS cash, coalesce(e.cash, 0) AS ecash, b.voucher_nano AS vouchers, coalesce(e.vouchers, 0) AS evouchers
+         FROM balances b
+         LEFT JOIN (SELECT account_id, sum(cash_delta_nano) AS cash, sum(voucher_delta_nano) AS vouchers
+                      FROM ledger_entries GROUP BY account_id) e ON e.account_id = b.account_id
+        WHERE b.cash_nano <> coalesce(e.cash, 0) OR b.voucher_nano <> coalesce(e.vouchers, 0)`,
+    );
+    return rows.map((r) => ({
+      accountId: r.account_id,
+      cash: BigInt(r.cash),
+      entriesCash: BigInt(r.ecash),
+      vouchers: BigInt(r.vouchers),
+      entriesVouchers: BigInt(r.evouchers),
+    }));
+  }
+}

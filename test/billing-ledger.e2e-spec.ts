@@ -1,0 +1,142 @@
+import { formatAmount, LedgerService, NoPlanError, parseAmount, PlanCatalog } from '@app/billing';
+import type { PgPool } from '@app/db';
+import { TestStack, TestTenant } from '@app/testing';
+
+describe('price plans, the ledger, top-ups and adjustments', () => {
+  let stack: TestStack;
+  let tenant: TestTenant;
+  let plans: PlanCatalog;
+  let ledger: LedgerService;
+
+  beforeAll(async () => {
+    stack = await TestStack.start();
+    tenant = await stack.tenant('ledger');
+    plans = new PlanCatalog(stack.db as unknown as PgPool);
+    ledger = new LedgerService(stack.db as unknown as PgPool);
+  });
+  afterAll(() => stack.stop());
+
+  const topup = (accountId: string, body: unknown, key?: string) =>
+    fetch(`${stack.billingUrl}/v1/accounts/${accountId}/topups`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${stack.config.adminToken}`,
+        'content-type': 'application/json',
+        ...(key !== undefined ? { 'idempotency-key': key } : {}),
+      },
+      body: JSON.stringify(body),
+    }).then(async (r) => ({ status: r.status, body: await r.json(), replayed: r.headers.get('idempotent-replayed') }));
+
+  it('the default plan is seeded per region group, as data', async () => {
+    const now = new Date();
+    const gz = await plans.effective('default', 'gz', now);
+    expect(gz).toMatchObject({ code: 'default', version: 1, currency: 'CNY', rule: 'size_bands' });
+    expect(gz.regions).toEqual(['bj', 'cd', 'gz', 'nj', 'sh']);
+    expect(gz.lines).toEqual([{ meter: 'calls', freeQuota: 0n, tiers: [{ upTo: null, perMillion: parseAmount('2.00') }] }]);
+    expect((await plans.effective('default', 'usw', now)).lines[0].tiers[0].perMillion).toBe(parseAmount('2.60'));
+    expect((await plans.effective('default', 'shjr', now)).lines[0].tiers[0].perMillion).toBe(parseAmount('3.20'));
+    await expect(plans.effective('default', 'mars', now)).rejects.toThrow(NoPlanError);
+    await expect(plans.effective('default', 'gz', new Date('2025-06-01T00:00:00Z'))).rejects.toThrow(NoPlanError);
+  });
+
+  it('a newer version takes over from its effective time, the older one keeps its past', async () => {
+    const db = stack.db;
+    const add = async (version: number, from: string, to: string | null, perMillion: string) => {
+      const { rows } = await db.query(
+        `INSERT INTO price_plans (code, region_group, version, currency, metering_rule, effective_from, effective_to)
+         VALUES ('versioned', 'g', $1, 'CNY', 'per_64k', $2, $3) RETURNING id`,
+        [version, from, to],
+      );
+      await db.query(`INSERT INTO price_plan_regions VALUES ($1, 'gz')`, [rows[0].id]);
+      await db.query(`INSERT INTO price_plan_lines VALUES ($1, 'calls', 1000000)`, [rows[0].id]);
+      await db.query(`INSERT INTO price_plan_tiers VALUES ($1, 'calls', 0, NULL, $2)`, [rows[0].id, parseAmount(perMillion).toString()]);
+    };
+    await add(1, '2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z', '2.00');
+    await add(2, '2027-01-01T00:00:00Z', null, '1.80');
+    const old = await plans.effective('versioned', 'gz', new Date('2026-12-31T23:59:59Z'));
+    const next = await plans.effective('versioned', 'gz', new Date('2027-01-01T00:00:00Z'));
+    expect([old.version, old.lines[0].tiers[0].perMillion, old.lines[0].freeQuota]).toEqual([1, parseAmount('2.00'), 1_000_000n]);
+    expect([next.version, next.lines[0].tiers[0].perMillion, next.rule]).toEqual([2, parseAmount('1.80'), 'per_64k']);
+  });
+
+  it('a top-up is idempotent by its key: same body same answer, other body 409, concurrent retries count once', async () => {
+    const t = await stack.tenant('topups');
+    const first = await topup(t.accountId, { amount: '100.00' }, 'order-1');
+    expect(first.status).toBe(201);
+    expect(first.body).toMatchObject({ kind: 'topup', amount: '100.00', cash: '100.00', vouchers: '0.00' });
+    const again = await topup(t.accountId, { amount: '100.00' }, 'order-1');
+    expect(again).toMatchObject({ status: 201, body: first.body, replayed: 'true' });
+    const other = await topup(t.accountId, { amount: '100.01' }, 'order-1');
+    expect(other.status).toBe(409);
+    expect(other.body.message).toMatch(/Idempotency-Key/);
+
+    const retries = await Promise.all(Array.from({ length: 20 }, () => topup(t.accountId, { amount: '0.000000001' }, 'tiny')));
+    expect(new Set(retries.map((r) => r.body.entryId)).size).toBe(1);
+    const many = await Promise.all(Array.from({ length: 30 }, (_, i) => topup(t.accountId, { amount: '0.10' }, `k${i}`)));
+    for (const r of many) expect(r.status).toBe(201);
+    const balance = await stack.admin('GET', `/v1/accounts/${t.accountId}/balance`);
+    expect(balance).toMatchObject({ status: 200, body: { cash: '103.000000001', vouchers: '0.00', currency: 'CNY', status: 'active', lastUsageAppliedAt: null } });
+    const { rows } = await stack.db.query(`SELECT count(*)::int AS n FROM ledger_entries WHERE account_id = $1`, [t.accountId]);
+    expect(rows[0].n).toBe(32);
+  });
+
+  it('keys are per account: the same key on two accounts is two top-ups', async () => {
+    const a = await stack.tenant('key-a');
+    const b = await stack.tenant('key-b');
+    expect((await topup(a.accountId, { amount: '1.00' }, 'same')).status).toBe(201);
+    expect((await topup(b.accountId, { amount: '2.00' }, 'same')).body).toMatchObject({ cash: '2.00' });
+  });
+
+  it.each([
+    [{ amount: '100.00' }, undefined, 400, /Idempotency-Key header is required/],
+    [{ amount: '100.00' }, 'bad key with spaces', 400, /Idempotency-Key must be/],
+    [{ amount: 100 }, 'k', 400, /decimal string/],
+    [{ amount: '1e3' }, 'k', 400, /decimal string/],
+    [{ amount: '0.0000000001' }, 'k', 400, /decimal string/],
+    [{ amount: '0.00' }, 'k', 400, /more than 0/],
+    [{ amount: '-5.00' }, 'k', 400, /more than 0/],
+    [{ amount: '5.00', extra: true }, 'k', 400, /extra/],
+  ])('refuses top-up %j (key %j) with %d and a reason, storing nothing', async (body, key, status, reason) => {
+    const r = await topup(tenant.accountId, body, key);
+    expect(r.status).toBe(status);
+    expect(JSON.stringify(r.body.message)).toMatch(reason);
+    const { rows } = await stack.db.query(`SELECT count(*)::int AS n FROM ledger_entries WHERE account_id = $1`, [tenant.accountId]);
+    expect(rows[0].n).toBe(0);
+  });
+
+  it('an unknown account is 404', async () => {
+    const r = await topup('00000000-0000-4000-8000-000000000000', { amount: '1.00' }, 'k');
+    expect(r.status).toBe(404);
+  });
+
+  it('adjustments need a reason and may take money away; the balance can go below zero', async () => {
+    const t = await stack.tenant('adjusted');
+    const adjust = (body: unknown, key: string) =>
+      fetch(`${stack.billingUrl}/v1/accounts/${t.accountId}/adjustments`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.config.adminToken}`, 'content-type': 'application/json', 'idempotency-key': key },
+        body: JSON.stringify(body),
+      }).then(async (r) => ({ status: r.status, body: await r.json() }));
+    expect((await adjust({ amount: '-5.00' }, 'a1')).status).toBe(400);
+    expect((await adjust({ amount: '0', reason: 'nothing' }, 'a2')).status).toBe(400);
+    const r = await adjust({ amount: '-5.25', reason: 'correction of ticket 7' }, 'a3');
+    expect(r).toMatchObject({ status: 201, body: { kind: 'adjustment', amount: '-5.25', cash: '-5.25', reason: 'correction of ticket 7' } });
+    expect((await stack.admin('GET', `/v1/accounts/${t.accountId}/balance`)).body.cash).toBe('-5.25');
+  });
+
+  it('the ledger is append-only and the balances reconcile with it', async () => {
+    await expect(stack.db.query(`UPDATE ledger_entries SET reason = 'edited'`)).rejects.toThrow(/append-only/);
+    await expect(stack.db.query(`DELETE FROM ledger_entries`)).rejects.toThrow(/append-only/);
+    expect(await ledger.reconcile()).toEqual([]);
+    // a balance changed behind the ledger's back is found
+    const t = await stack.tenant('drift');
+    await ledger.post({ accountId: t.accountId, kind: 'topup', cashDelta: parseAmount('1.00'), idempotencyKey: `drift:${t.accountId}`, request: {} });
+    await stack.db.query(`UPDATE balances SET cash_nano = cash_nano + 1 WHERE account_id = $1`, [t.accountId]);
+    const drift = await ledger.reconcile();
+    expect(drift).toEqual([
+      { accountId: t.accountId, cash: parseAmount('1.000000001'), entriesCash: parseAmount('1.00'), vouchers: 0n, entriesVouchers: 0n },
+    ]);
+    await stack.db.query(`UPDATE balances SET cash_nano = cash_nano - 1 WHERE account_id = $1`, [t.accountId]);
+    expect(formatAmount((await ledger.balance(t.accountId)).cash)).toBe('1.00');
+  });
+});
