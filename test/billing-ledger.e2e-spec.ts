@@ -1,6 +1,8 @@
 import { formatAmount, LedgerService, NoPlanError, parseAmount, PlanCatalog } from '@app/billing';
 import type { PgPool } from '@app/db';
-import { TestStack, TestTenant } from '@app/testing';
+import { loadConfigWith } from '@app/config';
+import { expectEventually, TestStack, TestTenant } from '@app/testing';
+import { createWorker } from '../apps/worker/src/worker.app';
 
 describe('price plans, the ledger, top-ups and adjustments', () => {
   let stack: TestStack;
@@ -25,7 +27,7 @@ describe('price plans, the ledger, top-ups and adjustments', () => {
         ...(key !== undefined ? { 'idempotency-key': key } : {}),
       },
       body: JSON.stringify(body),
-    }).then(async (r) => ({ status: r.status, body: await r.json(), replayed: r.headers.get('idempotent-replayed') }));
+    }).then(async (r) => ({ status: r.status, body: (await r.json()) as any, replayed: r.headers.get('idempotent-replayed') }));
 
   it('the default plan is seeded per region group, as data', async () => {
     const now = new Date();
@@ -116,12 +118,32 @@ describe('price plans, the ledger, top-ups and adjustments', () => {
         method: 'POST',
         headers: { authorization: `Bearer ${stack.config.adminToken}`, 'content-type': 'application/json', 'idempotency-key': key },
         body: JSON.stringify(body),
-      }).then(async (r) => ({ status: r.status, body: await r.json() }));
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
     expect((await adjust({ amount: '-5.00' }, 'a1')).status).toBe(400);
     expect((await adjust({ amount: '0', reason: 'nothing' }, 'a2')).status).toBe(400);
     const r = await adjust({ amount: '-5.25', reason: 'correction of ticket 7' }, 'a3');
     expect(r).toMatchObject({ status: 201, body: { kind: 'adjustment', amount: '-5.25', cash: '-5.25', reason: 'correction of ticket 7' } });
     expect((await stack.admin('GET', `/v1/accounts/${t.accountId}/balance`)).body.cash).toBe('-5.25');
+  });
+
+  it('a charge spends vouchers before cash, to the nano, and is idempotent', async () => {
+    const t = await stack.tenant('vouchers');
+    const post = (p: Omit<Parameters<LedgerService['post']>[0], 'accountId'>) => ledger.post({ accountId: t.accountId, ...p });
+    await post({ kind: 'topup', cashDelta: parseAmount('10.00'), idempotencyKey: `v-top:${t.accountId}`, request: {} });
+    await post({ kind: 'voucher_grant', voucherDelta: parseAmount('1.50'), idempotencyKey: `v-grant:${t.accountId}`, request: {} });
+    const first = await post({ kind: 'usage_charge', charge: parseAmount('1.000000001'), idempotencyKey: `v-use1:${t.accountId}`, request: { n: 1 } });
+    expect(first.entry).toMatchObject({ cashDelta: 0n, voucherDelta: -parseAmount('1.000000001'), voucherAfter: parseAmount('0.499999999') });
+    const second = await post({ kind: 'usage_charge', charge: parseAmount('2.00'), idempotencyKey: `v-use2:${t.accountId}`, request: { n: 2 } });
+    expect(second.entry).toMatchObject({
+      voucherDelta: -parseAmount('0.499999999'),
+      cashDelta: -parseAmount('1.500000001'),
+      cashAfter: parseAmount('8.499999999'),
+      voucherAfter: 0n,
+    });
+    const replay = await post({ kind: 'usage_charge', charge: parseAmount('2.00'), idempotencyKey: `v-use2:${t.accountId}`, request: { n: 2 } });
+    expect(replay).toEqual({ entry: second.entry, replayed: true });
+    const b = await ledger.balance(t.accountId);
+    expect([formatAmount(b.cash), formatAmount(b.vouchers)]).toEqual(['8.499999999', '0.00']);
   });
 
   it('the ledger is append-only and the balances reconcile with it', async () => {
@@ -139,4 +161,28 @@ describe('price plans, the ledger, top-ups and adjustments', () => {
     await stack.db.query(`UPDATE balances SET cash_nano = cash_nano - 1 WHERE account_id = $1`, [t.accountId]);
     expect(formatAmount((await ledger.balance(t.accountId)).cash)).toBe('1.00');
   });
+
+  it('the worker reconciles on a schedule and /health/ledger reports it', async () => {
+    const worker = await createWorker(loadConfigWith({ RECONCILE_INTERVAL_MS: '300', SWEEP_INTERVAL_MS: '600000' }));
+    await worker.listen(0, '127.0.0.1');
+    try {
+      await expectEventually(async () => {
+        const h = await stack.admin('GET', '/health/ledger');
+        expect(h.status).toBe(200);
+        expect(h.body.info.ledger).toMatchObject({ status: 'up', mismatched: 0, accountsChecked: expect.any(Number) });
+      }, 10_000, 200);
+      const t = await stack.tenant('drift-health');
+      await ledger.post({ accountId: t.accountId, kind: 'topup', cashDelta: parseAmount('3.00'), idempotencyKey: `dh:${t.accountId}`, request: {} });
+      await stack.db.query(`UPDATE balances SET voucher_nano = voucher_nano + 7 WHERE account_id = $1`, [t.accountId]);
+      await expectEventually(async () => {
+        const h = await stack.admin('GET', '/health/ledger');
+        expect(h.status).toBe(503);
+        expect(h.body.message.error.ledger).toMatchObject({ status: 'down', mismatched: 1, accounts: [t.accountId] });
+      }, 10_000, 200);
+      await stack.db.query(`UPDATE balances SET voucher_nano = voucher_nano - 7 WHERE account_id = $1`, [t.accountId]);
+      await expectEventually(async () => expect((await stack.admin('GET', '/health/ledger')).status).toBe(200), 10_000, 200);
+    } finally {
+      await worker.close();
+    }
+  }, 60_000);
 });

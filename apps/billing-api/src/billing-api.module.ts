@@ -7,6 +7,7 @@ import { ACCOUNT_ENTITIES, AccountsModule } from '@app/accounts';
 import { QueuesModule } from '@app/queues';
 import { BillingModule } from '@app/billing';
 import { LedgerController } from './ledger/ledger.controller';
+import { LedgerHealthController } from './ledger/ledger-health.controller';
 import { AccountsController } from './accounts/accounts.controller';
 import { QueueLimitsController } from './queues/queue-limits.controller';
 
@@ -24,7 +25,7 @@ export class BillingApiModule {
         QueuesModule,
         BillingModule,
       ],
-      controllers: [AccountsController, QueueLimitsController, LedgerController],
+      controllers: [AccountsController, QueueLimitsController, LedgerController, LedgerHealthController],
     };
   }
 }

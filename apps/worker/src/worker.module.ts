@@ -6,6 +6,7 @@ import { AppConfig, ConfigModule } from '@app/config';
 import { DbModule } from '@app/db';
 import { bullConnection, CommonModule, JobQueue, loggerParams } from '@app/common';
 import { MessageSweeper } from '@app/queues';
+import { BillingModule } from '@app/billing';
 import { MaintenanceProcessor } from './maintenance/maintenance.processor';
 import { MaintenanceScheduler } from './maintenance/maintenance.scheduler';
 
@@ -22,6 +23,7 @@ export class WorkerModule {
         ScheduleModule.forRoot(),
         BullModule.forRoot({ connection: bullConnection(config.redis.url), prefix: `${config.redis.prefix}:bull` }),
         BullModule.registerQueue({ name: JobQueue.Maintenance }),
+        BillingModule,
       ],
       providers: [MessageSweeper, MaintenanceProcessor, MaintenanceScheduler],
     };

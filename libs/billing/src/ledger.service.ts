@@ -31,6 +31,11 @@ export interface Posting {
   kind: EntryKind;
   cashDelta?: Nano;
   voucherDelta?: Nano;
+  /**
+   * A charge (≥ 0) paid from vouchers first and the rest from cash, split against the balances
+   * at posting time; instead of cashDelta and voucherDelta.
+   */
+  charge?: Nano;
   /** unique among all entries: a second posting with it changes nothing */
   idempotencyKey: string;
   /** what the request asked for; a second posting with the same key must ask the same */
@@ -113,8 +118,15 @@ export class LedgerService {
         `SELECT cash_nano, voucher_nano FROM balances WHERE account_id = $1 FOR UPDATE`,
         [p.accountId],
       );
-      const cashDelta = p.cashDelta ?? 0n;
-      const voucherDelta = p.voucherDelta ?? 0n;
+      let cashDelta = p.cashDelta ?? 0n;
+      let voucherDelta = p.voucherDelta ?? 0n;
+      if (p.charge !== undefined) {
+        if (p.charge < 0n) throw new RangeError('a charge cannot be negative');
+        const vouchers = BigInt(bal[0].voucher_nano);
+        const fromVouchers = vouchers < p.charge ? (vouchers > 0n ? vouchers : 0n) : p.charge;
+        voucherDelta = -fromVouchers;
+        cashDelta = -(p.charge - fromVouchers);
+      }
       const cashAfter = BigInt(bal[0].cash_nano) + cashDelta;
       const voucherAfter = BigInt(bal[0].voucher_nano) + voucherDelta;
       const { rows } = await c.query<EntryRow>(
@@ -195,4 +207,38 @@ export class LedgerService {
       entriesVouchers: BigInt(r.evouchers),
     }));
   }
+
+  /** Runs {@link reconcile} and records the result (the worker does it on a schedule). */
+  async recordReconciliation(): Promise<Reconciliation> {
+    const mismatches = await this.reconcile();
+    const details = mismatches.slice(0, 100).map((m) => ({
+      accountId: m.accountId,
+      cash: m.cash.toString(),
+      entriesCash: m.entriesCash.toString(),
+      vouchers: m.vouchers.toString(),
+      entriesVouchers: m.entriesVouchers.toString(),
+    }));
+    const { rows } = await this.pool.query<{ id: string; run_at: Date; accounts_checked: number }>(
+      `INSERT INTO ledger_reconciliations (accounts_checked, mismatched, details)
+       VALUES ((SELECT count(*) FROM balances), $1, $2) RETURNING id, run_at, accounts_checked`,
+      [mismatches.length, JSON.stringify(details)],
+    );
+    return { runAt: rows[0].run_at, accountsChecked: rows[0].accounts_checked, mismatched: mismatches.length, details };
+  }
+
+  /** The latest recorded reconciliation, or null before the first. */
+  async latestReconciliation(): Promise<Reconciliation | null> {
+    const { rows } = await this.pool.query<{ run_at: Date; accounts_checked: number; mismatched: number; details: Reconciliation['details'] }>(
+      `SELECT run_at, accounts_checked, mismatched, details FROM ledger_reconciliations ORDER BY id DESC LIMIT 1`,
+    );
+    const r = rows[0];
+    return r ? { runAt: r.run_at, accountsChecked: r.accounts_checked, mismatched: r.mismatched, details: r.details } : null;
+  }
+}
+
+export interface Reconciliation {
+  runAt: Date;
+  accountsChecked: number;
+  mismatched: number;
+  details: Array<{ accountId: string; cash: string; entriesCash: string; vouchers: string; entriesVouchers: string }>;
 }

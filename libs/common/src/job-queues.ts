@@ -11,6 +11,7 @@ export enum JobQueue {
 /** Job names, one handler each. */
 export enum MaintenanceJob {
   SweepMessages = 'sweep-messages',
+  ReconcileLedger = 'reconcile-ledger',
 }
 
 /** BullMQ connection options from a redis:// URL (workers need maxRetriesPerRequest: null). */

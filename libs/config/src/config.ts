@@ -76,6 +76,7 @@ const specs = {
   QUEUE_QPS_LIMIT: positiveInt({ default: 5000, desc: 'requests/s one queue accepts across all processes, unless set per queue' }),
   MAX_QUEUES_PER_ACCOUNT: nonNegativeInt({ default: 0, desc: 'live queues per account; 0 means no limit' }),
   QUEUE_NAME_COOLDOWN_SECONDS: nonNegativeInt({ default: 10, desc: 'a deleted queue name can be created again after this' }),
+  RECONCILE_INTERVAL_MS: positiveInt({ default: 60000, desc: 'worker: how often balances are checked against the ledger' }),
   SWEEP_INTERVAL_MS: positiveInt({ default: 10000 }),
   SWEEP_BATCH: positiveInt({ default: 5000 }),
   LOG_LEVEL: str({ choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' }),
@@ -109,6 +110,7 @@ export interface AppConfig {
     queueNameCooldownSeconds: number;
   };
   sweep: { intervalMs: number; batch: number };
+  billing: { reconcileIntervalMs: number };
   log: { level: string; pretty: boolean; requests: boolean };
 }
 
@@ -176,6 +178,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       queueNameCooldownSeconds: e.QUEUE_NAME_COOLDOWN_SECONDS,
     },
     sweep: { intervalMs: e.SWEEP_INTERVAL_MS, batch: e.SWEEP_BATCH },
+    billing: { reconcileIntervalMs: e.RECONCILE_INTERVAL_MS },
     log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY, requests: e.LOG_REQUESTS },
   };
 }

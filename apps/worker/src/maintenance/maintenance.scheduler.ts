@@ -20,21 +20,21 @@ export class MaintenanceScheduler implements OnApplicationBootstrap {
   ) {}
 
   onApplicationBootstrap(): void {
-    const every = this.config.sweep.intervalMs;
-    const timer = setInterval(() => void this.enqueueSweep(), every);
-    this.scheduler.addInterval(MaintenanceJob.SweepMessages, timer);
+    this.every(MaintenanceJob.SweepMessages, this.config.sweep.intervalMs);
+    this.every(MaintenanceJob.ReconcileLedger, this.config.billing.reconcileIntervalMs);
   }
 
-  async enqueueSweep(now = Date.now()): Promise<void> {
-    const slot = Math.floor(now / this.config.sweep.intervalMs);
+  private every(job: MaintenanceJob, intervalMs: number): void {
+    const timer = setInterval(() => void this.enqueue(job, intervalMs), intervalMs);
+    this.scheduler.addInterval(job, timer);
+  }
+
+  async enqueue(job: MaintenanceJob, intervalMs: number, now = Date.now()): Promise<void> {
+    const slot = Math.floor(now / intervalMs);
     try {
-      await this.queue.add(
-        MaintenanceJob.SweepMessages,
-        {},
-        { jobId: `${MaintenanceJob.SweepMessages}-${slot}`, removeOnComplete: 100, removeOnFail: 100, attempts: 1 },
-      );
+      await this.queue.add(job, {}, { jobId: `${job}-${slot}`, removeOnComplete: 100, removeOnFail: 100, attempts: 1 });
     } catch (err) {
-      this.logger.warn(`could not enqueue sweep: ${(err as Error).message}`);
+      this.logger.warn(`could not enqueue ${job}: ${(err as Error).message}`);
     }
   }
 }

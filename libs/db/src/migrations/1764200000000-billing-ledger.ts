@@ -102,9 +102,19 @@ export class BillingLedger1764200000000 implements MigrationInterface {
     await q.query(`
       CREATE TRIGGER ledger_entries_append_only BEFORE UPDATE OR DELETE ON ledger_entries
         FOR EACH ROW EXECUTE FUNCTION ledger_entries_append_only()`);
+    // each scheduled check that balances equal the sums of their entries
+    await q.query(`
+      CREATE TABLE ledger_reconciliations (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        run_at timestamptz NOT NULL DEFAULT now(),
+        accounts_checked integer NOT NULL,
+        mismatched integer NOT NULL,
+        details jsonb NOT NULL DEFAULT '[]'
+      )`);
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.query(`DROP TABLE ledger_reconciliations`);
     await q.query(`DROP TABLE ledger_entries`);
     await q.query(`DROP FUNCTION ledger_entries_append_only()`);
     await q.query(`DROP TABLE balances`);
