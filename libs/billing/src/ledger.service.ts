@@ -104,68 +104,76 @@ export class LedgerService {
   constructor(private readonly pool: PgPool) {}
 
   async post(p: Posting): Promise<{ entry: LedgerEntry; replayed: boolean }> {
-    const hash = requestHash(p.request);
     const c = await this.pool.connect();
     try {
-      await c.query('BEGIN');
-      const first = await this.existing(c, p.idempotencyKey, hash);
-      if (first) {
-        await c.query('ROLLBACK');
-        return { entry: first, replayed: true };
-      }
-      await c.query(`INSERT INTO balances (account_id) VALUES ($1) ON CONFLICT (account_id) DO NOTHING`, [p.accountId]);
-      const { rows: bal } = await c.query<{ cash_nano: string; voucher_nano: string }>(
-        `SELECT cash_nano, voucher_nano FROM balances WHERE account_id = $1 FOR UPDATE`,
-        [p.accountId],
-      );
-      let cashDelta = p.cashDelta ?? 0n;
-      let voucherDelta = p.voucherDelta ?? 0n;
-      if (p.charge !== undefined) {
-        if (p.charge < 0n) throw new RangeError('a charge cannot be negative');
-        const vouchers = BigInt(bal[0].voucher_nano);
-        const fromVouchers = vouchers < p.charge ? (vouchers > 0n ? vouchers : 0n) : p.charge;
-        voucherDelta = -fromVouchers;
-        cashDelta = -(p.charge - fromVouchers);
-      }
-      const cashAfter = BigInt(bal[0].cash_nano) + cashDelta;
-      const voucherAfter = BigInt(bal[0].voucher_nano) + voucherDelta;
-      const { rows } = await c.query<EntryRow>(
-        `INSERT INTO ledger_entries (account_id, kind, cash_delta_nano, voucher_delta_nano, cash_after_nano, voucher_after_nano,
-                                     idempotency_key, request_hash, reason, meta)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         ON CONFLICT (idempotency_key) DO NOTHING
-         RETURNING ${ENTRY_COLUMNS}`,
-        [
-          p.accountId,
-          p.kind,
-          cashDelta.toString(),
-          voucherDelta.toString(),
-          cashAfter.toString(),
-          voucherAfter.toString(),
-          p.idempotencyKey,
-          hash,
-          p.reason ?? null,
-          p.meta ? JSON.stringify(p.meta) : null,
-        ],
-      );
-      if (!rows[0]) {
+      for (;;) {
+        await c.query('BEGIN');
+        const out = await this.postWithin(c, p);
+        if (out) {
+          await c.query('COMMIT');
+          return out;
+        }
         // the same key committed meanwhile (we waited for its balance lock): answer that entry
         await c.query('ROLLBACK');
-        const other = await this.existing(c, p.idempotencyKey, hash);
-        return { entry: other!, replayed: true };
       }
-      await c.query(
-        `UPDATE balances SET cash_nano = $2, voucher_nano = $3, updated_at = now() WHERE account_id = $1`,
-        [p.accountId, cashAfter.toString(), voucherAfter.toString()],
-      );
-      await c.query('COMMIT');
-      return { entry: toEntry(rows[0]), replayed: false };
     } catch (err) {
       await c.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
       c.release();
     }
+  }
+
+  /**
+   * The posting inside the caller's transaction. Null when another transaction committed the
+   * same key while this one waited: roll back and call again (it then answers that entry).
+   */
+  async postWithin(c: PoolClient, p: Posting): Promise<{ entry: LedgerEntry; replayed: boolean } | null> {
+    const hash = requestHash(p.request);
+    const first = await this.existing(c, p.idempotencyKey, hash);
+    if (first) return { entry: first, replayed: true };
+    await c.query(`INSERT INTO balances (account_id) VALUES ($1) ON CONFLICT (account_id) DO NOTHING`, [p.accountId]);
+    const { rows: bal } = await c.query<{ cash_nano: string; voucher_nano: string }>(
+      `SELECT cash_nano, voucher_nano FROM balances WHERE account_id = $1 FOR UPDATE`,
+      [p.accountId],
+    );
+    let cashDelta = p.cashDelta ?? 0n;
+    let voucherDelta = p.voucherDelta ?? 0n;
+    if (p.charge !== undefined) {
+      if (p.charge < 0n) throw new RangeError('a charge cannot be negative');
+      const vouchers = BigInt(bal[0].voucher_nano);
+      const fromVouchers = vouchers < p.charge ? (vouchers > 0n ? vouchers : 0n) : p.charge;
+      voucherDelta = -fromVouchers;
+      cashDelta = -(p.charge - fromVouchers);
+    }
+    const cashAfter = BigInt(bal[0].cash_nano) + cashDelta;
+    const voucherAfter = BigInt(bal[0].voucher_nano) + voucherDelta;
+    const { rows } = await c.query<EntryRow>(
+      `INSERT INTO ledger_entries (account_id, kind, cash_delta_nano, voucher_delta_nano, cash_after_nano, voucher_after_nano,
+                                   idempotency_key, request_hash, reason, meta)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       ON CONFLICT (idempotency_key) DO NOTHING
+       RETURNING ${ENTRY_COLUMNS}`,
+      [
+        p.accountId,
+        p.kind,
+        cashDelta.toString(),
+        voucherDelta.toString(),
+        cashAfter.toString(),
+        voucherAfter.toString(),
+        p.idempotencyKey,
+        hash,
+        p.reason ?? null,
+        p.meta ? JSON.stringify(p.meta) : null,
+      ],
+    );
+    if (!rows[0]) return null;
+    await c.query(`UPDATE balances SET cash_nano = $2, voucher_nano = $3, updated_at = now() WHERE account_id = $1`, [
+      p.accountId,
+      cashAfter.toString(),
+      voucherAfter.toString(),
+    ]);
+    return { entry: toEntry(rows[0]), replayed: false };
   }
 
   private async existing(c: PoolClient, key: string, hash: string): Promise<LedgerEntry | null> {
