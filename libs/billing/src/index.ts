@@ -4,3 +4,4 @@ export * from './rating';
 export * from './ledger.service';
 export * from './plan-catalog';
 export * from './billing.module';
+export * from './usage-applier';

@@ -48,6 +48,16 @@ const prefix = makeValidator<string>((input) => {
   return s;
 });
 
+const timeZone = makeValidator<string>((input) => {
+  const tz = String(input);
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+  } catch {
+    throw new Error(`"${tz}" is not an IANA time zone such as Asia/Shanghai`);
+  }
+  return tz;
+});
+
 export const DEV_SECRETS_DIR = '.cmq-dev';
 
 const specs = {
@@ -76,6 +86,7 @@ const specs = {
   QUEUE_QPS_LIMIT: positiveInt({ default: 5000, desc: 'requests/s one queue accepts across all processes, unless set per queue' }),
   MAX_QUEUES_PER_ACCOUNT: nonNegativeInt({ default: 0, desc: 'live queues per account; 0 means no limit' }),
   QUEUE_NAME_COOLDOWN_SECONDS: nonNegativeInt({ default: 10, desc: 'a deleted queue name can be created again after this' }),
+  BILLING_TIME_ZONE: timeZone({ default: 'Asia/Shanghai', desc: 'the time zone of billing months' }),
   RECONCILE_INTERVAL_MS: positiveInt({ default: 60000, desc: 'worker: how often balances are checked against the ledger' }),
   SWEEP_INTERVAL_MS: positiveInt({ default: 10000 }),
   SWEEP_BATCH: positiveInt({ default: 5000 }),
@@ -110,7 +121,7 @@ export interface AppConfig {
     queueNameCooldownSeconds: number;
   };
   sweep: { intervalMs: number; batch: number };
-  billing: { reconcileIntervalMs: number };
+  billing: { reconcileIntervalMs: number; timeZone: string };
   log: { level: string; pretty: boolean; requests: boolean };
 }
 
@@ -178,7 +189,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       queueNameCooldownSeconds: e.QUEUE_NAME_COOLDOWN_SECONDS,
     },
     sweep: { intervalMs: e.SWEEP_INTERVAL_MS, batch: e.SWEEP_BATCH },
-    billing: { reconcileIntervalMs: e.RECONCILE_INTERVAL_MS },
+    billing: { reconcileIntervalMs: e.RECONCILE_INTERVAL_MS, timeZone: e.BILLING_TIME_ZONE },
     log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY, requests: e.LOG_REQUESTS },
   };
 }

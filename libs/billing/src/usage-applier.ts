@@ -1,0 +1,209 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { PoolClient } from 'pg';
+import { APP_CONFIG, AppConfig } from '@app/config';
+import { PgPool } from '@app/db';
+import { LedgerService } from './ledger.service';
+import { actionClass, MeteringRule, Outcome } from './metering';
+import type { Nano } from './money';
+import { PlanCatalog } from './plan-catalog';
+import { deduction, PricePlan } from './rating';
+
+/** One authenticated request's usage (billing.md §1). */
+export interface UsageRecord {
+  accountId: string;
+  region: string;
+  /** queue or topic name; '' for account-level actions */
+  resource: string;
+  action: string;
+  outcome: Outcome;
+  messages: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** billable calls under each counting rule (the plan picks one); 0 when not billed */
+  billable: Record<MeteringRule, number>;
+  /** server time, Unix ms */
+  at: number;
+}
+
+export interface ApplyResult {
+  applied: boolean;
+  /** charge per account, in nano */
+  charges: Map<string, Nano>;
+}
+
+const HOUR = 3_600_000;
+const MINUTE = 60_000;
+
+/**
+ * Applies a batch of usage records in one transaction: the batch id goes in first under a
+ * unique key (a batch delivered again changes nothing), then the hourly and per-minute
+ * aggregates, the month's cumulative rating per account, region and plan line (each charge is
+ * F(after) − F(before)), and one `usage_charge` ledger entry per account, vouchers first.
+ * Rows are locked in a fixed order (months, then balances, sorted), so concurrent batches for
+ * the same accounts wait for each other instead of deadlocking.
+ */
+@Injectable()
+export class UsageApplier {
+  private readonly monthOf: (ms: number) => string;
+
+  constructor(
+    @Inject(APP_CONFIG) config: AppConfig,
+    private readonly pool: PgPool,
+    private readonly plans: PlanCatalog,
+    private readonly ledger: LedgerService,
+  ) {
+    const fmt = new Intl.DateTimeFormat('en-CA', { timeZone: config.billing.timeZone, year: 'numeric', month: '2-digit' });
+    this.monthOf = (ms) => {
+      const parts = fmt.formatToParts(new Date(ms));
+      return `${parts.find((p) => p.type === 'year')!.value}-${parts.find((p) => p.type === 'month')!.value}-01`;
+    };
+  }
+
+  async apply(batchId: string, records: UsageRecord[]): Promise<ApplyResult> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      const first = await c.query(
+        `INSERT INTO usage_batches_applied (batch_id, records) VALUES ($1, $2) ON CONFLICT (batch_id) DO NOTHING RETURNING 1`,
+        [batchId, records.length],
+      );
+      if (!first.rowCount) {
+        await c.query('ROLLBACK');
+        return { applied: false, charges: new Map() };
+      }
+      const { charges, billed } = await this.rate(c, records);
+      await this.aggregate(c, records, billed);
+      for (const accountId of [...charges.keys()].sort()) {
+        const charge = charges.get(accountId)!;
+        if (charge > 0n) {
+          const posted = await this.ledger.postWithin(c, {
+            accountId,
+            kind: 'usage_charge',
+            charge,
+            idempotencyKey: `usage:${batchId}:${accountId}`,
+            request: { batchId, accountId, charge },
+            meta: { batchId },
+          });
+          if (!posted) throw new Error(`usage charge of batch ${batchId} posted twice at once`);
+        } else {
+          await c.query(`INSERT INTO balances (account_id) VALUES ($1) ON CONFLICT (account_id) DO NOTHING`, [accountId]);
+        }
+        await c.query(`UPDATE balances SET last_usage_at = now() WHERE account_id = $1`, [accountId]);
+      }
+      await c.query('COMMIT');
+      return { applied: true, charges };
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      c.release();
+    }
+  }
+
+  private async aggregate(c: PoolClient, records: UsageRecord[], billed: bigint[]): Promise<void> {
+    type Hourly = { calls: number; billable: number; messages: number; bytesIn: number; bytesOut: number };
+    const hourly = new Map<string, Hourly>();
+    const minutely = new Map<string, number>();
+    records.forEach((r, i) => {
+      const hour = Math.floor(r.at / HOUR) * HOUR;
+      const hk = `${r.accountId}\u0000${r.region}\u0000${r.resource}\u0000${actionClass(r.action)}\u0000${hour}`;
+      const h = hourly.get(hk) ?? { calls: 0, billable: 0, messages: 0, bytesIn: 0, bytesOut: 0 };
+      h.calls++;
+      h.billable += Number(billed[i]);
+      h.messages += r.messages;
+      h.bytesIn += r.bytesIn;
+      h.bytesOut += r.bytesOut;
+      hourly.set(hk, h);
+      const mk = `${r.accountId}\u0000${r.region}\u0000${Math.floor(r.at / MINUTE) * MINUTE}\u0000${r.outcome}`;
+      minutely.set(mk, (minutely.get(mk) ?? 0) + 1);
+    });
+    const hk = [...hourly.keys()].sort();
+    const cols = hk.map((k) => k.split('\u0000'));
+    await c.query(
+      `INSERT INTO usage_hourly AS u (account_id, region, resource, action_class, hour, calls, billable_calls, messages, bytes_in, bytes_out)
+       SELECT a, r, res, cls, to_timestamp(h::bigint / 1000.0), n, b, m, bi, bo
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[])
+              AS t(a, r, res, cls, h, n, b, m, bi, bo)
+       ON CONFLICT (account_id, region, resource, action_class, hour) DO UPDATE
+         SET calls = u.calls + excluded.calls, billable_calls = u.billable_calls + excluded.billable_calls,
+             messages = u.messages + excluded.messages, bytes_in = u.bytes_in + excluded.bytes_in,
+             bytes_out = u.bytes_out + excluded.bytes_out`,
+      [
+        cols.map((k) => k[0]),
+        cols.map((k) => k[1]),
+        cols.map((k) => k[2]),
+        cols.map((k) => k[3]),
+        cols.map((k) => k[4]),
+        hk.map((k) => hourly.get(k)!.calls),
+        hk.map((k) => hourly.get(k)!.billable),
+        hk.map((k) => hourly.get(k)!.messages),
+        hk.map((k) => hourly.get(k)!.bytesIn),
+        hk.map((k) => hourly.get(k)!.bytesOut),
+      ],
+    );
+    const mk = [...minutely.keys()].sort();
+    const mcols = mk.map((k) => k.split('\u0000'));
+    await c.query(
+      `INSERT INTO usage_minutely AS u (account_id, region, minute, outcome, requests)
+       SELECT a, r, to_timestamp(m::bigint / 1000.0), o, n
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[]) AS t(a, r, m, o, n)
+       ON CONFLICT (account_id, region, minute, outcome) DO UPDATE SET requests = u.requests + excluded.requests`,
+      [mcols.map((k) => k[0]), mcols.map((k) => k[1]), mcols.map((k) => k[2]), mcols.map((k) => k[3]), mk.map((k) => minutely.get(k)!)],
+    );
+  }
+
+  /**
+   * The month's cumulative rating per account, region, month and plan line: charges per account,
+   * and each record's billable calls under its plan's rule.
+   */
+  private async rate(c: PoolClient, records: UsageRecord[]): Promise<{ charges: Map<string, Nano>; billed: bigint[] }> {
+    const planCache = new Map<string, Promise<PricePlan>>();
+    const planAt = (region: string, at: number) => {
+      const key = `${region}\u0000${Math.floor(at / HOUR)}`;
+      let p = planCache.get(key);
+      if (!p) planCache.set(key, (p = this.plans.effective('default', region, new Date(at))));
+      return p;
+    };
+    type Group = { accountId: string; region: string; month: string; plan: PricePlan; calls: bigint };
+    const groups = new Map<string, Group>();
+    const charges = new Map<string, Nano>();
+    const billed: bigint[] = [];
+    for (const r of records) {
+      charges.set(r.accountId, charges.get(r.accountId) ?? 0n);
+      const plan = await planAt(r.region, r.at);
+      const calls = BigInt(r.billable[plan.rule]);
+      billed.push(calls);
+      if (calls === 0n) continue;
+      const month = this.monthOf(r.at);
+      const key = `${r.accountId}\u0000${r.region}\u0000${month}\u0000${plan.id}`;
+      const g = groups.get(key) ?? { accountId: r.accountId, region: r.region, month, plan, calls: 0n };
+      g.calls += calls;
+      groups.set(key, g);
+    }
+    for (const key of [...groups.keys()].sort()) {
+      const g = groups.get(key)!;
+      for (const line of g.plan.lines) {
+        await c.query(
+          `INSERT INTO usage_monthly (account_id, region, month, meter, plan_id) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT DO NOTHING`,
+          [g.accountId, g.region, g.month, line.meter, g.plan.id],
+        );
+        const { rows } = await c.query<{ billable_calls: string }>(
+          `SELECT billable_calls FROM usage_monthly
+            WHERE account_id = $1 AND region = $2 AND month = $3 AND meter = $4 AND plan_id = $5 FOR UPDATE`,
+          [g.accountId, g.region, g.month, line.meter, g.plan.id],
+        );
+        const before = BigInt(rows[0].billable_calls);
+        const after = before + g.calls;
+        const charge = deduction(line, before, after);
+        await c.query(
+          `UPDATE usage_monthly SET billable_calls = $6, charged_nano = charged_nano + $7
+            WHERE account_id = $1 AND region = $2 AND month = $3 AND meter = $4 AND plan_id = $5`,
+          [g.accountId, g.region, g.month, line.meter, g.plan.id, after.toString(), charge.toString()],
+        );
+        charges.set(g.accountId, charges.get(g.accountId)! + charge);
+      }
+    }
+    return { charges, billed };
+  }
+}

@@ -1,0 +1,191 @@
+import { randomUUID } from 'node:crypto';
+import {
+  billableCalls,
+  LedgerService,
+  METERING_RULES,
+  monthlyCharge,
+  outcomeOf,
+  parseAmount,
+  PlanCatalog,
+  PlanLine,
+  UsageApplier,
+  UsageRecord,
+} from '@app/billing';
+import type { PgPool } from '@app/db';
+import { TestStack } from '@app/testing';
+
+const KIB = 1024;
+/** one size inside every band of the size rule, and both edges of some */
+const SIZES = [1, 2 * KIB, 2 * KIB + 1, 3 * KIB, 4 * KIB + 1, 16 * KIB, 16 * KIB + 1, 64 * KIB, 100 * KIB, 100 * KIB + 1, 700 * KIB, 1024 * KIB];
+const ACTIONS = ['SendMessage', 'BatchSendMessage', 'ReceiveMessage', 'BatchReceiveMessage', 'DeleteMessage', 'BatchDeleteMessage', 'CreateQueue', 'GetQueueAttributes'];
+const CODES = [0, 0, 0, 0, 7000, 4000, 4420, 4300, 6000];
+
+const pick = <T>(a: readonly T[]): T => a[Math.floor(Math.random() * a.length)];
+
+function randomRecord(accountId: string, region: string, at: number): UsageRecord {
+  const action = pick(ACTIONS);
+  const outcome = outcomeOf(pick(CODES));
+  const batch = action.startsWith('Batch') ? 1 + Math.floor(Math.random() * 16) : 1;
+  const carries = outcome === 'ok' && !action.includes('Delete') && !action.includes('Queue');
+  const sizes = carries ? Array.from({ length: batch }, () => pick(SIZES)) : [];
+  const handles = action.includes('Delete') ? batch : undefined;
+  const req = { action, outcome, messageBytes: sizes, handles };
+  const bytes = sizes.reduce((a, b) => a + b, 0);
+  return {
+    accountId,
+    region,
+    resource: action.includes('Queue') && Math.random() < 0.5 ? '' : `q${Math.floor(Math.random() * 3)}`,
+    action,
+    outcome,
+    messages: sizes.length || (handles ?? 0),
+    bytesIn: action.includes('Send') ? bytes : 0,
+    bytesOut: action.includes('Receive') ? bytes : 0,
+    billable: Object.fromEntries(METERING_RULES.map((r) => [r, billableCalls(r, req)])) as UsageRecord['billable'],
+    at,
+  };
+}
+
+describe('usage batches: aggregates, cumulative rating and charges, each batch once', () => {
+  let stack: TestStack;
+  let applier: UsageApplier;
+  let ledger: LedgerService;
+  let plans: PlanCatalog;
+  const tiered: PlanLine = {
+    meter: 'calls',
+    freeQuota: 500n,
+    tiers: [
+      { upTo: 2_000n, perMillion: parseAmount('2000.00') },
+      { upTo: 20_000n, perMillion: parseAmount('1000.000000001') },
+      { upTo: null, perMillion: parseAmount('333.333333333') },
+    ],
+  };
+
+  beforeAll(async () => {
+    stack = await TestStack.start();
+    const pool = stack.db as unknown as PgPool;
+    plans = new PlanCatalog(pool);
+    ledger = new LedgerService(pool);
+    applier = new UsageApplier(stack.config, pool, plans, ledger);
+    // a tiered plan with a free quota for the region `tst` (per 64 KiB counting), as data
+    const { rows } = await stack.db.query(
+      `INSERT INTO price_plans (code, region_group, version, currency, metering_rule, effective_from)
+       VALUES ('default', 'test', 1, 'CNY', 'per_64k', '2020-01-01T00:00:00Z') RETURNING id`,
+    );
+    await stack.db.query(`INSERT INTO price_plan_regions VALUES ($1, 'tst')`, [rows[0].id]);
+    await stack.db.query(`INSERT INTO price_plan_lines VALUES ($1, 'calls', $2)`, [rows[0].id, tiered.freeQuota.toString()]);
+    for (const [i, t] of tiered.tiers.entries()) {
+      await stack.db.query(`INSERT INTO price_plan_tiers VALUES ($1, 'calls', $2, $3, $4)`, [
+        rows[0].id,
+        i,
+        t.upTo?.toString() ?? null,
+        t.perMillion.toString(),
+      ]);
+    }
+  });
+  afterAll(() => stack.stop());
+
+  it('thousands of mixed records in random batches, some delivered twice or at once: exact to the nano', async () => {
+    const accounts = await Promise.all([0, 1, 2].map((i) => stack.tenant(`usage-${i}`)));
+    for (const a of accounts) {
+      await ledger.post({ accountId: a.accountId, kind: 'topup', cashDelta: parseAmount('1000.00'), idempotencyKey: `u-top:${a.accountId}`, request: {} });
+    }
+    await ledger.post({
+      accountId: accounts[0].accountId,
+      kind: 'voucher_grant',
+      voucherDelta: parseAmount('0.05'),
+      idempotencyKey: `u-voucher:${accounts[0].accountId}`,
+      request: {},
+    });
+    const now = Date.now();
+    const records: UsageRecord[] = [];
+    for (let i = 0; i < 4000; i++) {
+      records.push(randomRecord(pick(accounts).accountId, pick(['gz', 'hk', 'tst']), now - Math.floor(Math.random() * 50 * 60_000)));
+    }
+    const batches: Array<{ id: string; records: UsageRecord[] }> = [];
+    for (let at = 0; at < records.length; ) {
+      const n = 1 + Math.floor(Math.random() * 150);
+      batches.push({ id: randomUUID(), records: records.slice(at, at + n) });
+      at += n;
+    }
+    // two at a time; about one batch in five delivered again
+    for (let i = 0; i < batches.length; i += 2) {
+      const results = await Promise.all(batches.slice(i, i + 2).map((b) => applier.apply(b.id, b.records)));
+      for (const r of results) expect(r.applied).toBe(true);
+      if (Math.random() < 0.2) expect((await applier.apply(batches[i].id, batches[i].records)).applied).toBe(false);
+    }
+    expect((await applier.apply(batches[0].id, batches[0].records)).applied).toBe(false);
+
+    // independent computation: each account's month per region, priced once as a whole
+    const now0 = new Date(now);
+    const lines = new Map<string, { line: PlanLine; rule: 'size_bands' | 'per_64k' }>();
+    for (const region of ['gz', 'hk', 'tst']) {
+      const p = await plans.effective('default', region, now0);
+      lines.set(region, { line: p.lines[0], rule: p.rule });
+    }
+    expect(lines.get('tst')!.line).toEqual(tiered);
+    for (const a of accounts) {
+      let expected = 0n;
+      for (const region of ['gz', 'hk', 'tst']) {
+        const { line, rule } = lines.get(region)!;
+        const mine = records.filter((r) => r.accountId === a.accountId && r.region === region);
+        const total = mine.reduce((n, r) => n + BigInt(r.billable[rule]), 0n);
+        const charge = monthlyCharge(line, total);
+        expected += charge;
+        const { rows } = await stack.db.query(
+          `SELECT coalesce(sum(billable_calls), 0)::text AS calls, coalesce(sum(charged_nano), 0)::text AS charged
+             FROM usage_monthly WHERE account_id = $1 AND region = $2`,
+          [a.accountId, region],
+        );
+        expect([BigInt(rows[0].calls), BigInt(rows[0].charged)]).toEqual([total, charge]);
+      }
+      const b = await ledger.balance(a.accountId);
+      const vouchersGranted = a === accounts[0] ? parseAmount('0.05') : 0n;
+      const fromVouchers = expected < vouchersGranted ? expected : vouchersGranted;
+      expect(b.vouchers).toBe(vouchersGranted - fromVouchers);
+      expect(b.cash).toBe(parseAmount('1000.00') - (expected - fromVouchers));
+      expect(b.lastUsageAt).not.toBeNull();
+      const { rows } = await stack.db.query(
+        `SELECT (-coalesce(sum(cash_delta_nano + voucher_delta_nano), 0))::text AS charged FROM ledger_entries
+          WHERE account_id = $1 AND kind = 'usage_charge'`,
+        [a.accountId],
+      );
+      expect(BigInt(rows[0].charged)).toBe(expected);
+
+      // hourly aggregates against a plain count
+      const { rows: hourly } = await stack.db.query(
+        `SELECT region, resource, action_class, extract(epoch FROM hour)::bigint * 1000 AS hour, calls::int, billable_calls::int, messages::int
+           FROM usage_hourly WHERE account_id = $1`,
+        [a.accountId],
+      );
+      const want = new Map<string, number[]>();
+      for (const r of records.filter((r) => r.accountId === a.accountId)) {
+        const cls = /Send/.test(r.action) ? 'send' : /Receive/.test(r.action) ? 'consume' : /Delete/.test(r.action) ? 'ack' : 'management';
+        const k = `${r.region}/${r.resource}/${cls}/${Math.floor(r.at / 3_600_000) * 3_600_000}`;
+        const v = want.get(k) ?? [0, 0, 0];
+        v[0]++;
+        v[1] += r.billable[lines.get(r.region)!.rule];
+        v[2] += r.messages;
+        want.set(k, v);
+      }
+      const got = new Map(hourly.map((h) => [`${h.region}/${h.resource}/${h.action_class}/${h.hour}`, [h.calls, h.billable_calls, h.messages]]));
+      expect(got).toEqual(want);
+    }
+    // per-minute outcomes add up to every record, once
+    const { rows: minutes } = await stack.db.query(
+      `SELECT coalesce(sum(requests), 0)::int AS n FROM usage_minutely WHERE account_id = ANY($1::uuid[])`,
+      [accounts.map((a) => a.accountId)],
+    );
+    expect(minutes[0].n).toBe(records.length);
+    expect(await ledger.reconcile()).toEqual([]);
+  }, 120_000);
+
+  it('records without billable calls change aggregates, not money', async () => {
+    const t = await stack.tenant('free-usage');
+    const r = randomRecord(t.accountId, 'gz', Date.now());
+    const free: UsageRecord = { ...r, action: 'ListQueue', outcome: 'ok', billable: { size_bands: 0, per_64k: 0 } };
+    expect((await applier.apply(randomUUID(), [free, { ...free, outcome: 'throttled' }])).charges.get(t.accountId)).toBe(0n);
+    expect((await ledger.balance(t.accountId)).cash).toBe(0n);
+    const { rows } = await stack.db.query(`SELECT count(*)::int AS n FROM ledger_entries WHERE account_id = $1`, [t.accountId]);
+    expect(rows[0].n).toBe(0);
+  });
+});
