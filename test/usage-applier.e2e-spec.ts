@@ -189,3 +189,43 @@ describe('usage batches: aggregates, cumulative rating and charges, each batch o
     expect(rows[0].n).toBe(0);
   });
 });
+
+describe('POST /v1/usage-events', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await TestStack.start();
+  });
+  afterAll(() => stack.stop());
+
+  const event = (accountId: string, id: string, billableCalls = 1_000_000) => ({ id, accountId, region: 'gz', action: 'PushDelivery', billableCalls });
+
+  it('charges each event once, however often and however concurrently it is sent', async () => {
+    const t = await stack.tenant('events');
+    const body = { events: Array.from({ length: 10 }, (_, i) => event(t.accountId, `e${i}`)) };
+    const replies = await Promise.all(Array.from({ length: 6 }, () => stack.admin('POST', '/v1/usage-events', body)));
+    for (const r of replies) expect(r.status).toBe(200);
+    expect(replies.reduce((n, r) => n + r.body.accepted, 0)).toBe(10);
+    expect(replies.reduce((n, r) => n + r.body.duplicates, 0)).toBe(50);
+    // 10 million calls at 2.00 per million
+    expect((await stack.admin('GET', `/v1/accounts/${t.accountId}/balance`)).body).toMatchObject({ cash: '-20.00' });
+    const again = await stack.admin('POST', '/v1/usage-events', { events: [event(t.accountId, 'e3'), event(t.accountId, 'new'), event(t.accountId, 'new')] });
+    expect(again.body).toEqual({ accepted: 1, duplicates: 2 });
+    expect((await stack.admin('GET', `/v1/accounts/${t.accountId}/balance`)).body.cash).toBe('-22.00');
+  });
+
+  it.each([
+    [{ events: [] }, /events/],
+    [{ events: Array.from({ length: 1001 }, (_, i) => ({ id: `x${i}`, accountId: '00000000-0000-4000-8000-000000000000', region: 'gz', action: 'A', billableCalls: 1 })) }, /events/],
+    [{ events: [{ id: 'a', accountId: 'nope', region: 'gz', action: 'A', billableCalls: 1 }] }, /accountId/],
+    [{ events: [{ id: 'a', accountId: '00000000-0000-4000-8000-000000000000', region: 'gz', action: 'A', billableCalls: -1 }] }, /billableCalls/],
+    [{ events: [{ id: 'a', accountId: '00000000-0000-4000-8000-000000000000', region: 'gz', action: 'A', billableCalls: 1.5 }] }, /billableCalls/],
+    [{ events: [{ id: 'a', accountId: '00000000-0000-4000-8000-000000000000', region: 'gz', action: 'A', billableCalls: 1, outcome: 'great' }] }, /outcome/],
+    [{ events: [{ id: 'a', accountId: '00000000-0000-4000-8000-000000000000', region: 'gz', action: 'A', billableCalls: 1 }] }, /unknown accountId/],
+  ])('refuses %#: 400 with a reason, nothing stored', async (body, reason) => {
+    const r = await stack.admin('POST', '/v1/usage-events', body);
+    expect(r.status).toBe(400);
+    expect(JSON.stringify(r.body.message)).toMatch(reason);
+    const after = await stack.db.query(`SELECT count(*)::int AS n FROM usage_event_ids WHERE client_id IN ('a', 'x0')`);
+    expect(after.rows[0].n).toBe(0);
+  });
+});

@@ -8,6 +8,7 @@ import { QueuesModule } from '@app/queues';
 import { BillingModule } from '@app/billing';
 import { LedgerController } from './ledger/ledger.controller';
 import { LedgerHealthController } from './ledger/ledger-health.controller';
+import { UsageEventsController } from './usage/usage-events.controller';
 import { AccountsController } from './accounts/accounts.controller';
 import { QueueLimitsController } from './queues/queue-limits.controller';
 
@@ -25,7 +26,7 @@ export class BillingApiModule {
         QueuesModule,
         BillingModule,
       ],
-      controllers: [AccountsController, QueueLimitsController, LedgerController, LedgerHealthController],
+      controllers: [AccountsController, QueueLimitsController, LedgerController, LedgerHealthController, UsageEventsController],
     };
   }
 }

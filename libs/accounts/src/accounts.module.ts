@@ -10,6 +10,6 @@ export const ACCOUNT_ENTITIES = [AccountEntity, AccessKeyEntity];
 @Module({
   imports: [TypeOrmModule.forFeature(ACCOUNT_ENTITIES)],
   providers: [AccountsService, CredentialStore],
-  exports: [AccountsService, CredentialStore],
+  exports: [AccountsService, CredentialStore, TypeOrmModule],
 })
 export class AccountsModule {}

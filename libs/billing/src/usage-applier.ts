@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { PgPool } from '@app/db';
@@ -60,44 +61,79 @@ export class UsageApplier {
   }
 
   async apply(batchId: string, records: UsageRecord[]): Promise<ApplyResult> {
+    return this.transaction((c) => this.applyWithin(c, batchId, records));
+  }
+
+  /**
+   * Usage events from elsewhere (billing.md §7): an event whose client id this account sent in
+   * the last 35 days is acknowledged and not counted again. The ids are recorded in the same
+   * transaction as the usage, never before it.
+   */
+  async applyEvents(events: Array<UsageRecord & { clientId: string }>): Promise<{ accepted: number; duplicates: number }> {
+    return this.transaction(async (c) => {
+      const { rows } = await c.query<{ account_id: string; client_id: string }>(
+        `INSERT INTO usage_event_ids (account_id, client_id)
+         SELECT DISTINCT a, id FROM unnest($1::uuid[], $2::text[]) AS t(a, id)
+         ON CONFLICT (account_id, client_id) DO UPDATE SET received_at = usage_event_ids.received_at
+           WHERE usage_event_ids.received_at < now() - interval '35 days'
+         RETURNING account_id, client_id`,
+        [events.map((e) => e.accountId), events.map((e) => e.clientId)],
+      );
+      const fresh = new Set(rows.map((r) => `${r.account_id}/${r.client_id}`));
+      const taken = new Set<string>();
+      const records = events.filter((e) => {
+        const k = `${e.accountId}/${e.clientId}`;
+        if (!fresh.has(k) || taken.has(k)) return false;
+        taken.add(k);
+        return true;
+      });
+      if (records.length > 0) await this.applyWithin(c, `events:${randomUUID()}`, records);
+      return { accepted: records.length, duplicates: events.length - records.length };
+    });
+  }
+
+  private async transaction<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
     const c = await this.pool.connect();
     try {
       await c.query('BEGIN');
-      const first = await c.query(
-        `INSERT INTO usage_batches_applied (batch_id, records) VALUES ($1, $2) ON CONFLICT (batch_id) DO NOTHING RETURNING 1`,
-        [batchId, records.length],
-      );
-      if (!first.rowCount) {
-        await c.query('ROLLBACK');
-        return { applied: false, charges: new Map() };
-      }
-      const { charges, billed } = await this.rate(c, records);
-      await this.aggregate(c, records, billed);
-      for (const accountId of [...charges.keys()].sort()) {
-        const charge = charges.get(accountId)!;
-        if (charge > 0n) {
-          const posted = await this.ledger.postWithin(c, {
-            accountId,
-            kind: 'usage_charge',
-            charge,
-            idempotencyKey: `usage:${batchId}:${accountId}`,
-            request: { batchId, accountId, charge },
-            meta: { batchId },
-          });
-          if (!posted) throw new Error(`usage charge of batch ${batchId} posted twice at once`);
-        } else {
-          await c.query(`INSERT INTO balances (account_id) VALUES ($1) ON CONFLICT (account_id) DO NOTHING`, [accountId]);
-        }
-        await c.query(`UPDATE balances SET last_usage_at = now() WHERE account_id = $1`, [accountId]);
-      }
+      const out = await fn(c);
       await c.query('COMMIT');
-      return { applied: true, charges };
+      return out;
     } catch (err) {
       await c.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
       c.release();
     }
+  }
+
+  /** {@link apply} inside the caller's transaction (a batch seen before rolls nothing back: it is skipped). */
+  async applyWithin(c: PoolClient, batchId: string, records: UsageRecord[]): Promise<ApplyResult> {
+    const first = await c.query(
+      `INSERT INTO usage_batches_applied (batch_id, records) VALUES ($1, $2) ON CONFLICT (batch_id) DO NOTHING RETURNING 1`,
+      [batchId, records.length],
+    );
+    if (!first.rowCount) return { applied: false, charges: new Map() };
+    const { charges, billed } = await this.rate(c, records);
+    await this.aggregate(c, records, billed);
+    for (const accountId of [...charges.keys()].sort()) {
+      const charge = charges.get(accountId)!;
+      if (charge > 0n) {
+        const posted = await this.ledger.postWithin(c, {
+          accountId,
+          kind: 'usage_charge',
+          charge,
+          idempotencyKey: `usage:${batchId}:${accountId}`,
+          request: { batchId, accountId, charge },
+          meta: { batchId },
+        });
+        if (!posted) throw new Error(`usage charge of batch ${batchId} posted twice at once`);
+      } else {
+        await c.query(`INSERT INTO balances (account_id) VALUES ($1) ON CONFLICT (account_id) DO NOTHING`, [accountId]);
+      }
+      await c.query(`UPDATE balances SET last_usage_at = now() WHERE account_id = $1`, [accountId]);
+    }
+    return { applied: true, charges };
   }
 
   private async aggregate(c: PoolClient, records: UsageRecord[], billed: bigint[]): Promise<void> {
