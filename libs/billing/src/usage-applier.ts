@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import { APP_CONFIG, AppConfig } from '@app/config';
-import { PgPool } from '@app/db';
+import { inTransaction, PgPool } from '@app/db';
 import { LedgerService } from './ledger.service';
 import { actionClass, MeteringRule, Outcome } from './metering';
 import type { Nano } from './money';
@@ -61,7 +61,7 @@ export class UsageApplier {
   }
 
   async apply(batchId: string, records: UsageRecord[]): Promise<ApplyResult> {
-    return this.transaction((c) => this.applyWithin(c, batchId, records));
+    return inTransaction(this.pool, (c) => this.applyWithin(c, batchId, records));
   }
 
   /**
@@ -70,7 +70,7 @@ export class UsageApplier {
    * transaction as the usage, never before it.
    */
   async applyEvents(events: Array<UsageRecord & { clientId: string }>): Promise<{ accepted: number; duplicates: number }> {
-    return this.transaction(async (c) => {
+    return inTransaction(this.pool, async (c) => {
       const { rows } = await c.query<{ account_id: string; client_id: string }>(
         `INSERT INTO usage_event_ids (account_id, client_id)
          SELECT DISTINCT a, id FROM unnest($1::uuid[], $2::text[]) AS t(a, id)
@@ -90,21 +90,6 @@ export class UsageApplier {
       if (records.length > 0) await this.applyWithin(c, `events:${randomUUID()}`, records);
       return { accepted: records.length, duplicates: events.length - records.length };
     });
-  }
-
-  private async transaction<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
-      const out = await fn(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
   }
 
   /** {@link apply} inside the caller's transaction (a batch seen before rolls nothing back: it is skipped). */

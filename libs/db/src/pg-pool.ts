@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
-import { Pool } from 'pg';
+import { Pool, PoolClient } from 'pg';
 import { APP_CONFIG, AppConfig } from '@app/config';
 
 /**
@@ -43,5 +43,21 @@ export class PgRelaxedPool extends Pool implements OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     await this.end();
+  }
+}
+
+/** Runs `fn` in one transaction on a client of `pool`: committed if it resolves, rolled back if it throws. */
+export async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const c = await pool.connect();
+  try {
+    await c.query('BEGIN');
+    const out = await fn(c);
+    await c.query('COMMIT');
+    return out;
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    c.release();
   }
 }

@@ -9,7 +9,7 @@ import {
   QueueLimits,
 } from '@app/cmq';
 import { APP_CONFIG, AppConfig } from '@app/config';
-import { PgPool } from '@app/db';
+import { inTransaction, PgPool } from '@app/db';
 import { LongPoll } from './long-poll';
 import { counterUpsert } from './message-store';
 import { QueueRegistry } from './queue-registry';
@@ -87,19 +87,8 @@ export class QueueService {
     private readonly longPoll: LongPoll,
   ) {}
 
-  private async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
-      const out = await fn(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
+  private tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, fn);
   }
 
   /** Serialises this account's queue-set changes (creation under a limit, dead-letter bindings). */
