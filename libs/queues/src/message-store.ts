@@ -129,8 +129,10 @@ class SendWriter implements BatchWriter<SendOp, SendResult> {
     });
     const results: SendResult[] = ops.map(() => null);
     for (const r of rows) {
+      const ids = results[r.ord];
       if (r.msg_id === null) results[r.ord] = 'full';
-      else (results[r.ord] as string[] | null) = [...((results[r.ord] as string[] | null) ?? []), r.msg_id];
+      else if (Array.isArray(ids)) ids.push(r.msg_id);
+      else results[r.ord] = [r.msg_id];
     }
     return results;
   }
