@@ -213,6 +213,21 @@ describe('POST /v1/usage-events', () => {
     expect((await stack.admin('GET', `/v1/accounts/${t.accountId}/balance`)).body.cash).toBe('-22.00');
   });
 
+  it('refuses events no price plan covers (region or time) with 400, storing nothing of the batch', async () => {
+    const t = await stack.tenant('unpriced');
+    for (const unpriced of [
+      { ...event(t.accountId, 'a'), region: 'mars' },
+      { ...event(t.accountId, 'a'), time: '2019-06-01T00:00:00+08:00' },
+    ]) {
+      const r = await stack.admin('POST', '/v1/usage-events', { events: [event(t.accountId, 'fine'), unpriced] });
+      expect(r.status).toBe(400);
+      expect(r.body.message).toMatch(/no plan default covers/);
+    }
+    const { rows } = await stack.db.query(`SELECT count(*)::int AS n FROM usage_event_ids WHERE account_id = $1`, [t.accountId]);
+    expect(rows[0].n).toBe(0);
+    expect((await stack.admin('GET', `/v1/accounts/${t.accountId}/balance`)).body.cash).toBe('0.00');
+  });
+
   it.each([
     [{ events: [] }, /events/],
     [{ events: Array.from({ length: 1001 }, (_, i) => ({ id: `x${i}`, accountId: '00000000-0000-4000-8000-000000000000', region: 'gz', action: 'A', billableCalls: 1 })) }, /events/],

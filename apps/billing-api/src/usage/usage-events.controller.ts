@@ -19,7 +19,7 @@ import {
 import { In, Repository } from 'typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
 import { AccountEntity } from '@app/accounts';
-import { Outcome, UsageApplier } from '@app/billing';
+import { NoPlanError, Outcome, UsageApplier } from '@app/billing';
 import { AdminTokenGuard } from '../admin-token.guard';
 
 const OUTCOMES: Outcome[] = ['ok', 'no_message', 'client_error', 'throttled', 'overdue', 'server_error'];
@@ -90,7 +90,7 @@ export class UsageEventsController {
     const unknown = ids.filter((id) => !known.has(id));
     if (unknown.length) throw new BadRequestException(`unknown accountId: ${unknown.slice(0, 10).join(', ')}`);
     const now = Date.now();
-    return this.applier.applyEvents(
+    const applying = this.applier.applyEvents(
       dto.events.map((e) => ({
         clientId: e.id,
         accountId: e.accountId,
@@ -105,5 +105,12 @@ export class UsageEventsController {
         at: e.time ? Date.parse(e.time) : now,
       })),
     );
+    try {
+      return await applying;
+    } catch (err) {
+      // the batch's transaction rolled back: nothing of it is stored
+      if (err instanceof NoPlanError) throw new BadRequestException(err.message);
+      throw err;
+    }
   }
 }
