@@ -40,6 +40,7 @@ function randomRecord(accountId: string, region: string, at: number): UsageRecor
     messages: sizes.length || (handles ?? 0),
     bytesIn: action.includes('Send') ? bytes : 0,
     bytesOut: action.includes('Receive') ? bytes : 0,
+    calls: 1,
     billable: Object.fromEntries(METERING_RULES.map((r) => [r, billableCalls(r, req)])) as UsageRecord['billable'],
     at,
   };

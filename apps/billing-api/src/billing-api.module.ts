@@ -23,7 +23,7 @@ export class BillingApiModule {
         DbModule.forRoot(ACCOUNT_ENTITIES),
         CommonModule,
         AccountsModule,
-        QueuesModule,
+        QueuesModule.forRoot(),
         BillingModule,
       ],
       controllers: [AccountsController, QueueLimitsController, LedgerController, LedgerHealthController, UsageEventsController],

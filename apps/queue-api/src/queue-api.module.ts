@@ -2,9 +2,11 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { AppConfig, ConfigModule } from '@app/config';
 import { DbModule } from '@app/db';
-import { CommonModule, loggerParams } from '@app/common';
+import { BullModule } from '@nestjs/bullmq';
+import { bullConnection, CommonModule, JobQueue, loggerParams } from '@app/common';
+import { UsageOutbox } from '@app/billing';
 import { ACCOUNT_ENTITIES, AccountsModule } from '@app/accounts';
-import { QueuesModule } from '@app/queues';
+import { COMMIT_OUTBOX, QueuesModule } from '@app/queues';
 import { Authenticator } from './cmq/authenticator';
 import { CmqGateway } from './cmq/cmq.gateway';
 import { QueueActions } from './cmq/queue.actions';
@@ -20,7 +22,10 @@ export class QueueApiModule {
         DbModule.forRoot(ACCOUNT_ENTITIES),
         CommonModule,
         AccountsModule,
-        QueuesModule,
+        BullModule.forRoot({ connection: bullConnection(config.redis.url), prefix: `${config.redis.prefix}:bull` }),
+        QueuesModule.forRoot(
+          config.usage.metering ? { outbox: { provider: UsageOutbox, imports: [BullModule.registerQueue({ name: JobQueue.Usage })] } } : {},
+        ),
       ],
       providers: [Authenticator, QueueActions, CmqGateway],
     };

@@ -9,6 +9,7 @@ import { MessageSweeper } from '@app/queues';
 import { BillingModule } from '@app/billing';
 import { MaintenanceProcessor } from './maintenance/maintenance.processor';
 import { MaintenanceScheduler } from './maintenance/maintenance.scheduler';
+import { UsageProcessor, UsageResender } from './usage/usage.processor';
 
 @Module({})
 export class WorkerModule {
@@ -22,10 +23,10 @@ export class WorkerModule {
         CommonModule,
         ScheduleModule.forRoot(),
         BullModule.forRoot({ connection: bullConnection(config.redis.url), prefix: `${config.redis.prefix}:bull` }),
-        BullModule.registerQueue({ name: JobQueue.Maintenance }),
+        BullModule.registerQueue({ name: JobQueue.Maintenance }, { name: JobQueue.Usage }),
         BillingModule,
       ],
-      providers: [MessageSweeper, MaintenanceProcessor, MaintenanceScheduler],
+      providers: [MessageSweeper, MaintenanceProcessor, MaintenanceScheduler, UsageProcessor, UsageResender],
     };
   }
 }

@@ -5,3 +5,5 @@ export * from './ledger.service';
 export * from './plan-catalog';
 export * from './billing.module';
 export * from './usage-applier';
+export * from './request-meter';
+export * from './usage-outbox';

@@ -12,13 +12,16 @@ describe('metering rules', () => {
   });
 
   it('maps reply codes to outcomes', () => {
-    expect([0, 7000, 4420, 4300, 6000, 6010, 4000, 4440, 4100].map(outcomeOf)).toEqual([
+    expect([0, 7000, 4420, 4300, 6000, 6010, 6020, 6040, 6050, 4000, 4440, 4100].map(outcomeOf)).toEqual([
       'ok',
       'no_message',
       'throttled',
       'overdue',
       'server_error',
-      'server_error',
+      'ok',
+      'client_error',
+      'client_error',
+      'client_error',
       'client_error',
       'client_error',
       'client_error',

@@ -32,9 +32,17 @@ export function actionClass(action: string): ActionClass {
   return ACTION_CLASS[action.toLowerCase()] ?? 'management';
 }
 
+/**
+ * Codes of the 6000 family that answer a caller's mistake, not a failure of the service: a
+ * partly failed batch delete (some handles invalid; the deleted ones are billed), every handle
+ * invalid, a queue name still cooling down, a rewind of a queue without a rewind window.
+ */
+const CALLER_CAUSED: Record<number, Outcome> = { 6010: 'ok', 6020: 'client_error', 6040: 'client_error', 6050: 'client_error' };
+
 /** The outcome of a reply code (billing.md §1). */
 export function outcomeOf(code: number): Outcome {
   if (code === 0) return 'ok';
+  if (CALLER_CAUSED[code]) return CALLER_CAUSED[code];
   if (code === 7000) return 'no_message';
   if (code === 4420) return 'throttled';
   if (code === 4300) return 'overdue';

@@ -8,6 +8,9 @@ import { actionClass, MeteringRule, Outcome } from './metering';
 import type { Nano } from './money';
 import { PlanCatalog } from './plan-catalog';
 import { deduction, PricePlan } from './rating';
+import { decodeUsage } from './usage-outbox';
+
+type OutboxRow = Parameters<typeof decodeUsage>[0][number];
 
 /** One authenticated request's usage (billing.md §1). */
 export interface UsageRecord {
@@ -17,6 +20,8 @@ export interface UsageRecord {
   resource: string;
   action: string;
   outcome: Outcome;
+  /** requests this record stands for (records of one key are summed) */
+  calls: number;
   messages: number;
   bytesIn: number;
   bytesOut: number;
@@ -62,6 +67,39 @@ export class UsageApplier {
 
   async apply(batchId: string, records: UsageRecord[]): Promise<ApplyResult> {
     return inTransaction(this.pool, (c) => this.applyWithin(c, batchId, records));
+  }
+
+  /**
+   * Applies the usage outbox rows `ids` (one per group commit of the CMQ hot path) in one
+   * transaction that also deletes them. A row can be deleted once only, so rows applied before,
+   * or being applied by another worker right now (skipped, not waited for), change nothing: a
+   * job delivered twice, re-sent after a timeout, or run by two workers counts each row once.
+   * The batch is named after its lowest row id, which no other batch can hold.
+   */
+  async applyOutbox(ids: readonly string[]): Promise<{ rows: number; charges: Map<string, Nano> }> {
+    return inTransaction(this.pool, async (c) => {
+      const { rows } = await c.query<{ id: string; created_at: Date; records: OutboxRow[] }>(
+        `DELETE FROM usage_outbox o USING (
+           SELECT id FROM usage_outbox WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE SKIP LOCKED
+         ) t WHERE o.id = t.id
+         RETURNING o.id, o.created_at, o.records`,
+        [ids],
+      );
+      if (rows.length === 0) return { rows: 0, charges: new Map<string, Nano>() };
+      rows.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+      const batchId = `outbox:${rows[0].id}`;
+      const { charges } = await this.applyWithin(
+        c,
+        batchId,
+        rows.flatMap((r) => decodeUsage(r.records)),
+      );
+      const oldest = rows.reduce((m, r) => (r.created_at < m ? r.created_at : m), rows[0].created_at);
+      await c.query(
+        `UPDATE usage_batches_applied SET outbox_ids = $2::bigint[], oldest_at = $3, applied_at = clock_timestamp() WHERE batch_id = $1`,
+        [batchId, rows.map((r) => r.id), oldest],
+      );
+      return { rows: rows.length, charges };
+    });
   }
 
   /**
@@ -129,14 +167,14 @@ export class UsageApplier {
       const hour = Math.floor(r.at / HOUR) * HOUR;
       const hk = `${r.accountId}\u0000${r.region}\u0000${r.resource}\u0000${actionClass(r.action)}\u0000${hour}`;
       const h = hourly.get(hk) ?? { calls: 0, billable: 0, messages: 0, bytesIn: 0, bytesOut: 0 };
-      h.calls++;
+      h.calls += r.calls;
       h.billable += Number(billed[i]);
       h.messages += r.messages;
       h.bytesIn += r.bytesIn;
       h.bytesOut += r.bytesOut;
       hourly.set(hk, h);
       const mk = `${r.accountId}\u0000${r.region}\u0000${Math.floor(r.at / MINUTE) * MINUTE}\u0000${r.outcome}`;
-      minutely.set(mk, (minutely.get(mk) ?? 0) + 1);
+      minutely.set(mk, (minutely.get(mk) ?? 0) + r.calls);
     });
     const hk = [...hourly.keys()].sort();
     const cols = hk.map((k) => k.split('\u0000'));

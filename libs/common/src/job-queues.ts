@@ -6,13 +6,19 @@ import type { ConnectionOptions } from 'bullmq';
  */
 export enum JobQueue {
   Maintenance = 'maintenance',
+  /** committed usage (outbox row ids) on its way to the usage applier */
+  Usage = 'usage',
 }
 
 /** Job names, one handler each. */
 export enum MaintenanceJob {
   SweepMessages = 'sweep-messages',
   ReconcileLedger = 'reconcile-ledger',
+  ResendUsage = 'resend-usage',
 }
+
+/** Job name of the usage queue. */
+export const APPLY_USAGE_JOB = 'apply-usage';
 
 /** BullMQ connection options from a redis:// URL (workers need maxRetriesPerRequest: null). */
 export function bullConnection(url: string): ConnectionOptions {

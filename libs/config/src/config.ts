@@ -88,6 +88,10 @@ const specs = {
   QUEUE_NAME_COOLDOWN_SECONDS: nonNegativeInt({ default: 10, desc: 'a deleted queue name can be created again after this' }),
   BILLING_TIME_ZONE: timeZone({ default: 'Asia/Shanghai', desc: 'the time zone of billing months' }),
   RECONCILE_INTERVAL_MS: positiveInt({ default: 60000, desc: 'worker: how often balances are checked against the ledger' }),
+  METERING: bool({ default: true, desc: 'queue-api: record usage of every authenticated CMQ request (off only for benchmarks)' }),
+  USAGE_RELAY_INTERVAL_MS: positiveInt({ default: 50, desc: 'queue-api: how long committed usage waits to be relayed to the workers in one job' }),
+  USAGE_RESEND_AFTER_MS: positiveInt({ default: 10000, desc: 'worker: usage not applied this long after its commit is sent again' }),
+  USAGE_WORKER_CONCURRENCY: positiveInt({ default: 4, desc: 'worker: usage jobs applied at once per process' }),
   SWEEP_INTERVAL_MS: positiveInt({ default: 10000 }),
   SWEEP_BATCH: positiveInt({ default: 5000 }),
   LOG_LEVEL: str({ choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' }),
@@ -122,6 +126,7 @@ export interface AppConfig {
   };
   sweep: { intervalMs: number; batch: number };
   billing: { reconcileIntervalMs: number; timeZone: string };
+  usage: { metering: boolean; relayIntervalMs: number; resendAfterMs: number; workerConcurrency: number };
   log: { level: string; pretty: boolean; requests: boolean };
 }
 
@@ -190,6 +195,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     },
     sweep: { intervalMs: e.SWEEP_INTERVAL_MS, batch: e.SWEEP_BATCH },
     billing: { reconcileIntervalMs: e.RECONCILE_INTERVAL_MS, timeZone: e.BILLING_TIME_ZONE },
+    usage: {
+      metering: e.METERING,
+      relayIntervalMs: e.USAGE_RELAY_INTERVAL_MS,
+      resendAfterMs: e.USAGE_RESEND_AFTER_MS,
+      workerConcurrency: e.USAGE_WORKER_CONCURRENCY,
+    },
     log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY, requests: e.LOG_REQUESTS },
   };
 }

@@ -16,9 +16,30 @@ function isRefusedStatement(err: unknown): boolean {
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !code.startsWith('57');
 }
 
+/**
+ * Rides along with the writes of each commit: `write` runs inside the commit's transaction,
+ * after the writers, with the entries of the ops that asked for one (each made from its op's
+ * result, so it can tell what the write did); `committed` hears of them once the commit is
+ * durable. An op's entry commits exactly when its write does.
+ */
+export interface CommitOutbox<Entry> {
+  write(client: PoolClient, entries: Entry[]): Promise<unknown>;
+  committed(token: unknown, entries: Entry[]): void;
+}
+
+/** An entry made from an op's result; undefined for none. */
+export type EntryOf<Result> = (result: Result) => unknown;
+
+/** A writer with no statement of its own: its ops commit only their outbox entries. */
+export const OUTBOX_ONLY: BatchWriter<null, void> = {
+  name: 'outbox-only',
+  execute: async (_client, ops) => ops.map(() => undefined),
+};
+
 interface Pending {
   writer: BatchWriter<unknown, unknown>;
   op: unknown;
+  entry?: EntryOf<unknown>;
   resolve: (r: unknown) => void;
   reject: (e: unknown) => void;
 }
@@ -27,6 +48,8 @@ export interface GroupCommitOptions {
   maxBatch: number;
   concurrency: number;
   connect: () => Promise<PoolClient>;
+  /** entries written in the same transaction as the ops that carry them */
+  outbox?: CommitOutbox<unknown>;
   /** runs after each successful commit with the ops it committed (e.g. to wake long polls) */
   afterCommit?: (committed: Array<{ writer: BatchWriter<unknown, unknown>; op: unknown; result: unknown }>) => void;
 }
@@ -52,10 +75,17 @@ export class GroupCommitter {
 
   constructor(private readonly options: GroupCommitOptions) {}
 
-  submit<Op, Result>(writer: BatchWriter<Op, Result>, op: Op): Promise<Result> {
+  /** `entry` (made from the op's result) goes into the outbox of the commit that holds the op. */
+  submit<Op, Result>(writer: BatchWriter<Op, Result>, op: Op, entry?: EntryOf<Result>): Promise<Result> {
     if (this.closed) return Promise.reject(new Error('group commit is closed'));
     return new Promise<Result>((resolve, reject) => {
-      this.queue.push({ writer: writer as BatchWriter<unknown, unknown>, op, resolve: resolve as (r: unknown) => void, reject });
+      this.queue.push({
+        writer: writer as BatchWriter<unknown, unknown>,
+        op,
+        entry: entry as EntryOf<unknown> | undefined,
+        resolve: resolve as (r: unknown) => void,
+        reject,
+      });
       this.schedule();
     });
   }
@@ -120,17 +150,24 @@ export class GroupCommitter {
     batch.forEach((p, i) => p.resolve(results[i]));
   }
 
-  /** One transaction: each writer's ops in one statement; one statement alone needs no BEGIN. */
+  /**
+   * One transaction: each writer's ops in one statement, then the outbox entries in one more;
+   * a single statement alone needs no BEGIN.
+   */
   private async commit(batch: Pending[]): Promise<unknown[]> {
     const byWriter = new Map<BatchWriter<unknown, unknown>, number[]>();
+    let withEntry = 0;
     batch.forEach((p, i) => {
+      if (p.entry) withEntry++;
       const list = byWriter.get(p.writer);
       if (list) list.push(i);
       else byWriter.set(p.writer, [i]);
     });
+    const outbox = withEntry > 0 ? this.options.outbox : undefined;
+    const statements = byWriter.size - (byWriter.has(OUTBOX_ONLY as BatchWriter<unknown, unknown>) ? 1 : 0) + (outbox ? 1 : 0);
     const results = new Array<unknown>(batch.length);
     const client = await this.options.connect();
-    const explicit = byWriter.size > 1;
+    const explicit = statements > 1;
     let broken = false;
     try {
       if (explicit) await client.query('BEGIN');
@@ -141,7 +178,24 @@ export class GroupCommitter {
         );
         indices.forEach((i, k) => (results[i] = out[k]));
       }
+      let entries: unknown[] = [];
+      let token: unknown;
+      if (outbox) {
+        entries = [];
+        batch.forEach((p, i) => {
+          const e = p.entry?.(results[i]);
+          if (e !== undefined) entries.push(e);
+        });
+        if (entries.length > 0) token = await outbox.write(client, entries);
+      }
       if (explicit) await client.query('COMMIT');
+      if (outbox && entries.length > 0) {
+        try {
+          outbox.committed(token, entries);
+        } catch (err) {
+          this.logger.error(`outbox notification failed: ${(err as Error).message}`);
+        }
+      }
       return results;
     } catch (err) {
       if (explicit) await client.query('ROLLBACK').catch(() => (broken = true));

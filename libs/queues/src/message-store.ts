@@ -1,10 +1,13 @@
-import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationShutdown, Optional } from '@nestjs/common';
 import type { PoolClient } from 'pg';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { PgPool, PgRelaxedPool } from '@app/db';
-import { BatchWriter, GroupCommitter } from './group-commit';
+import { BatchWriter, CommitOutbox, EntryOf, GroupCommitter, OUTBOX_ONLY } from './group-commit';
 import { LongPoll } from './long-poll';
 import type { QueueInfo } from './queue.types';
+
+/** Injection token of the outbox whose entries commit with the message writes (usage records). */
+export const COMMIT_OUTBOX = Symbol('COMMIT_OUTBOX');
 
 export interface SendOp {
   queueId: string;
@@ -306,11 +309,13 @@ export class MessageStore implements OnApplicationShutdown {
     private readonly pool: PgPool,
     private readonly relaxed: PgRelaxedPool,
     private readonly longPoll: LongPoll,
+    @Optional() @Inject(COMMIT_OUTBOX) outbox?: CommitOutbox<unknown>,
   ) {
     this.committer = new GroupCommitter({
       maxBatch: config.cmq.groupCommitMaxBatch,
       concurrency: config.cmq.groupCommitConcurrency,
       connect: () => this.pool.connect(),
+      outbox,
       afterCommit: (committed) => {
         const visibleNow = new Map<string, number>();
         for (const c of committed) {
@@ -325,14 +330,22 @@ export class MessageStore implements OnApplicationShutdown {
     });
   }
 
-  /** Resolves once the messages are committed, with their ids; null if the queue is gone; 'full' at maxMsgHeapNum. */
-  send(queue: QueueInfo, bodies: Buffer[], delaySeconds: number): Promise<SendResult> {
-    return this.committer.submit(this.sendWriter, { queueId: queue.id, bodies, delaySeconds });
+  /**
+   * Resolves once the messages are committed, with their ids; null if the queue is gone; 'full'
+   * at maxMsgHeapNum. `entry`, made from the result, commits with the messages in the outbox.
+   */
+  send(queue: QueueInfo, bodies: Buffer[], delaySeconds: number, entry?: EntryOf<SendResult>): Promise<SendResult> {
+    return this.committer.submit(this.sendWriter, { queueId: queue.id, bodies, delaySeconds }, entry);
   }
 
-  /** Per handle: whether it deleted its message. */
-  delete(queue: QueueInfo, handles: string[]): Promise<boolean[]> {
-    return this.committer.submit(this.deleteWriter, { queueId: queue.id, handles: handles.map(decodeReceiptHandle) });
+  /** Per handle: whether it deleted its message. `entry` commits with the deletes. */
+  delete(queue: QueueInfo, handles: string[], entry?: EntryOf<boolean[]>): Promise<boolean[]> {
+    return this.committer.submit(this.deleteWriter, { queueId: queue.id, handles: handles.map(decodeReceiptHandle) }, entry);
+  }
+
+  /** Commits an outbox entry alone (in the next group commit, with whatever else it holds). */
+  async commitEntry(entry: unknown): Promise<void> {
+    await this.committer.submit(OUTBOX_ONLY, null, () => entry);
   }
 
   /**

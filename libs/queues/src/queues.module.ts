@@ -1,12 +1,26 @@
-import { Module } from '@nestjs/common';
+import { DynamicModule, Module, Type } from '@nestjs/common';
 import { LongPoll } from './long-poll';
 import { QpsThrottle } from './qps-throttle';
-import { MessageStore } from './message-store';
+import { COMMIT_OUTBOX, MessageStore } from './message-store';
 import { QueueRegistry } from './queue-registry';
 import { QueueService } from './queue.service';
 
-@Module({
-  providers: [QueueRegistry, QueueService, MessageStore, LongPoll, QpsThrottle],
-  exports: [QueueRegistry, QueueService, MessageStore, LongPoll, QpsThrottle],
-})
-export class QueuesModule {}
+const PROVIDERS = [QueueRegistry, QueueService, MessageStore, LongPoll, QpsThrottle];
+
+export interface QueuesModuleOptions {
+  /** an outbox whose entries commit with the message writes (the usage outbox), and what it needs */
+  outbox?: { provider: Type; imports?: DynamicModule[] };
+}
+
+@Module({})
+export class QueuesModule {
+  static forRoot(options: QueuesModuleOptions = {}): DynamicModule {
+    const outbox = options.outbox;
+    return {
+      module: QueuesModule,
+      imports: outbox?.imports ?? [],
+      providers: [...PROVIDERS, ...(outbox ? [outbox.provider, { provide: COMMIT_OUTBOX, useExisting: outbox.provider }] : [])],
+      exports: PROVIDERS,
+    };
+  }
+}

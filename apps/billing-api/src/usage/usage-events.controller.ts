@@ -101,6 +101,7 @@ export class UsageEventsController {
         messages: e.messages ?? 0,
         bytesIn: e.bytesIn ?? 0,
         bytesOut: e.bytesOut ?? 0,
+        calls: 1,
         billable: { size_bands: e.billableCalls, per_64k: e.billableCalls },
         at: e.time ? Date.parse(e.time) : now,
       })),

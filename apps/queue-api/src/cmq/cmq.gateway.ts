@@ -11,7 +11,8 @@ import {
   serializeError,
   serializeReply,
 } from '@app/cmq';
-import type { TenantScope } from '@app/queues';
+import { MessageStore, TenantScope } from '@app/queues';
+import { outcomeOf, RequestMeter } from '@app/billing';
 import type { Credential } from '@app/accounts';
 import type { ActionHandler } from './action-context';
 import { Authenticator } from './authenticator';
@@ -35,8 +36,9 @@ const HOST_REGION_RE = /^cmq-(?:queue|topic)-([a-z0-9-]+)\./;
 @Injectable()
 export class CmqGateway implements BeforeApplicationShutdown {
   private readonly logger = new Logger('CmqGateway');
-  /** handlers by lower-cased action name (Java sends `ClearSUbscriptionFIlterTags`) */
-  private readonly handlers = new Map<string, ActionHandler>();
+  /** handlers by lower-cased action name (Java sends `ClearSUbscriptionFIlterTags`), with the canonical name */
+  private readonly handlers = new Map<string, { action: string; handle: ActionHandler }>();
+  private readonly metering: boolean;
   private readonly requestIds = new RequestIds();
   /** set once shutdown begins: replies then close their connection, so the server can stop */
   draining = false;
@@ -44,14 +46,24 @@ export class CmqGateway implements BeforeApplicationShutdown {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly auth: Authenticator,
+    private readonly store: MessageStore,
     queueActions: QueueActions,
   ) {
-    for (const [name, handle] of Object.entries(queueActions.handlers())) this.handlers.set(name.toLowerCase(), handle);
+    this.metering = config.usage.metering;
+    for (const [action, handle] of Object.entries(queueActions.handlers())) this.handlers.set(action.toLowerCase(), { action, handle });
   }
 
+  /**
+   * Every request that passes authentication is metered: its usage commits in the outbox of a
+   * group commit before the reply goes out, with the request's own write when it has one
+   * (send, delete), else on its own.
+   */
   async handle(req: CmqHttpRequest): Promise<string> {
     const requestId = this.requestIds.next();
     let clientRequestId = '0';
+    let meter: RequestMeter | null = null;
+    let code = 0;
+    let reply: string;
     try {
       const method = req.method.toUpperCase();
       if (method !== 'GET' && method !== 'POST') throw CmqErrors.method(method);
@@ -64,14 +76,33 @@ export class CmqGateway implements BeforeApplicationShutdown {
       const handler = this.handlers.get(action.toLowerCase());
       if (!handler) throw CmqErrors.unknownAction(action.slice(0, 64));
       const credential = await this.auth.authenticate({ method, host: req.host, path, params });
+      if (this.metering) meter = new RequestMeter(credential.accountId, credential.accountRegion, handler.action);
       const scope = this.scope(req.host, params, credential);
-      const fields = await handler({ params: new ParamReader(params), credential, scope, requestId });
-      return serializeReply(0, '', requestId, clientRequestId, fields || undefined);
+      if (meter) meter.region = scope.region;
+      const fields = await handler.handle({ params: new ParamReader(params), credential, scope, requestId, meter });
+      reply = serializeReply(0, '', requestId, clientRequestId, fields || undefined);
     } catch (err) {
-      if (err instanceof CmqError) return serializeError(err, requestId, clientRequestId);
-      this.logger.error({ err, requestId }, 'CMQ request failed');
-      return serializeError(CmqErrors.internal(), requestId, clientRequestId);
+      if (err instanceof CmqError) {
+        code = err.code;
+        reply = serializeError(err, requestId, clientRequestId);
+      } else {
+        this.logger.error({ err, requestId }, 'CMQ request failed');
+        const internal = CmqErrors.internal();
+        code = internal.code;
+        reply = serializeError(internal, requestId, clientRequestId);
+      }
     }
+    if (meter && !meter.committed) {
+      try {
+        await this.store.commitEntry(meter.settle(outcomeOf(code)));
+      } catch (err) {
+        // no success goes out unmetered: the caller retries (a receive's messages become
+        // visible again after their visibility timeout)
+        this.logger.error({ err, requestId }, 'usage of a CMQ request could not be recorded');
+        if (code === 0) reply = serializeError(CmqErrors.internal(), requestId, clientRequestId);
+      }
+    }
+    return reply;
   }
 
   beforeApplicationShutdown(): void {

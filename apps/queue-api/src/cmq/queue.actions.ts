@@ -10,7 +10,18 @@ import {
   QUEUE_ATTRIBUTE_NAMES,
   QueueLimits,
 } from '@app/cmq';
-import { MessageStore, QpsThrottle, SendResult, QueueAttributes, QueueInfo, QueueRegistry, QueueService, TenantScope } from '@app/queues';
+import {
+  EntryOf,
+  MessageStore,
+  QpsThrottle,
+  ReceivedMessage,
+  SendResult,
+  QueueAttributes,
+  QueueInfo,
+  QueueRegistry,
+  QueueService,
+  TenantScope,
+} from '@app/queues';
 import type { ActionContext, ActionHandler, ActionResult } from './action-context';
 
 function readAttributes(p: ParamReader): Partial<QueueAttributes> {
@@ -35,8 +46,35 @@ function listPage(p: ParamReader): { searchWord: string | undefined; offset: num
   return { searchWord, offset, limit };
 }
 
-function queueName(p: ParamReader): string {
-  return assertQueueName(p.string('queueName'));
+/** The queue the request names; metered as its resource. */
+function queueName(ctx: ActionContext): string {
+  const name = assertQueueName(ctx.params.string('queueName'));
+  if (ctx.meter) ctx.meter.resource = name;
+  return name;
+}
+
+/** The usage entry of a send, committed with its messages: ok only if they were stored. */
+function sendEntry(ctx: ActionContext, bodies: Buffer[]): EntryOf<SendResult> | undefined {
+  const meter = ctx.meter;
+  if (!meter) return undefined;
+  meter.messageBytes = bodies.map((b) => b.length);
+  return (r) => meter.settle(Array.isArray(r) ? 'ok' : 'client_error');
+}
+
+/** The usage entry of a delete, committed with it: billed per handle that deleted a message. */
+function deleteEntry(ctx: ActionContext, handles: number): EntryOf<boolean[]> | undefined {
+  const meter = ctx.meter;
+  if (!meter) return undefined;
+  meter.handles = handles;
+  return (r) => {
+    meter.handlesDeleted = r.filter(Boolean).length;
+    return meter.settle(meter.handlesDeleted > 0 ? 'ok' : 'client_error');
+  };
+}
+
+/** What a receive returned, for its usage (which commits after the claim). */
+function received(ctx: ActionContext, msgs: ReceivedMessage[]): void {
+  if (ctx.meter) ctx.meter.messageBytes = msgs.map((m) => Buffer.byteLength(m.msgBody, 'utf8'));
 }
 
 function pollingWait(p: ParamReader, queueDefault: number): number {
@@ -106,38 +144,46 @@ export class QueueActions {
     };
   }
 
-  async createQueue({ params, scope }: ActionContext): Promise<ActionResult> {
-    const name = queueName(params);
+  async createQueue(ctx: ActionContext): Promise<ActionResult> {
+    const { params, scope } = ctx;
+    const name = queueName(ctx);
     const queueId = await this.queues.create(scope, name, readAttributes(params), readDeadLetterPolicy(params));
     return { queueId };
   }
 
-  async listQueue({ params, scope }: ActionContext): Promise<ActionResult> {
+  async listQueue(ctx: ActionContext): Promise<ActionResult> {
+    const { params, scope } = ctx;
     const { searchWord, offset, limit } = listPage(params);
     return this.queues.list(scope, searchWord, offset, limit);
   }
 
-  async getQueueAttributes({ params, scope }: ActionContext): Promise<ActionResult> {
-    return this.queues.attributes(scope, queueName(params));
+  async getQueueAttributes(ctx: ActionContext): Promise<ActionResult> {
+    const { params, scope } = ctx;
+    return this.queues.attributes(scope, queueName(ctx));
   }
 
-  async setQueueAttributes({ params, scope }: ActionContext): Promise<ActionResult> {
-    const name = queueName(params);
+  async setQueueAttributes(ctx: ActionContext): Promise<ActionResult> {
+    const { params, scope } = ctx;
+    const name = queueName(ctx);
     return this.queues.setAttributes(scope, name, readAttributes(params), readDeadLetterPolicy(params));
   }
 
-  async rewindQueue({ params, scope }: ActionContext): Promise<ActionResult> {
-    const name = queueName(params);
+  async rewindQueue(ctx: ActionContext): Promise<ActionResult> {
+    const { params, scope } = ctx;
+    const name = queueName(ctx);
     const start = params.int('startConsumeTime', { min: 0, max: Number.MAX_SAFE_INTEGER });
     await this.queues.rewind(scope, name, start);
   }
 
-  async unbindDeadLetterQueue({ params, scope }: ActionContext): Promise<ActionResult> {
-    return this.queues.unbindDeadLetter(scope, queueName(params));
+  async unbindDeadLetterQueue(ctx: ActionContext): Promise<ActionResult> {
+    const { params, scope } = ctx;
+    return this.queues.unbindDeadLetter(scope, queueName(ctx));
   }
 
-  async listDeadLetterSourceQueues({ params, scope }: ActionContext): Promise<ActionResult> {
+  async listDeadLetterSourceQueues(ctx: ActionContext): Promise<ActionResult> {
+    const { params, scope } = ctx;
     const dlqName = assertQueueName(params.string('deadLetterQueueName'));
+    if (ctx.meter) ctx.meter.resource = dlqName;
     const { searchWord, offset, limit } = listPage(params);
     return this.queues.listDeadLetterSources(scope, dlqName, searchWord, offset, limit);
   }
@@ -146,67 +192,79 @@ export class QueueActions {
    * The TCP gateways of a queue, for the TDMQ-era TCP SDKs. This service speaks HTTP only, so
    * the list is empty; the queue must exist.
    */
-  async queryQueueRoute({ params, scope }: ActionContext): Promise<ActionResult> {
-    await this.registry.get(scope, queueName(params));
+  async queryQueueRoute(ctx: ActionContext): Promise<ActionResult> {
+    const { params, scope } = ctx;
+    await this.registry.get(scope, queueName(ctx));
     return { addr: [] };
   }
 
-  async deleteQueue({ params, scope }: ActionContext): Promise<ActionResult> {
-    await this.queues.delete(scope, queueName(params));
+  async deleteQueue(ctx: ActionContext): Promise<ActionResult> {
+    const { params, scope } = ctx;
+    await this.queues.delete(scope, queueName(ctx));
   }
 
-  async sendMessage({ params, scope }: ActionContext): Promise<ActionResult> {
-    const name = queueName(params);
+  async sendMessage(ctx: ActionContext): Promise<ActionResult> {
+    const { params, scope } = ctx;
+    const name = queueName(ctx);
     const raw = params.string('msgBody');
     const delay = delaySeconds(params);
     const queue = await this.target(scope, name);
-    const ids = sent(await this.messages.send(queue, [messageBody(raw, queue.maxMsgSize)], delay));
+    const bodies = [messageBody(raw, queue.maxMsgSize)];
+    const ids = sent(await this.messages.send(queue, bodies, delay, sendEntry(ctx, bodies)));
     return { msgId: ids[0] };
   }
 
-  async batchSendMessage({ params, scope }: ActionContext): Promise<ActionResult> {
-    const name = queueName(params);
+  async batchSendMessage(ctx: ActionContext): Promise<ActionResult> {
+    const { params, scope } = ctx;
+    const name = queueName(ctx);
     const raws = params.array('msgBody', MessageLimits.batch);
     const delay = delaySeconds(params);
     const queue = await this.target(scope, name);
     const bodies = raws.map((r) => messageBody(r, queue.maxMsgSize));
     if (bodies.reduce((n, b) => n + b.length, 0) > MessageLimits.maxBatchBytes) throw CmqErrors.batchTooBig();
-    const ids = sent(await this.messages.send(queue, bodies, delay));
+    const ids = sent(await this.messages.send(queue, bodies, delay, sendEntry(ctx, bodies)));
     return { msgList: ids.map((msgId) => ({ msgId })) };
   }
 
-  async receiveMessage({ params, scope }: ActionContext): Promise<ActionResult> {
-    const name = queueName(params);
+  async receiveMessage(ctx: ActionContext): Promise<ActionResult> {
+    const { params, scope } = ctx;
+    const name = queueName(ctx);
     const queue = await this.target(scope, name);
     const wait = pollingWait(params, queue.pollingWaitSeconds);
-    const [msg] = await this.messages.receive(queue, 1, wait);
+    const msgs = await this.messages.receive(queue, 1, wait);
+    received(ctx, msgs);
+    const [msg] = msgs;
     if (!msg) throw CmqErrors.noMessage();
     return { ...msg };
   }
 
-  async batchReceiveMessage({ params, scope }: ActionContext): Promise<ActionResult> {
-    const name = queueName(params);
+  async batchReceiveMessage(ctx: ActionContext): Promise<ActionResult> {
+    const { params, scope } = ctx;
+    const name = queueName(ctx);
     const n = params.int('numOfMsg', { min: 1, max: MessageLimits.batch });
     const queue = await this.target(scope, name);
     const wait = pollingWait(params, queue.pollingWaitSeconds);
     const msgs = await this.messages.receive(queue, n, wait);
+    received(ctx, msgs);
     if (msgs.length === 0) throw CmqErrors.noMessage();
     return { msgInfoList: msgs };
   }
 
-  async deleteMessage({ params, scope }: ActionContext): Promise<ActionResult> {
-    const name = queueName(params);
+  async deleteMessage(ctx: ActionContext): Promise<ActionResult> {
+    const { params, scope } = ctx;
+    const name = queueName(ctx);
     const handle = params.string('receiptHandle');
     const queue = await this.target(scope, name);
-    const [ok] = await this.messages.delete(queue, [handle]);
+    const [ok] = await this.messages.delete(queue, [handle], deleteEntry(ctx, 1));
     if (!ok) throw CmqErrors.receiptHandleInvalid();
   }
 
-  async batchDeleteMessage({ params, scope }: ActionContext): Promise<ActionResult> {
-    const name = queueName(params);
+  async batchDeleteMessage(ctx: ActionContext): Promise<ActionResult> {
+    const { params, scope } = ctx;
+    const name = queueName(ctx);
     const handles = params.array('receiptHandle', MessageLimits.batch);
     const queue = await this.target(scope, name);
-    const results = await this.messages.delete(queue, handles);
+    const results = await this.messages.delete(queue, handles, deleteEntry(ctx, handles.length));
     const errorList = handles
       .filter((_, i) => !results[i])
       .map((receiptHandle) => ({ code: 4430, message: 'invalid receiptHandle', receiptHandle }));

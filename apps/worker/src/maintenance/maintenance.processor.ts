@@ -5,6 +5,7 @@ import { APP_CONFIG, AppConfig } from '@app/config';
 import { JobQueue, MaintenanceJob } from '@app/common';
 import { LedgerService, Reconciliation } from '@app/billing';
 import { MessageSweeper, SweepResult } from '@app/queues';
+import { UsageResender } from '../usage/usage.processor';
 
 /** Thin adapter: picks the handler by job name; the work lives in the libs. */
 @Processor(JobQueue.Maintenance)
@@ -15,11 +16,12 @@ export class MaintenanceProcessor extends WorkerHost {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly sweeper: MessageSweeper,
     private readonly ledger: LedgerService,
+    private readonly usage: UsageResender,
   ) {
     super();
   }
 
-  async process(job: Job): Promise<SweepResult | Reconciliation> {
+  async process(job: Job): Promise<SweepResult | Reconciliation | { resent: number }> {
     switch (job.name as MaintenanceJob) {
       case MaintenanceJob.SweepMessages: {
         const result = await this.sweeper.sweep(this.config.sweep.batch);
@@ -35,6 +37,8 @@ export class MaintenanceProcessor extends WorkerHost {
         }
         return result;
       }
+      case MaintenanceJob.ResendUsage:
+        return this.usage.resend();
       default:
         throw new Error(`no handler for job ${job.name} on ${JobQueue.Maintenance}`);
     }

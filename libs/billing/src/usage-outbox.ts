@@ -1,0 +1,149 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import type { Queue } from 'bullmq';
+import type { PoolClient } from 'pg';
+import { APP_CONFIG, AppConfig } from '@app/config';
+import { APPLY_USAGE_JOB, JobQueue } from '@app/common';
+import type { CommitOutbox } from '@app/queues';
+import type { RequestMeter } from './request-meter';
+import type { UsageRecord } from './usage-applier';
+
+const MINUTE = 60_000;
+
+/**
+ * One outbox row holds the usage of one commit, summed per account, region, resource, action,
+ * outcome and minute (every sum is exact, so nothing is lost by summing):
+ * [account, region, resource, action, outcome, minute ms, calls, messages, bytes in, bytes out,
+ *  billable calls by size bands, billable calls per 64 KiB].
+ */
+type OutboxRow = [string, string, string, string, string, number, number, number, number, number, number, number];
+
+/** The usage records of one commit, summed by key (see {@link OutboxRow}). */
+export function encodeUsage(records: UsageRecord[]): OutboxRow[] {
+  const rows = new Map<string, OutboxRow>();
+  for (const r of records) {
+    const minute = Math.floor(r.at / MINUTE) * MINUTE;
+    const key = `${r.accountId}\u0000${r.region}\u0000${r.resource}\u0000${r.action}\u0000${r.outcome}\u0000${minute}`;
+    const row = rows.get(key);
+    if (row) {
+      row[6] += r.calls;
+      row[7] += r.messages;
+      row[8] += r.bytesIn;
+      row[9] += r.bytesOut;
+      row[10] += r.billable.size_bands;
+      row[11] += r.billable.per_64k;
+    } else {
+      rows.set(key, [
+        r.accountId,
+        r.region,
+        r.resource,
+        r.action,
+        r.outcome,
+        minute,
+        r.calls,
+        r.messages,
+        r.bytesIn,
+        r.bytesOut,
+        r.billable.size_bands,
+        r.billable.per_64k,
+      ]);
+    }
+  }
+  return [...rows.values()];
+}
+
+export function decodeUsage(rows: OutboxRow[]): UsageRecord[] {
+  return rows.map(([accountId, region, resource, action, outcome, at, calls, messages, bytesIn, bytesOut, sizeBands, per64k]) => ({
+    accountId,
+    region,
+    resource,
+    action,
+    outcome: outcome as UsageRecord['outcome'],
+    at,
+    calls,
+    messages,
+    bytesIn,
+    bytesOut,
+    billable: { size_bands: sizeBands, per_64k: per64k },
+  }));
+}
+
+/** The job id of a set of outbox rows: the same rows always make the same id. */
+export function usageJobId(ids: readonly string[]): string {
+  return `usage-${ids[0]}-${ids[ids.length - 1]}-${ids.length}`;
+}
+
+/** Rows one usage job carries at most. */
+export const USAGE_JOB_MAX_ROWS = 500;
+
+export async function enqueueUsage(queue: Queue, ids: string[]): Promise<void> {
+  for (let i = 0; i < ids.length; i += USAGE_JOB_MAX_ROWS) {
+    const chunk = ids.slice(i, i + USAGE_JOB_MAX_ROWS);
+    await queue.add(
+      APPLY_USAGE_JOB,
+      { ids: chunk },
+      {
+        jobId: usageJobId(chunk),
+        removeOnComplete: true,
+        removeOnFail: true,
+        attempts: 5,
+        backoff: { type: 'exponential', delay: 200 },
+      },
+    );
+  }
+}
+
+/**
+ * The usage outbox of the CMQ hot path. Each group commit writes the usage of the requests it
+ * answers as one row, in its own transaction, so an answered request is metered even if the
+ * process dies at once. Once committed, the row ids are relayed to the usage workers through
+ * BullMQ (gathered for a few milliseconds into one job); a relay lost on the way (Redis down,
+ * process gone) is healed by the worker, which sends rows that are still there after a timeout
+ * again.
+ */
+@Injectable()
+export class UsageOutbox implements CommitOutbox<RequestMeter>, OnApplicationShutdown {
+  private readonly logger = new Logger(UsageOutbox.name);
+  private pending: string[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @InjectQueue(JobQueue.Usage) private readonly queue: Queue,
+  ) {}
+
+  async write(client: PoolClient, entries: RequestMeter[]): Promise<string> {
+    const { rows } = await client.query<{ id: string }>({
+      name: 'cmq-usage-outbox',
+      text: 'INSERT INTO usage_outbox (records) VALUES ($1) RETURNING id',
+      values: [JSON.stringify(encodeUsage(entries.map((m) => m.record())))],
+    });
+    return rows[0].id;
+  }
+
+  committed(token: unknown, entries: RequestMeter[]): void {
+    for (const m of entries) m.committed = true;
+    this.pending.push(token as string);
+    if (this.pending.length >= USAGE_JOB_MAX_ROWS) this.flush();
+    else if (!this.timer) this.timer = setTimeout(() => this.flush(), this.config.usage.relayIntervalMs);
+  }
+
+  private flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const ids = this.pending;
+    this.pending = [];
+    if (ids.length === 0) return;
+    this.flushing = this.flushing.then(() =>
+      enqueueUsage(this.queue, ids).catch((err: Error) =>
+        this.logger.warn(`usage relay failed (${err.message}); the worker sends ${ids.length} rows again later`),
+      ),
+    );
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.flush();
+    await this.flushing;
+  }
+}
