@@ -11,6 +11,7 @@ import { LedgerHealthController } from './ledger/ledger-health.controller';
 import { UsageEventsController } from './usage/usage-events.controller';
 import { AccountsController } from './accounts/accounts.controller';
 import { QueueLimitsController } from './queues/queue-limits.controller';
+import { AccountPlansController } from './plans/account-plans.controller';
 
 @Module({})
 export class BillingApiModule {
@@ -26,7 +27,7 @@ export class BillingApiModule {
         QueuesModule.forRoot(),
         BillingModule,
       ],
-      controllers: [AccountsController, QueueLimitsController, LedgerController, LedgerHealthController, UsageEventsController],
+      controllers: [AccountsController, QueueLimitsController, LedgerController, LedgerHealthController, UsageEventsController, AccountPlansController],
     };
   }
 }

@@ -5,10 +5,61 @@ import type { PricePlan, PriceTier } from './rating';
 
 export class NoPlanError extends Error {}
 
+/** The plan every account is on in a region until it is assigned another. */
+export const DEFAULT_PLAN = 'default';
+
+export interface PlanAssignment {
+  region: string;
+  plan: string;
+  effectiveFrom: Date;
+  reason: string | null;
+  assignedAt: Date;
+}
+
+const HOUR = 3_600_000;
+
 /** Price plans as stored: versioned, per region group, effective over a time range. */
 @Injectable()
 export class PlanCatalog {
   constructor(private readonly pool: PgPool) {}
+
+  /** The code of the plan the account is on in `region` at `at`. */
+  async codeFor(accountId: string, region: string, at: Date): Promise<string> {
+    const { rows } = await this.pool.query<{ plan_code: string }>(
+      `SELECT plan_code FROM account_plans WHERE account_id = $1 AND region = $2 AND effective_from <= $3
+        ORDER BY effective_from DESC, id DESC LIMIT 1`,
+      [accountId, region, at],
+    );
+    return rows[0]?.plan_code ?? DEFAULT_PLAN;
+  }
+
+  /** The plan the account is on in `region` at `at`. */
+  async forAccount(accountId: string, region: string, at: Date): Promise<PricePlan> {
+    return this.effective(await this.codeFor(accountId, region, at), region, at);
+  }
+
+  /**
+   * Puts the account on plan `code` in `region` from the start of the next hour (the plan must
+   * cover the region then). The row is kept for good: the assignments are the audit trail.
+   */
+  async assign(accountId: string, region: string, code: string, reason: string | null, now = new Date()): Promise<PlanAssignment> {
+    const from = new Date((Math.floor(now.getTime() / HOUR) + 1) * HOUR);
+    await this.effective(code, region, from);
+    const { rows } = await this.pool.query<{ assigned_at: Date }>(
+      `INSERT INTO account_plans (account_id, region, plan_code, effective_from, reason) VALUES ($1, $2, $3, $4, $5) RETURNING assigned_at`,
+      [accountId, region, code, from, reason],
+    );
+    return { region, plan: code, effectiveFrom: from, reason, assignedAt: rows[0].assigned_at };
+  }
+
+  /** Every assignment of the account, newest first. */
+  async assignments(accountId: string): Promise<PlanAssignment[]> {
+    const { rows } = await this.pool.query<{ region: string; plan_code: string; effective_from: Date; reason: string | null; assigned_at: Date }>(
+      `SELECT region, plan_code, effective_from, reason, assigned_at FROM account_plans WHERE account_id = $1 ORDER BY id DESC`,
+      [accountId],
+    );
+    return rows.map((r) => ({ region: r.region, plan: r.plan_code, effectiveFrom: r.effective_from, reason: r.reason, assignedAt: r.assigned_at }));
+  }
 
   /** The newest version of plan `code` that covers `region` at `at`. */
   async effective(code: string, region: string, at: Date): Promise<PricePlan> {

@@ -12,8 +12,7 @@ export class RequestMeter {
   resource = '';
   /** payload sizes of the messages sent or returned */
   messageBytes: number[] = [];
-  /** receipt handles carried, and how many of them deleted a message */
-  handles = 0;
+  /** receipt handles that deleted a message */
   handlesDeleted = 0;
   outcome: Outcome = 'ok';
   committed = false;
@@ -32,8 +31,13 @@ export class RequestMeter {
     return this;
   }
 
+  /**
+   * Messages and bytes count what the request moved: stored by a send, returned by a receive,
+   * deleted by a delete; a request that failed moved nothing.
+   */
   record(): UsageRecord {
-    const bytes = this.messageBytes.reduce((a, b) => a + b, 0);
+    const moved = this.outcome === 'ok' || this.outcome === 'no_message';
+    const bytes = moved ? this.messageBytes.reduce((a, b) => a + b, 0) : 0;
     const sends = this.action.toLowerCase().includes('send') || this.action.toLowerCase().includes('publish');
     const req = { action: this.action, outcome: this.outcome, messageBytes: this.messageBytes, handles: this.handlesDeleted };
     return {
@@ -43,7 +47,7 @@ export class RequestMeter {
       action: this.action,
       outcome: this.outcome,
       calls: 1,
-      messages: this.handles > 0 ? this.handles : this.messageBytes.length,
+      messages: !moved ? 0 : this.handlesDeleted > 0 ? this.handlesDeleted : this.messageBytes.length,
       bytesIn: sends ? bytes : 0,
       bytesOut: sends ? 0 : bytes,
       billable: Object.fromEntries(METERING_RULES.map((r) => [r, billableCalls(r, req)])) as UsageRecord['billable'],

@@ -217,10 +217,11 @@ export class UsageApplier {
    */
   private async rate(c: PoolClient, records: UsageRecord[]): Promise<{ charges: Map<string, Nano>; billed: bigint[] }> {
     const planCache = new Map<string, Promise<PricePlan>>();
-    const planAt = (region: string, at: number) => {
-      const key = `${region}\u0000${Math.floor(at / HOUR)}`;
+    // plans change on the hour only, so one lookup per account, region and hour
+    const planAt = (accountId: string, region: string, at: number) => {
+      const key = `${accountId}\u0000${region}\u0000${Math.floor(at / HOUR)}`;
       let p = planCache.get(key);
-      if (!p) planCache.set(key, (p = this.plans.effective('default', region, new Date(at))));
+      if (!p) planCache.set(key, (p = this.plans.forAccount(accountId, region, new Date(Math.floor(at / HOUR) * HOUR))));
       return p;
     };
     type Group = { accountId: string; region: string; month: string; plan: PricePlan; calls: bigint };
@@ -229,7 +230,7 @@ export class UsageApplier {
     const billed: bigint[] = [];
     for (const r of records) {
       charges.set(r.accountId, charges.get(r.accountId) ?? 0n);
-      const plan = await planAt(r.region, r.at);
+      const plan = await planAt(r.accountId, r.region, r.at);
       const calls = BigInt(r.billable[plan.rule]);
       billed.push(calls);
       if (calls === 0n) continue;

@@ -5,6 +5,7 @@ import { QueueCore1764100000000 } from './migrations/1764100000000-queue-core';
 import { BillingLedger1764200000000 } from './migrations/1764200000000-billing-ledger';
 import { Usage1764300000000 } from './migrations/1764300000000-usage';
 import { UsageOutbox1764400000000 } from './migrations/1764400000000-usage-outbox';
+import { AccountPlans1764410000000 } from './migrations/1764410000000-account-plans';
 
 /** Every migration, in order. New ones are appended here. */
 export const MIGRATIONS = [
@@ -13,6 +14,7 @@ export const MIGRATIONS = [
   BillingLedger1764200000000,
   Usage1764300000000,
   UsageOutbox1764400000000,
+  AccountPlans1764410000000,
 ];
 
 /** The one TypeORM options object, shared by the Nest module and the migration runner. */

@@ -62,10 +62,9 @@ function sendEntry(ctx: ActionContext, bodies: Buffer[]): EntryOf<SendResult> | 
 }
 
 /** The usage entry of a delete, committed with it: billed per handle that deleted a message. */
-function deleteEntry(ctx: ActionContext, handles: number): EntryOf<boolean[]> | undefined {
+function deleteEntry(ctx: ActionContext): EntryOf<boolean[]> | undefined {
   const meter = ctx.meter;
   if (!meter) return undefined;
-  meter.handles = handles;
   return (r) => {
     meter.handlesDeleted = r.filter(Boolean).length;
     return meter.settle(meter.handlesDeleted > 0 ? 'ok' : 'client_error');
@@ -255,7 +254,7 @@ export class QueueActions {
     const name = queueName(ctx);
     const handle = params.string('receiptHandle');
     const queue = await this.target(scope, name);
-    const [ok] = await this.messages.delete(queue, [handle], deleteEntry(ctx, 1));
+    const [ok] = await this.messages.delete(queue, [handle], deleteEntry(ctx));
     if (!ok) throw CmqErrors.receiptHandleInvalid();
   }
 
@@ -264,7 +263,7 @@ export class QueueActions {
     const name = queueName(ctx);
     const handles = params.array('receiptHandle', MessageLimits.batch);
     const queue = await this.target(scope, name);
-    const results = await this.messages.delete(queue, handles, deleteEntry(ctx, handles.length));
+    const results = await this.messages.delete(queue, handles, deleteEntry(ctx));
     const errorList = handles
       .filter((_, i) => !results[i])
       .map((receiptHandle) => ({ code: 4430, message: 'invalid receiptHandle', receiptHandle }));

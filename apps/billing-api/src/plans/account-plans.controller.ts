@@ -1,0 +1,78 @@
+import { BadRequestException, Body, Controller, Get, HttpCode, Inject, Param, ParseUUIDPipe, Put, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { IsNotEmpty, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { AccountsService } from '@app/accounts';
+import { APP_CONFIG, AppConfig } from '@app/config';
+import { NoPlanError, PlanAssignment, PlanCatalog } from '@app/billing';
+import { AdminTokenGuard } from '../admin-token.guard';
+
+export class AssignPlanDto {
+  @ApiProperty({ example: 'default', description: 'code of a price plan that covers the region' })
+  @IsString()
+  @Matches(/^[a-z0-9][a-z0-9_-]{0,63}$/, { message: 'plan must be a plan code (lower-case letters, digits, _ and -)' })
+  plan: string;
+
+  @ApiPropertyOptional({ example: 'contract 2026-118', maxLength: 500 })
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(500)
+  reason?: string;
+}
+
+export class PlanAssignmentView {
+  @ApiProperty() region: string;
+  @ApiProperty() plan: string;
+  @ApiProperty({ description: 'the start of the hour from which usage is rated by this plan' }) effectiveFrom: string;
+  @ApiProperty({ nullable: true }) reason: string | null;
+  @ApiProperty() assignedAt: string;
+
+  static of(a: PlanAssignment): PlanAssignmentView {
+    return {
+      region: a.region,
+      plan: a.plan,
+      effectiveFrom: a.effectiveFrom.toISOString(),
+      reason: a.reason,
+      assignedAt: a.assignedAt.toISOString(),
+    };
+  }
+}
+
+/**
+ * The price plan of an account per region (billing.md §2): a change takes effect from the next
+ * hour; every change is kept as the audit trail.
+ */
+@ApiTags('billing')
+@ApiBearerAuth()
+@UseGuards(AdminTokenGuard)
+@Controller('v1/accounts/:id/plans')
+export class AccountPlansController {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly accounts: AccountsService,
+    private readonly plans: PlanCatalog,
+  ) {}
+
+  @Put(':region')
+  @HttpCode(200)
+  async assign(
+    @Param('id', new ParseUUIDPipe()) id: string,
+    @Param('region') region: string,
+    @Body() dto: AssignPlanDto,
+  ): Promise<PlanAssignmentView> {
+    if (!this.config.regions.includes(region)) throw new BadRequestException(`region ${region} is not served here`);
+    await this.accounts.getAccount(id);
+    try {
+      return PlanAssignmentView.of(await this.plans.assign(id, region, dto.plan, dto.reason ?? null));
+    } catch (err) {
+      if (err instanceof NoPlanError) throw new BadRequestException(err.message);
+      throw err;
+    }
+  }
+
+  @Get()
+  async list(@Param('id', new ParseUUIDPipe()) id: string): Promise<PlanAssignmentView[]> {
+    await this.accounts.getAccount(id);
+    return (await this.plans.assignments(id)).map(PlanAssignmentView.of);
+  }
+}
