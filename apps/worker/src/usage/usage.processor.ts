@@ -6,8 +6,12 @@ import { APPLY_USAGE_JOB, JobQueue } from '@app/common';
 import { PgPool } from '@app/db';
 import { enqueueUsage, UsageApplier } from '@app/billing';
 
-/** Applies relayed usage outbox rows (each row once, however often its job arrives). */
-@Processor(JobQueue.Usage)
+/**
+ * Applies relayed usage outbox rows (each row once, however often its job arrives). Jobs take
+ * milliseconds, so a short lock lets another worker take over the job of a worker that died
+ * within seconds; a job stalled many times is not given up (its rows would wait for a resend).
+ */
+@Processor(JobQueue.Usage, { lockDuration: 5000, stalledInterval: 5000, maxStalledCount: 100 })
 export class UsageProcessor extends WorkerHost implements OnApplicationBootstrap {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
