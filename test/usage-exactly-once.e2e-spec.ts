@@ -167,4 +167,48 @@ describe('usage exactly once: duplicate jobs, a killed worker, a flushed Redis, 
     await load(cmq, 300);
     await expectCounted(t, 601);
   }, 180_000);
+
+  it('a queue-api killed (SIGKILL) right after answering: every answered request is still metered, once', async () => {
+    const { t } = await account('eo-queue-api-killed');
+    if (workers.length === 0) await startWorker();
+    // a queue-api of its own that never gets to relay: it dies at once after the replies
+    const port = await freePort();
+    const doomed = spawnApp('queue-api', { CMQ_PORT: String(port), HOST: '127.0.0.1', REDIS_URL: redisUrl, USAGE_RELAY_INTERVAL_MS: '600000' });
+    await waitForHttp(`http://127.0.0.1:${port}/health`);
+    const cmq = new CmqClient({ endpoint: `http://127.0.0.1:${port}`, secretId: t.secretId, secretKey: t.secretKey });
+    let answered = 0;
+    let sends = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let i = 0; i < 25; i++) {
+          const send = Math.random() < 0.5;
+          const r = await cmq.call(send ? 'SendMessage' : 'ListQueue', { queueName: 'q', msgBody: `m-${Math.random()}` });
+          if (r.code === 0) answered++;
+          if (send) sends++;
+        }
+      }),
+    );
+    await doomed.stop('SIGKILL');
+    cmq.close();
+    expect(answered).toBe(200);
+    // billable sends and free ListQueues; plus the first queue-api's CreateQueue
+    await expectEventually(
+      async () => {
+        const { rows } = await stack.db.query(
+          `SELECT sum(requests)::int AS n FROM usage_minutely WHERE account_id = $1`,
+          [t.accountId],
+        );
+        expect(rows[0].n).toBe(201);
+      },
+      30_000,
+      200,
+    );
+    await sleep(2500);
+    const { rows } = await stack.db.query(
+      `SELECT (SELECT sum(requests)::int FROM usage_minutely WHERE account_id = $1) AS requests,
+              (SELECT sum(billable_calls)::int FROM usage_hourly WHERE account_id = $1) AS billable`,
+      [t.accountId],
+    );
+    expect(rows[0]).toEqual({ requests: 201, billable: sends });
+  }, 120_000);
 });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Pool, PoolClient } from 'pg';
 import { loadConfig } from '@app/config';
-import { BatchWriter, GroupCommitter } from './group-commit';
+import { BatchWriter, CommitOutbox, GroupCommitter, OUTBOX_ONLY } from './group-commit';
 
 /** Group commit against the run's real Postgres, on a table of its own. */
 describe('GroupCommitter', () => {
@@ -21,12 +21,13 @@ describe('GroupCommitter', () => {
   beforeAll(async () => {
     pool = new Pool({ connectionString: loadConfig().database.url, max: 4 });
     await pool.query(`CREATE TABLE ${table} (v int NOT NULL CHECK (v >= 0))`);
+    await pool.query(`CREATE TABLE ${table}_outbox (id serial PRIMARY KEY, entries text[] NOT NULL)`);
   });
   afterAll(async () => {
-    await pool.query(`DROP TABLE ${table}`);
+    await pool.query(`DROP TABLE ${table}, ${table}_outbox`);
     await pool.end();
   });
-  beforeEach(() => pool.query(`TRUNCATE ${table}`));
+  beforeEach(() => pool.query(`TRUNCATE ${table}, ${table}_outbox`));
 
   const stored = async () => (await pool.query(`SELECT v FROM ${table} ORDER BY v`)).rows.map((r) => r.v);
 
@@ -85,5 +86,58 @@ describe('GroupCommitter', () => {
     await expect(pending).resolves.toEqual([10, 20, 30]);
     await expect(gc.submit(writer, 4)).rejects.toThrow('group commit is closed');
     expect(await stored()).toEqual([1, 2, 3]);
+  });
+
+  describe('outbox', () => {
+    /** Writes each commit's entries as one row; remembers what it heard was committed. */
+    class TextOutbox implements CommitOutbox<string> {
+      heard: Array<{ id: number; entries: string[] }> = [];
+      async write(client: PoolClient, entries: string[]): Promise<number> {
+        const { rows } = await client.query<{ id: number }>(`INSERT INTO ${table}_outbox (entries) VALUES ($1) RETURNING id`, [entries]);
+        return rows[0].id;
+      }
+      committed(token: unknown, entries: string[]): void {
+        this.heard.push({ id: token as number, entries });
+      }
+    }
+    const outboxRows = async () =>
+      (await pool.query(`SELECT id, entries FROM ${table}_outbox ORDER BY id`)).rows as Array<{ id: number; entries: string[] }>;
+
+    it('entries made from each result commit in the same transaction as their writes, one row per commit', async () => {
+      const writer = new InsertWriter();
+      const outbox = new TextOutbox();
+      const gc = new GroupCommitter({ maxBatch: 512, concurrency: 1, connect: () => pool.connect(), outbox });
+      await Promise.all([
+        gc.submit(writer, 1, (r) => `wrote ${r}`),
+        gc.submit(writer, 2),
+        gc.submit(OUTBOX_ONLY, null, () => 'alone'),
+      ]);
+      expect(await outboxRows()).toEqual([{ id: expect.any(Number), entries: ['wrote 10', 'alone'] }]);
+      expect(outbox.heard).toEqual(await outboxRows());
+    });
+
+    it('a write that fails takes its entry with it; its neighbours and their entries commit', async () => {
+      const writer = new InsertWriter();
+      const outbox = new TextOutbox();
+      const gc = new GroupCommitter({ maxBatch: 512, concurrency: 1, connect: () => pool.connect(), outbox });
+      const out = await Promise.allSettled([5, -5, 6].map((v) => gc.submit(writer, v, (r) => `wrote ${r}`)));
+      expect(out.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect(await stored()).toEqual([5, 6]);
+      expect((await outboxRows()).flatMap((r) => r.entries).sort()).toEqual(['wrote 50', 'wrote 60']);
+      expect(outbox.heard.flatMap((h) => h.entries).sort()).toEqual(['wrote 50', 'wrote 60']);
+    });
+
+    it('an outbox that fails rolls the writes back with it', async () => {
+      const writer = new InsertWriter();
+      const outbox = new TextOutbox();
+      outbox.write = async (client) => {
+        await client.query('SELECT 1/0');
+        return 0;
+      };
+      const gc = new GroupCommitter({ maxBatch: 512, concurrency: 1, connect: () => pool.connect(), outbox });
+      await expect(gc.submit(writer, 9, () => 'x')).rejects.toMatchObject({ code: '22012' });
+      expect(await stored()).toEqual([]);
+      expect(outbox.heard).toEqual([]);
+    });
   });
 });
