@@ -214,6 +214,32 @@ describe('POST /v1/usage-events', () => {
     expect((await stack.admin('GET', `/v1/accounts/${t.accountId}/balance`)).body.cash).toBe('-22.00');
   });
 
+  it('an id is remembered for 35 days: counted again after that (then remembered anew), and forgotten by the prune', async () => {
+    const t = await stack.tenant('events-expiry');
+    expect((await stack.admin('POST', '/v1/usage-events', { events: [event(t.accountId, 'old'), event(t.accountId, 'recent')] })).body).toEqual({
+      accepted: 2,
+      duplicates: 0,
+    });
+    await stack.db.query(`UPDATE usage_event_ids SET received_at = now() - interval '36 days' WHERE account_id = $1 AND client_id = 'old'`, [
+      t.accountId,
+    ]);
+    await stack.db.query(`UPDATE usage_event_ids SET received_at = now() - interval '34 days' WHERE account_id = $1 AND client_id = 'recent'`, [
+      t.accountId,
+    ]);
+    const again = { events: [event(t.accountId, 'old'), event(t.accountId, 'recent')] };
+    expect((await stack.admin('POST', '/v1/usage-events', again)).body).toEqual({ accepted: 1, duplicates: 1 });
+    expect((await stack.admin('POST', '/v1/usage-events', again)).body).toEqual({ accepted: 0, duplicates: 2 });
+    expect((await stack.admin('GET', `/v1/accounts/${t.accountId}/balance`)).body.cash).toBe('-6.00');
+
+    await stack.db.query(`UPDATE usage_event_ids SET received_at = now() - interval '40 days' WHERE account_id = $1 AND client_id = 'recent'`, [
+      t.accountId,
+    ]);
+    const applier = new UsageApplier(stack.config, stack.db as unknown as PgPool, new PlanCatalog(stack.db as unknown as PgPool), new LedgerService(stack.db as unknown as PgPool));
+    expect(await applier.pruneEventIds(1000)).toBeGreaterThanOrEqual(1);
+    const { rows } = await stack.db.query(`SELECT client_id FROM usage_event_ids WHERE account_id = $1 ORDER BY client_id`, [t.accountId]);
+    expect(rows.map((r) => r.client_id)).toEqual(['old']);
+  });
+
   it('refuses events no price plan covers (region or time) with 400, storing nothing of the batch', async () => {
     const t = await stack.tenant('unpriced');
     for (const unpriced of [

@@ -1,5 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { Queue } from 'bullmq';
+import Redis from 'ioredis';
 import { Client } from 'pg';
 import { APPLY_USAGE_JOB, bullConnection, JobQueue } from '@app/common';
 import { CmqClient } from '@app/cmq';
@@ -41,11 +42,12 @@ describe('usage exactly once: duplicate jobs, a killed worker, a flushed Redis, 
     redisUrl = `redis://127.0.0.1:${port}`;
     redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
     await expectEventually(async () => {
-      const q = new Queue('probe', { connection: { ...bullConnection(redisUrl), maxRetriesPerRequest: 1 } });
+      const probe = new Redis(redisUrl, { maxRetriesPerRequest: 0, lazyConnect: true });
       try {
-        await q.waitUntilReady();
+        await probe.connect();
+        expect(await probe.ping()).toBe('PONG');
       } finally {
-        await q.close();
+        probe.disconnect();
       }
     }, 10_000, 100);
     cmqPort = await freePort();
@@ -158,9 +160,9 @@ describe('usage exactly once: duplicate jobs, a killed worker, a flushed Redis, 
     await Promise.all(workers.splice(0).map((w) => w.stop('SIGKILL')));
     await load(cmq, 300);
     expect(await usageQueue.count()).toBeGreaterThan(0);
-    const flush = new Queue('flush', { connection: bullConnection(redisUrl) });
-    await (await flush.client).flushall();
-    await flush.close();
+    const flush = new Redis(redisUrl);
+    await flush.flushall();
+    flush.disconnect();
     expect(await usageQueue.count()).toBe(0);
     await startWorker();
     await startWorker();

@@ -112,7 +112,7 @@ export class UsageApplier {
       const { rows } = await c.query<{ account_id: string; client_id: string }>(
         `INSERT INTO usage_event_ids (account_id, client_id)
          SELECT DISTINCT a, id FROM unnest($1::uuid[], $2::text[]) AS t(a, id)
-         ON CONFLICT (account_id, client_id) DO UPDATE SET received_at = usage_event_ids.received_at
+         ON CONFLICT (account_id, client_id) DO UPDATE SET received_at = now()
            WHERE usage_event_ids.received_at < now() - interval '35 days'
          RETURNING account_id, client_id`,
         [events.map((e) => e.accountId), events.map((e) => e.clientId)],
@@ -128,6 +128,16 @@ export class UsageApplier {
       if (records.length > 0) await this.applyWithin(c, `events:${randomUUID()}`, records);
       return { accepted: records.length, duplicates: events.length - records.length };
     });
+  }
+
+  /** Forgets client ids of usage events older than the 35 days they are remembered for. */
+  async pruneEventIds(limit: number): Promise<number> {
+    const { rowCount } = await this.pool.query(
+      `DELETE FROM usage_event_ids WHERE ctid = ANY (ARRAY(
+         SELECT ctid FROM usage_event_ids WHERE received_at < now() - interval '35 days' LIMIT $1))`,
+      [limit],
+    );
+    return rowCount ?? 0;
   }
 
   /** {@link apply} inside the caller's transaction (a batch seen before rolls nothing back: it is skipped). */

@@ -3,7 +3,7 @@ import { Inject, Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { JobQueue, MaintenanceJob } from '@app/common';
-import { LedgerService, Reconciliation } from '@app/billing';
+import { LedgerService, Reconciliation, UsageApplier } from '@app/billing';
 import { MessageSweeper, SweepResult } from '@app/queues';
 import { UsageResender } from '../usage/usage.processor';
 
@@ -17,14 +17,15 @@ export class MaintenanceProcessor extends WorkerHost {
     private readonly sweeper: MessageSweeper,
     private readonly ledger: LedgerService,
     private readonly usage: UsageResender,
+    private readonly applier: UsageApplier,
   ) {
     super();
   }
 
-  async process(job: Job): Promise<SweepResult | Reconciliation | { resent: number }> {
+  async process(job: Job): Promise<(SweepResult & { usageEventIds: number }) | Reconciliation | { resent: number }> {
     switch (job.name as MaintenanceJob) {
       case MaintenanceJob.SweepMessages: {
-        const result = await this.sweeper.sweep(this.config.sweep.batch);
+        const result = { ...(await this.sweeper.sweep(this.config.sweep.batch)), usageEventIds: await this.applier.pruneEventIds(this.config.sweep.batch) };
         if (Object.values(result).some((n) => n > 0)) {
           this.logger.log(`sweep ${Object.entries(result).map(([k, v]) => `${k}=${v}`).join(' ')}`);
         }
