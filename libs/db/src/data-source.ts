@@ -4,9 +4,16 @@ import { InitialSchema1764000000000 } from './migrations/1764000000000-initial-s
 import { QueueCore1764100000000 } from './migrations/1764100000000-queue-core';
 import { BillingLedger1764200000000 } from './migrations/1764200000000-billing-ledger';
 import { Usage1764300000000 } from './migrations/1764300000000-usage';
+import { Arrears1764500000000 } from './migrations/1764500000000-arrears';
 
 /** Every migration, in order. New ones are appended here. */
-export const MIGRATIONS = [InitialSchema1764000000000, QueueCore1764100000000, BillingLedger1764200000000, Usage1764300000000];
+export const MIGRATIONS = [
+  InitialSchema1764000000000,
+  QueueCore1764100000000,
+  BillingLedger1764200000000,
+  Usage1764300000000,
+  Arrears1764500000000,
+];
 
 /** The one TypeORM options object, shared by the Nest module and the migration runner. */
 export function dataSourceOptions(config: AppConfig, entities: DataSourceOptions['entities'] = []): DataSourceOptions {
