@@ -1,8 +1,9 @@
+import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { AppConfig, ConfigModule } from '@app/config';
 import { DbModule } from '@app/db';
-import { CommonModule, loggerParams } from '@app/common';
+import { bullConnection, CommonModule, loggerParams } from '@app/common';
 import { ACCOUNT_ENTITIES, AccountsModule } from '@app/accounts';
 import { QueuesModule } from '@app/queues';
 import { BillingModule } from '@app/billing';
@@ -22,11 +23,19 @@ export class BillingApiModule {
         LoggerModule.forRoot(loggerParams(config, 'billing-api')),
         DbModule.forRoot(ACCOUNT_ENTITIES),
         CommonModule,
+        // producer only: postings queue the notifications they store
+        BullModule.forRoot({ connection: bullConnection(config.redis.url), prefix: `${config.redis.prefix}:bull` }),
         AccountsModule,
         QueuesModule,
         BillingModule,
       ],
-      controllers: [AccountsController, QueueLimitsController, LedgerController, LedgerHealthController, UsageEventsController],
+      controllers: [
+        AccountsController,
+        QueueLimitsController,
+        LedgerController,
+        LedgerHealthController,
+        UsageEventsController,
+      ],
     };
   }
 }

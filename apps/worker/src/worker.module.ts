@@ -9,6 +9,7 @@ import { MessageSweeper } from '@app/queues';
 import { BillingModule } from '@app/billing';
 import { MaintenanceProcessor } from './maintenance/maintenance.processor';
 import { MaintenanceScheduler } from './maintenance/maintenance.scheduler';
+import { NotificationProcessor } from './notifications/notification.processor';
 
 @Module({})
 export class WorkerModule {
@@ -25,7 +26,7 @@ export class WorkerModule {
         BullModule.registerQueue({ name: JobQueue.Maintenance }),
         BillingModule,
       ],
-      providers: [MessageSweeper, MaintenanceProcessor, MaintenanceScheduler],
+      providers: [MessageSweeper, MaintenanceProcessor, MaintenanceScheduler, NotificationProcessor],
     };
   }
 }

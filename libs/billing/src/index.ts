@@ -5,3 +5,6 @@ export * from './ledger.service';
 export * from './plan-catalog';
 export * from './billing.module';
 export * from './usage-applier';
+export * from './standing';
+export * from './webhook-signature';
+export * from './notifications';

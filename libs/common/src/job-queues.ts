@@ -6,13 +6,20 @@ import type { ConnectionOptions } from 'bullmq';
  */
 export enum JobQueue {
   Maintenance = 'maintenance',
+  /** stored notifications on their way to the account's webhook (job id `notification-<id>`) */
+  Notifications = 'notifications',
 }
 
 /** Job names, one handler each. */
 export enum MaintenanceJob {
   SweepMessages = 'sweep-messages',
   ReconcileLedger = 'reconcile-ledger',
+  /** the arrears ladder: suspensions, run-out alerts, release notices and releases, lost notifications */
+  Arrears = 'arrears',
 }
+
+/** Job name of the notifications queue. */
+export const DELIVER_NOTIFICATION_JOB = 'deliver-notification';
 
 /** BullMQ connection options from a redis:// URL (workers need maxRetriesPerRequest: null). */
 export function bullConnection(url: string): ConnectionOptions {
