@@ -8,3 +8,4 @@ export * from './usage-applier';
 export * from './standing';
 export * from './webhook-signature';
 export * from './notifications';
+export * from './arrears.service';

@@ -3,7 +3,7 @@ import { Inject, Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { JobQueue, MaintenanceJob } from '@app/common';
-import { LedgerService, Reconciliation } from '@app/billing';
+import { ArrearsRun, ArrearsService, LedgerService, Reconciliation } from '@app/billing';
 import { MessageSweeper, SweepResult } from '@app/queues';
 
 /** Thin adapter: picks the handler by job name; the work lives in the libs. */
@@ -15,11 +15,12 @@ export class MaintenanceProcessor extends WorkerHost {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly sweeper: MessageSweeper,
     private readonly ledger: LedgerService,
+    private readonly arrears: ArrearsService,
   ) {
     super();
   }
 
-  async process(job: Job): Promise<SweepResult | Reconciliation> {
+  async process(job: Job): Promise<SweepResult | Reconciliation | ArrearsRun> {
     switch (job.name as MaintenanceJob) {
       case MaintenanceJob.SweepMessages: {
         const result = await this.sweeper.sweep(this.config.sweep.batch);
@@ -32,6 +33,13 @@ export class MaintenanceProcessor extends WorkerHost {
         const result = await this.ledger.recordReconciliation();
         if (result.mismatched > 0) {
           this.logger.error({ details: result.details }, `ledger reconciliation: ${result.mismatched} account balances differ from their entries`);
+        }
+        return result;
+      }
+      case MaintenanceJob.Arrears: {
+        const result = await this.arrears.run();
+        if (Object.values(result).some((n) => n > 0)) {
+          this.logger.log(`arrears ${Object.entries(result).map(([k, v]) => `${k}=${v}`).join(' ')}`);
         }
         return result;
       }

@@ -22,6 +22,7 @@ export class MaintenanceScheduler implements OnApplicationBootstrap {
   onApplicationBootstrap(): void {
     this.every(MaintenanceJob.SweepMessages, this.config.sweep.intervalMs);
     this.every(MaintenanceJob.ReconcileLedger, this.config.billing.reconcileIntervalMs);
+    this.every(MaintenanceJob.Arrears, this.config.arrears.intervalMs);
   }
 
   private every(job: MaintenanceJob, intervalMs: number): void {
