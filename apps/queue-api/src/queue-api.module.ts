@@ -5,6 +5,7 @@ import { DbModule } from '@app/db';
 import { CommonModule, loggerParams } from '@app/common';
 import { ACCOUNT_ENTITIES, AccountsModule } from '@app/accounts';
 import { QueuesModule } from '@app/queues';
+import { AccountStandingModule } from '@app/billing';
 import { Authenticator } from './cmq/authenticator';
 import { CmqGateway } from './cmq/cmq.gateway';
 import { QueueActions } from './cmq/queue.actions';
@@ -21,6 +22,7 @@ export class QueueApiModule {
         CommonModule,
         AccountsModule,
         QueuesModule,
+        AccountStandingModule,
       ],
       providers: [Authenticator, QueueActions, CmqGateway],
     };

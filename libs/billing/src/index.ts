@@ -9,3 +9,4 @@ export * from './standing';
 export * from './webhook-signature';
 export * from './notifications';
 export * from './arrears.service';
+export * from './account-standing';

@@ -13,6 +13,7 @@ import {
 } from '@app/cmq';
 import type { TenantScope } from '@app/queues';
 import type { Credential } from '@app/accounts';
+import { AccountStanding } from '@app/billing';
 import type { ActionHandler } from './action-context';
 import { Authenticator } from './authenticator';
 import { QueueActions } from './queue.actions';
@@ -45,6 +46,7 @@ export class CmqGateway implements BeforeApplicationShutdown {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly auth: Authenticator,
     queueActions: QueueActions,
+    private readonly standing: AccountStanding,
   ) {
     for (const [name, handle] of Object.entries(queueActions.handlers())) this.handlers.set(name.toLowerCase(), handle);
   }
@@ -65,6 +67,8 @@ export class CmqGateway implements BeforeApplicationShutdown {
       if (!handler) throw CmqErrors.unknownAction(action.slice(0, 64));
       const credential = await this.auth.authenticate({ method, host: req.host, path, params });
       const scope = this.scope(req.host, params, credential);
+      // arrears (billing.md §5): a suspended account keeps management reads and DeleteQueue only
+      this.standing.assertCanUse(credential.accountId, action);
       const fields = await handler({ params: new ParamReader(params), credential, scope, requestId });
       return serializeReply(0, '', requestId, clientRequestId, fields || undefined);
     } catch (err) {
