@@ -12,6 +12,7 @@ import { LedgerHealthController } from './ledger/ledger-health.controller';
 import { UsageEventsController } from './usage/usage-events.controller';
 import { AccountsController } from './accounts/accounts.controller';
 import { QueueLimitsController } from './queues/queue-limits.controller';
+import { ArrearsController } from './arrears/arrears.controller';
 
 @Module({})
 export class BillingApiModule {
@@ -35,6 +36,7 @@ export class BillingApiModule {
         LedgerController,
         LedgerHealthController,
         UsageEventsController,
+        ArrearsController,
       ],
     };
   }
