@@ -1,25 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { CmqClient } from '@app/cmq';
 import { loadConfigWith } from '@app/config';
 import { MIGRATIONS, runMigrations } from '@app/db';
-import { freePort, sleep, spawnApp, TestStack, waitForHttp } from '@app/testing';
-
-/** A database of its own, for specs that break or race on the schema. */
-async function scratchDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const admin = new URL(process.env.CMQ_TEST_ADMIN_DATABASE_URL!);
-  const name = `${process.env.CMQ_TEST_DATABASE}_${randomBytes(3).toString('hex')}`;
-  const run = async (sql: string) => {
-    const c = new Client({ connectionString: admin.toString() });
-    await c.connect();
-    await c.query(sql);
-    await c.end();
-  };
-  await run(`CREATE DATABASE ${name}`);
-  const url = new URL(admin.toString());
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
-}
+import { freePort, scratchDatabase, sleep, spawnApp, TestStack, waitForHttp } from '@app/testing';
 
 describe('resilience', () => {
   it('an unexpected failure is 6000 "(10050)server internal error" with HTTP 200, and stores nothing', async () => {

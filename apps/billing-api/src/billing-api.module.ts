@@ -1,8 +1,9 @@
+import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { AppConfig, ConfigModule } from '@app/config';
 import { DbModule } from '@app/db';
-import { CommonModule, loggerParams } from '@app/common';
+import { bullConnection, CommonModule, loggerParams } from '@app/common';
 import { ACCOUNT_ENTITIES, AccountsModule } from '@app/accounts';
 import { QueuesModule } from '@app/queues';
 import { BillingModule } from '@app/billing';
@@ -12,6 +13,7 @@ import { UsageEventsController } from './usage/usage-events.controller';
 import { AccountsController } from './accounts/accounts.controller';
 import { QueueLimitsController } from './queues/queue-limits.controller';
 import { AccountPlansController } from './plans/account-plans.controller';
+import { ArrearsController } from './arrears/arrears.controller';
 
 @Module({})
 export class BillingApiModule {
@@ -23,11 +25,21 @@ export class BillingApiModule {
         LoggerModule.forRoot(loggerParams(config, 'billing-api')),
         DbModule.forRoot(ACCOUNT_ENTITIES),
         CommonModule,
+        // producer only: postings queue the notifications they store
+        BullModule.forRoot({ connection: bullConnection(config.redis.url), prefix: `${config.redis.prefix}:bull` }),
         AccountsModule,
         QueuesModule.forRoot(),
         BillingModule,
       ],
-      controllers: [AccountsController, QueueLimitsController, LedgerController, LedgerHealthController, UsageEventsController, AccountPlansController],
+      controllers: [
+        AccountsController,
+        QueueLimitsController,
+        LedgerController,
+        LedgerHealthController,
+        UsageEventsController,
+        AccountPlansController,
+        ArrearsController,
+      ],
     };
   }
 }

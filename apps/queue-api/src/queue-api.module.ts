@@ -4,9 +4,9 @@ import { AppConfig, ConfigModule } from '@app/config';
 import { DbModule } from '@app/db';
 import { BullModule } from '@nestjs/bullmq';
 import { bullConnection, CommonModule, JobQueue, loggerParams } from '@app/common';
-import { UsageOutbox } from '@app/billing';
 import { ACCOUNT_ENTITIES, AccountsModule } from '@app/accounts';
-import { COMMIT_OUTBOX, QueuesModule } from '@app/queues';
+import { QueuesModule } from '@app/queues';
+import { AccountStandingModule, UsageOutbox } from '@app/billing';
 import { Authenticator } from './cmq/authenticator';
 import { CmqGateway } from './cmq/cmq.gateway';
 import { QueueActions } from './cmq/queue.actions';
@@ -26,6 +26,7 @@ export class QueueApiModule {
         QueuesModule.forRoot(
           config.usage.metering ? { outbox: { provider: UsageOutbox, imports: [BullModule.registerQueue({ name: JobQueue.Usage })] } } : {},
         ),
+        AccountStandingModule,
       ],
       providers: [Authenticator, QueueActions, CmqGateway],
     };

@@ -10,6 +10,7 @@ import { BillingModule } from '@app/billing';
 import { MaintenanceProcessor } from './maintenance/maintenance.processor';
 import { MaintenanceScheduler } from './maintenance/maintenance.scheduler';
 import { UsageProcessor, UsageResender } from './usage/usage.processor';
+import { NotificationProcessor } from './notifications/notification.processor';
 
 @Module({})
 export class WorkerModule {
@@ -26,7 +27,7 @@ export class WorkerModule {
         BullModule.registerQueue({ name: JobQueue.Maintenance }, { name: JobQueue.Usage }),
         BillingModule,
       ],
-      providers: [MessageSweeper, MaintenanceProcessor, MaintenanceScheduler, UsageProcessor, UsageResender],
+      providers: [MessageSweeper, MaintenanceProcessor, MaintenanceScheduler, UsageProcessor, UsageResender, NotificationProcessor],
     };
   }
 }

@@ -1,10 +1,16 @@
+import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
+import { JobQueue } from '@app/common';
+import { ArrearsService } from './arrears.service';
 import { LedgerService } from './ledger.service';
+import { NotificationDispatcher, NotificationStore, WebhookDeliverer } from './notifications';
 import { PlanCatalog } from './plan-catalog';
 import { UsageApplier } from './usage-applier';
 
+/** Needs BullModule.forRoot in the app: postings queue the notifications they store. */
 @Module({
-  providers: [LedgerService, PlanCatalog, UsageApplier],
-  exports: [LedgerService, PlanCatalog, UsageApplier],
+  imports: [BullModule.registerQueue({ name: JobQueue.Notifications })],
+  providers: [LedgerService, PlanCatalog, UsageApplier, NotificationStore, NotificationDispatcher, WebhookDeliverer, ArrearsService],
+  exports: [LedgerService, PlanCatalog, UsageApplier, NotificationStore, NotificationDispatcher, WebhookDeliverer, ArrearsService, BullModule],
 })
 export class BillingModule {}

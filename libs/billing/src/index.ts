@@ -7,3 +7,8 @@ export * from './billing.module';
 export * from './usage-applier';
 export * from './request-meter';
 export * from './usage-outbox';
+export * from './standing';
+export * from './webhook-signature';
+export * from './notifications';
+export * from './arrears.service';
+export * from './account-standing';

@@ -1,8 +1,12 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import type { PoolClient } from 'pg';
+import type { AccountStatus } from '@app/accounts';
+import { APP_CONFIG, AppConfig } from '@app/config';
 import { PgPool } from '@app/db';
-import type { Nano } from './money';
+import { formatAmount, Nano } from './money';
+import { insertNotifications, NewNotification, NotificationDispatcher } from './notifications';
+import { afterPosting, StandingChange } from './standing';
 
 export type EntryKind = 'topup' | 'usage_charge' | 'voucher_grant' | 'voucher_use' | 'adjustment' | 'refund' | 'rounding';
 
@@ -24,6 +28,21 @@ export interface Balance {
   cash: Nano;
   vouchers: Nano;
   lastUsageAt: Date | null;
+  /** the arrears standing (billing.md §5), judged on cash */
+  status: AccountStatus;
+  overdueSince: Date | null;
+  suspendedAt: Date | null;
+  /** when the release notice went out (the account's queues are deleted after it) */
+  releaseNoticeAt: Date | null;
+  /** null: no low-balance alerts */
+  alertThreshold: Nano | null;
+}
+
+export interface PostResult {
+  entry: LedgerEntry;
+  replayed: boolean;
+  /** ids of the notifications this posting stored (absent when none): queue them once committed */
+  notifications?: string[];
 }
 
 export interface Posting {
@@ -101,9 +120,18 @@ export function requestHash(request: unknown): string {
  */
 @Injectable()
 export class LedgerService {
-  constructor(private readonly pool: PgPool) {}
+  private readonly hysteresisPercent: number;
 
-  async post(p: Posting): Promise<{ entry: LedgerEntry; replayed: boolean }> {
+  constructor(
+    private readonly pool: PgPool,
+    @Optional() @Inject(APP_CONFIG) config?: AppConfig,
+    /** without one (tools, tests) stored notifications are queued by the worker's arrears run */
+    @Optional() private readonly notifier?: NotificationDispatcher,
+  ) {
+    this.hysteresisPercent = config?.arrears.lowBalanceHysteresisPercent ?? 10;
+  }
+
+  async post(p: Posting): Promise<PostResult> {
     const c = await this.pool.connect();
     try {
       for (;;) {
@@ -111,6 +139,7 @@ export class LedgerService {
         const out = await this.postWithin(c, p);
         if (out) {
           await c.query('COMMIT');
+          await this.notifier?.dispatch(out.notifications);
           return out;
         }
         // the same key committed meanwhile (we waited for its balance lock): answer that entry
@@ -127,14 +156,28 @@ export class LedgerService {
   /**
    * The posting inside the caller's transaction. Null when another transaction committed the
    * same key while this one waited: roll back and call again (it then answers that entry).
+   *
+   * The account's standing follows in the same statement as its balance (billing.md §5, rules
+   * in standing.ts): judged on the row already locked, it costs a few comparisons, and only a
+   * change of standing writes more (the account's status and the notifications, keyed by this
+   * entry, so a replay of the posting notifies no one again). The caller queues the returned
+   * notifications once its transaction committed ({@link NotificationDispatcher}).
    */
-  async postWithin(c: PoolClient, p: Posting): Promise<{ entry: LedgerEntry; replayed: boolean } | null> {
+  async postWithin(c: PoolClient, p: Posting): Promise<PostResult | null> {
     const hash = requestHash(p.request);
     const first = await this.existing(c, p.idempotencyKey, hash);
     if (first) return { entry: first, replayed: true };
     await c.query(`INSERT INTO balances (account_id) VALUES ($1) ON CONFLICT (account_id) DO NOTHING`, [p.accountId]);
-    const { rows: bal } = await c.query<{ cash_nano: string; voucher_nano: string }>(
-      `SELECT cash_nano, voucher_nano FROM balances WHERE account_id = $1 FOR UPDATE`,
+    const { rows: bal } = await c.query<{
+      cash_nano: string;
+      voucher_nano: string;
+      currency: string;
+      status: AccountStatus;
+      alert_threshold_nano: string | null;
+      low_alert_armed: boolean;
+    }>(
+      `SELECT cash_nano, voucher_nano, currency, status, alert_threshold_nano, low_alert_armed
+         FROM balances WHERE account_id = $1 FOR UPDATE`,
       [p.accountId],
     );
     let cashDelta = p.cashDelta ?? 0n;
@@ -168,12 +211,70 @@ export class LedgerService {
       ],
     );
     if (!rows[0]) return null;
-    await c.query(`UPDATE balances SET cash_nano = $2, voucher_nano = $3, updated_at = now() WHERE account_id = $1`, [
-      p.accountId,
-      cashAfter.toString(),
-      voucherAfter.toString(),
-    ]);
-    return { entry: toEntry(rows[0]), replayed: false };
+    const entry = toEntry(rows[0]);
+    // cumulative usage charged, for the run-out prediction
+    const spent = p.kind === 'usage_charge' ? -(cashDelta + voucherDelta) : 0n;
+    const threshold = bal[0].alert_threshold_nano === null ? null : BigInt(bal[0].alert_threshold_nano);
+    const change = afterPosting(
+      { status: bal[0].status, alertThreshold: threshold, lowAlertArmed: bal[0].low_alert_armed },
+      cashAfter,
+      voucherAfter,
+      this.hysteresisPercent,
+    );
+    if (!change) {
+      await c.query(
+        `UPDATE balances SET cash_nano = $2, voucher_nano = $3, spent_nano = spent_nano + $4, updated_at = now() WHERE account_id = $1`,
+        [p.accountId, cashAfter.toString(), voucherAfter.toString(), spent.toString()],
+      );
+      return { entry, replayed: false };
+    }
+    const status = change.status ?? bal[0].status;
+    await c.query(
+      `UPDATE balances
+          SET cash_nano = $2, voucher_nano = $3, spent_nano = spent_nano + $4, updated_at = now(),
+              status = $5, low_alert_armed = $6,
+              overdue_since = CASE WHEN $5 = 'active' THEN NULL WHEN status = 'active' THEN now() ELSE overdue_since END,
+              suspended_at = CASE WHEN $5 = 'active' THEN NULL ELSE suspended_at END,
+              release_notice_at = CASE WHEN $5 = 'active' THEN NULL ELSE release_notice_at END,
+              released_at = CASE WHEN $5 = 'active' THEN NULL ELSE released_at END
+        WHERE account_id = $1`,
+      [p.accountId, cashAfter.toString(), voucherAfter.toString(), spent.toString(), status, change.lowAlertArmed ?? bal[0].low_alert_armed],
+    );
+    if (change.status) {
+      await c.query(`UPDATE accounts SET status = $2, updated_at = now() WHERE id = $1`, [p.accountId, change.status]);
+    }
+    const notifications = await insertNotifications(c, this.notificationsOf(change, entry, status, bal[0].currency, threshold));
+    return notifications.length ? { entry, replayed: false, notifications } : { entry, replayed: false };
+  }
+
+  private notificationsOf(change: StandingChange, e: LedgerEntry, status: AccountStatus, currency: string, threshold: Nano | null): NewNotification[] {
+    return change.notify.map((kind) => ({
+      accountId: e.accountId,
+      kind,
+      idempotencyKey: `${kind}:${e.accountId}:entry:${e.id}`,
+      payload: {
+        status,
+        cash: formatAmount(e.cashAfter),
+        vouchers: formatAmount(e.voucherAfter),
+        currency,
+        ...(kind === 'low_balance' && threshold !== null ? { threshold: formatAmount(threshold) } : {}),
+        entry: { id: e.id, kind: e.kind, amount: formatAmount(e.cashDelta), voucherAmount: formatAmount(e.voucherDelta) },
+      },
+    }));
+  }
+
+  /**
+   * Sets (or with null, clears) the low-balance alert threshold; a new threshold is armed, so the
+   * next posting that leaves the funds below it alerts.
+   */
+  async setAlertThreshold(accountId: string, threshold: Nano | null): Promise<Balance> {
+    if (threshold !== null && threshold <= 0n) throw new RangeError('an alert threshold must be more than 0');
+    await this.pool.query(
+      `INSERT INTO balances (account_id, alert_threshold_nano) VALUES ($1, $2)
+       ON CONFLICT (account_id) DO UPDATE SET alert_threshold_nano = excluded.alert_threshold_nano, low_alert_armed = true, updated_at = now()`,
+      [accountId, threshold?.toString() ?? null],
+    );
+    return this.balance(accountId);
   }
 
   private async existing(c: PoolClient, key: string, hash: string): Promise<LedgerEntry | null> {
@@ -184,8 +285,19 @@ export class LedgerService {
   }
 
   async balance(accountId: string): Promise<Balance> {
-    const { rows } = await this.pool.query<{ currency: string; cash_nano: string; voucher_nano: string; last_usage_at: Date | null }>(
-      `SELECT currency, cash_nano, voucher_nano, last_usage_at FROM balances WHERE account_id = $1`,
+    const { rows } = await this.pool.query<{
+      currency: string;
+      cash_nano: string;
+      voucher_nano: string;
+      last_usage_at: Date | null;
+      status: AccountStatus;
+      overdue_since: Date | null;
+      suspended_at: Date | null;
+      release_notice_at: Date | null;
+      alert_threshold_nano: string | null;
+    }>(
+      `SELECT currency, cash_nano, voucher_nano, last_usage_at, status, overdue_since, suspended_at, release_notice_at, alert_threshold_nano
+         FROM balances WHERE account_id = $1`,
       [accountId],
     );
     const r = rows[0];
@@ -195,6 +307,11 @@ export class LedgerService {
       cash: BigInt(r?.cash_nano ?? 0),
       vouchers: BigInt(r?.voucher_nano ?? 0),
       lastUsageAt: r?.last_usage_at ?? null,
+      status: r?.status ?? 'active',
+      overdueSince: r?.overdue_since ?? null,
+      suspendedAt: r?.suspended_at ?? null,
+      releaseNoticeAt: r?.release_notice_at ?? null,
+      alertThreshold: r?.alert_threshold_nano == null ? null : BigInt(r.alert_threshold_nano),
     };
   }
 

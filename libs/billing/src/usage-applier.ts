@@ -1,9 +1,10 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { inTransaction, PgPool } from '@app/db';
 import { LedgerService } from './ledger.service';
+import { NotificationDispatcher } from './notifications';
 import { actionClass, MeteringRule, Outcome } from './metering';
 import type { Nano } from './money';
 import { PlanCatalog } from './plan-catalog';
@@ -35,6 +36,8 @@ export interface ApplyResult {
   applied: boolean;
   /** charge per account, in nano */
   charges: Map<string, Nano>;
+  /** ids of the notifications the charges stored (an account became overdue, a low-balance alert) */
+  notifications: string[];
 }
 
 const HOUR = 3_600_000;
@@ -57,6 +60,8 @@ export class UsageApplier {
     private readonly pool: PgPool,
     private readonly plans: PlanCatalog,
     private readonly ledger: LedgerService,
+    /** without one (tools, tests) stored notifications are queued by the worker's arrears run */
+    @Optional() private readonly notifier?: NotificationDispatcher,
   ) {
     const fmt = new Intl.DateTimeFormat('en-CA', { timeZone: config.billing.timeZone, year: 'numeric', month: '2-digit' });
     this.monthOf = (ms) => {
@@ -66,7 +71,9 @@ export class UsageApplier {
   }
 
   async apply(batchId: string, records: UsageRecord[]): Promise<ApplyResult> {
-    return inTransaction(this.pool, (c) => this.applyWithin(c, batchId, records));
+    const result = await inTransaction(this.pool, (c) => this.applyWithin(c, batchId, records));
+    await this.notifier?.dispatch(result.notifications);
+    return result;
   }
 
   /**
@@ -77,7 +84,7 @@ export class UsageApplier {
    * The batch is named after its lowest row id, which no other batch can hold.
    */
   async applyOutbox(ids: readonly string[]): Promise<{ rows: number; charges: Map<string, Nano> }> {
-    return inTransaction(this.pool, async (c) => {
+    const result = await inTransaction(this.pool, async (c) => {
       const { rows } = await c.query<{ id: string; created_at: Date; records: OutboxRow[] }>(
         `DELETE FROM usage_outbox o USING (
            SELECT id FROM usage_outbox WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE SKIP LOCKED
@@ -85,10 +92,10 @@ export class UsageApplier {
          RETURNING o.id, o.created_at, o.records`,
         [ids],
       );
-      if (rows.length === 0) return { rows: 0, charges: new Map<string, Nano>() };
+      if (rows.length === 0) return { rows: 0, charges: new Map<string, Nano>(), notifications: [] as string[] };
       rows.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
       const batchId = `outbox:${rows[0].id}`;
-      const { charges } = await this.applyWithin(
+      const { charges, notifications } = await this.applyWithin(
         c,
         batchId,
         rows.flatMap((r) => decodeUsage(r.records)),
@@ -98,8 +105,10 @@ export class UsageApplier {
         `UPDATE usage_batches_applied SET outbox_ids = $2::bigint[], oldest_at = $3, applied_at = clock_timestamp() WHERE batch_id = $1`,
         [batchId, rows.map((r) => r.id), oldest],
       );
-      return { rows: rows.length, charges };
+      return { rows: rows.length, charges, notifications };
     });
+    await this.notifier?.dispatch(result.notifications);
+    return { rows: result.rows, charges: result.charges };
   }
 
   /**
@@ -108,7 +117,8 @@ export class UsageApplier {
    * transaction as the usage, never before it.
    */
   async applyEvents(events: Array<UsageRecord & { clientId: string }>): Promise<{ accepted: number; duplicates: number }> {
-    return inTransaction(this.pool, async (c) => {
+    const notifications: string[] = [];
+    const result = await inTransaction(this.pool, async (c) => {
       const { rows } = await c.query<{ account_id: string; client_id: string }>(
         `INSERT INTO usage_event_ids (account_id, client_id)
          SELECT DISTINCT a, id FROM unnest($1::uuid[], $2::text[]) AS t(a, id)
@@ -125,9 +135,11 @@ export class UsageApplier {
         taken.add(k);
         return true;
       });
-      if (records.length > 0) await this.applyWithin(c, `events:${randomUUID()}`, records);
+      if (records.length > 0) notifications.push(...(await this.applyWithin(c, `events:${randomUUID()}`, records)).notifications);
       return { accepted: records.length, duplicates: events.length - records.length };
     });
+    await this.notifier?.dispatch(notifications);
+    return result;
   }
 
   /** Forgets client ids of usage events older than the 35 days they are remembered for. */
@@ -146,9 +158,10 @@ export class UsageApplier {
       `INSERT INTO usage_batches_applied (batch_id, records) VALUES ($1, $2) ON CONFLICT (batch_id) DO NOTHING RETURNING 1`,
       [batchId, records.length],
     );
-    if (!first.rowCount) return { applied: false, charges: new Map() };
+    if (!first.rowCount) return { applied: false, charges: new Map(), notifications: [] };
     const { charges, billed } = await this.rate(c, records);
     await this.aggregate(c, records, billed);
+    const notifications: string[] = [];
     for (const accountId of [...charges.keys()].sort()) {
       const charge = charges.get(accountId)!;
       if (charge > 0n) {
@@ -161,12 +174,13 @@ export class UsageApplier {
           meta: { batchId },
         });
         if (!posted) throw new Error(`usage charge of batch ${batchId} posted twice at once`);
+        if (posted.notifications) notifications.push(...posted.notifications);
       } else {
         await c.query(`INSERT INTO balances (account_id) VALUES ($1) ON CONFLICT (account_id) DO NOTHING`, [accountId]);
       }
       await c.query(`UPDATE balances SET last_usage_at = now() WHERE account_id = $1`, [accountId]);
     }
-    return { applied: true, charges };
+    return { applied: true, charges, notifications };
   }
 
   private async aggregate(c: PoolClient, records: UsageRecord[], billed: bigint[]): Promise<void> {

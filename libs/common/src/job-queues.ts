@@ -8,6 +8,8 @@ export enum JobQueue {
   Maintenance = 'maintenance',
   /** committed usage (outbox row ids) on its way to the usage applier */
   Usage = 'usage',
+  /** stored notifications on their way to the account's webhook (job id `notification-<id>`) */
+  Notifications = 'notifications',
 }
 
 /** Job names, one handler each. */
@@ -15,10 +17,15 @@ export enum MaintenanceJob {
   SweepMessages = 'sweep-messages',
   ReconcileLedger = 'reconcile-ledger',
   ResendUsage = 'resend-usage',
+  /** the arrears ladder: suspensions, run-out alerts, release notices and releases, lost notifications */
+  Arrears = 'arrears',
 }
 
 /** Job name of the usage queue. */
 export const APPLY_USAGE_JOB = 'apply-usage';
+
+/** Job name of the notifications queue. */
+export const DELIVER_NOTIFICATION_JOB = 'deliver-notification';
 
 /** BullMQ connection options from a redis:// URL (workers need maxRetriesPerRequest: null). */
 export function bullConnection(url: string): ConnectionOptions {

@@ -94,6 +94,18 @@ const specs = {
   USAGE_WORKER_CONCURRENCY: positiveInt({ default: 4, desc: 'worker: usage jobs applied at once per process' }),
   SWEEP_INTERVAL_MS: positiveInt({ default: 10000 }),
   SWEEP_BATCH: positiveInt({ default: 5000 }),
+  ARREARS_INTERVAL_MS: positiveInt({ default: 10000, desc: 'worker: how often the arrears ladder (suspension, run-out alerts, release) is run' }),
+  ARREARS_GRACE_SECONDS: nonNegativeInt({ default: 86400, desc: 'how long an overdue account keeps being served (and billed) before it is suspended' }),
+  RUNOUT_WINDOW_SECONDS: positiveInt({ default: 3 * 86400, desc: 'run-out alerts: the spend of this many past seconds gives the average rate' }),
+  RUNOUT_HORIZON_SECONDS: nonNegativeInt({ default: 86400, desc: 'run-out alerts: alert when the balance lasts less than this at that rate; 0 turns them off' }),
+  RELEASE_AFTER_SECONDS: nonNegativeInt({ default: 15 * 86400, desc: "a suspended account's queues and messages are deleted after this; 0 never" }),
+  RELEASE_NOTICE_SECONDS: nonNegativeInt({ default: 86400, desc: 'the release notice goes out at least this long before the release' }),
+  LOW_BALANCE_HYSTERESIS_PERCENT: nonNegativeInt({ default: 10, desc: "low-balance alerts re-arm once the balance is back above the threshold plus this share of it" }),
+  STANDING_REFRESH_MS: positiveInt({ default: 250, desc: 'queue-api: how often the suspended accounts are read again' }),
+  WEBHOOK_ATTEMPTS: positiveInt({ default: 8, desc: 'worker: delivery attempts of a notification webhook' }),
+  WEBHOOK_BACKOFF_MS: positiveInt({ default: 1000, desc: 'worker: first retry delay of a webhook, doubled at each attempt' }),
+  WEBHOOK_TIMEOUT_MS: positiveInt({ default: 5000, desc: 'worker: how long one webhook request may take' }),
+  NOTIFICATION_RESEND_AFTER_MS: positiveInt({ default: 5000, desc: 'worker: undelivered notifications this old are queued again (a lost job heals)' }),
   LOG_LEVEL: str({ choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' }),
   LOG_PRETTY: bool({ default: false }),
   LOG_REQUESTS: bool({ default: false, desc: 'log every HTTP request (off by default: the CMQ path is hot)' }),
@@ -128,6 +140,19 @@ export interface AppConfig {
   billing: { reconcileIntervalMs: number; timeZone: string };
   usage: { metering: boolean; relayIntervalMs: number; resendAfterMs: number; workerConcurrency: number };
   log: { level: string; pretty: boolean; requests: boolean };
+  arrears: {
+    intervalMs: number;
+    graceSeconds: number;
+    runoutWindowSeconds: number;
+    /** 0: no run-out alerts */
+    runoutHorizonSeconds: number;
+    /** 0: never released */
+    releaseAfterSeconds: number;
+    releaseNoticeSeconds: number;
+    lowBalanceHysteresisPercent: number;
+    standingRefreshMs: number;
+  };
+  webhooks: { attempts: number; backoffMs: number; timeoutMs: number; resendAfterMs: number };
 }
 
 export class ConfigError extends Error {}
@@ -202,6 +227,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       workerConcurrency: e.USAGE_WORKER_CONCURRENCY,
     },
     log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY, requests: e.LOG_REQUESTS },
+    arrears: {
+      intervalMs: e.ARREARS_INTERVAL_MS,
+      graceSeconds: e.ARREARS_GRACE_SECONDS,
+      runoutWindowSeconds: e.RUNOUT_WINDOW_SECONDS,
+      runoutHorizonSeconds: e.RUNOUT_HORIZON_SECONDS,
+      releaseAfterSeconds: e.RELEASE_AFTER_SECONDS,
+      releaseNoticeSeconds: e.RELEASE_NOTICE_SECONDS,
+      lowBalanceHysteresisPercent: e.LOW_BALANCE_HYSTERESIS_PERCENT,
+      standingRefreshMs: e.STANDING_REFRESH_MS,
+    },
+    webhooks: {
+      attempts: e.WEBHOOK_ATTEMPTS,
+      backoffMs: e.WEBHOOK_BACKOFF_MS,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      resendAfterMs: e.NOTIFICATION_RESEND_AFTER_MS,
+    },
   };
 }
 

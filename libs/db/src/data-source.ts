@@ -6,6 +6,7 @@ import { BillingLedger1764200000000 } from './migrations/1764200000000-billing-l
 import { Usage1764300000000 } from './migrations/1764300000000-usage';
 import { UsageOutbox1764400000000 } from './migrations/1764400000000-usage-outbox';
 import { AccountPlans1764410000000 } from './migrations/1764410000000-account-plans';
+import { Arrears1764500000000 } from './migrations/1764500000000-arrears';
 
 /** Every migration, in order. New ones are appended here. */
 export const MIGRATIONS = [
@@ -15,6 +16,7 @@ export const MIGRATIONS = [
   Usage1764300000000,
   UsageOutbox1764400000000,
   AccountPlans1764410000000,
+  Arrears1764500000000,
 ];
 
 /** The one TypeORM options object, shared by the Nest module and the migration runner. */

@@ -4,3 +4,4 @@ export * from './spawn-app';
 export * from './free-port';
 export * from './callers';
 export * from './queue-api-processes';
+export * from './scratch-database';

@@ -16,11 +16,11 @@ import { ApiBearerAuth, ApiHeader, ApiProperty, ApiTags } from '@nestjs/swagger'
 import { IsNotEmpty, IsString, Matches, MaxLength } from 'class-validator';
 import type { FastifyReply } from 'fastify';
 import { AccountsService } from '@app/accounts';
-import { EntryKind, formatAmount, IdempotencyConflictError, LedgerEntry, LedgerService, Nano, parseAmount } from '@app/billing';
+import { Balance, EntryKind, formatAmount, IdempotencyConflictError, LedgerEntry, LedgerService, Nano, parseAmount } from '@app/billing';
 import { AdminTokenGuard } from '../admin-token.guard';
 
-const AMOUNT = /^-?\d{1,18}(\.\d{1,9})?$/;
-const AMOUNT_MESSAGE = 'amount must be a decimal string such as "100.00" (at most 9 decimals)';
+export const AMOUNT = /^-?\d{1,18}(\.\d{1,9})?$/;
+export const AMOUNT_MESSAGE = 'amount must be a decimal string such as "100.00" (at most 9 decimals)';
 
 export class TopupDto {
   @ApiProperty({ example: '100.00', description: 'decimal string, more than 0' })
@@ -69,8 +69,29 @@ export class BalanceView {
   @ApiProperty() currency: string;
   @ApiProperty({ example: '100.00' }) cash: string;
   @ApiProperty({ example: '0.00' }) vouchers: string;
-  @ApiProperty({ enum: ['active', 'overdue', 'suspended', 'released'] }) status: string;
+  @ApiProperty({ enum: ['active', 'overdue', 'suspended', 'released'], description: 'arrears standing, judged on cash' }) status: string;
+  @ApiProperty({ nullable: true, description: 'when the cash went below zero (overdue, suspended, released)' }) overdueSince: string | null;
+  @ApiProperty({ nullable: true, description: 'when the account was suspended (suspended, released)' }) suspendedAt: string | null;
+  @ApiProperty({ nullable: true, description: "when the release notice went out; the account's queues are deleted after it" })
+  releaseNoticeAt: string | null;
+  @ApiProperty({ nullable: true, example: '50.00', description: 'low-balance alert threshold on cash plus vouchers; null: none' })
+  alertThreshold: string | null;
   @ApiProperty({ nullable: true, description: 'when usage was last applied to this balance' }) lastUsageAppliedAt: string | null;
+
+  static of(b: Balance): BalanceView {
+    return {
+      accountId: b.accountId,
+      currency: b.currency,
+      cash: formatAmount(b.cash),
+      vouchers: formatAmount(b.vouchers),
+      status: b.status,
+      overdueSince: b.overdueSince?.toISOString() ?? null,
+      suspendedAt: b.suspendedAt?.toISOString() ?? null,
+      releaseNoticeAt: b.releaseNoticeAt?.toISOString() ?? null,
+      alertThreshold: b.alertThreshold === null ? null : formatAmount(b.alertThreshold),
+      lastUsageAppliedAt: b.lastUsageAt?.toISOString() ?? null,
+    };
+  }
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
@@ -154,15 +175,7 @@ export class LedgerController {
 
   @Get('balance')
   async balance(@Param('id', new ParseUUIDPipe()) id: string): Promise<BalanceView> {
-    const account = await this.accounts.getAccount(id);
-    const b = await this.ledger.balance(id);
-    return {
-      accountId: id,
-      currency: b.currency,
-      cash: formatAmount(b.cash),
-      vouchers: formatAmount(b.vouchers),
-      status: account.status,
-      lastUsageAppliedAt: b.lastUsageAt?.toISOString() ?? null,
-    };
+    await this.accounts.getAccount(id);
+    return BalanceView.of(await this.ledger.balance(id));
   }
 }

@@ -12,8 +12,8 @@ import {
   serializeReply,
 } from '@app/cmq';
 import { MessageStore, TenantScope } from '@app/queues';
-import { outcomeOf, RequestMeter } from '@app/billing';
 import type { Credential } from '@app/accounts';
+import { AccountStanding, outcomeOf, RequestMeter } from '@app/billing';
 import type { ActionHandler } from './action-context';
 import { Authenticator } from './authenticator';
 import { QueueActions } from './queue.actions';
@@ -48,6 +48,7 @@ export class CmqGateway implements BeforeApplicationShutdown {
     private readonly auth: Authenticator,
     private readonly store: MessageStore,
     queueActions: QueueActions,
+    private readonly standing: AccountStanding,
   ) {
     this.metering = config.usage.metering;
     for (const [action, handle] of Object.entries(queueActions.handlers())) this.handlers.set(action.toLowerCase(), { action, handle });
@@ -79,6 +80,8 @@ export class CmqGateway implements BeforeApplicationShutdown {
       if (this.metering) meter = new RequestMeter(credential.accountId, credential.accountRegion, handler.action);
       const scope = this.scope(req.host, params, credential);
       if (meter) meter.region = scope.region;
+      // arrears (billing.md §5): a suspended account keeps management reads and DeleteQueue only
+      this.standing.assertCanUse(credential.accountId, handler.action);
       const fields = await handler.handle({ params: new ParamReader(params), credential, scope, requestId, meter });
       reply = serializeReply(0, '', requestId, clientRequestId, fields || undefined);
     } catch (err) {

@@ -3,7 +3,7 @@ import { Inject, Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { JobQueue, MaintenanceJob } from '@app/common';
-import { LedgerService, Reconciliation, UsageApplier } from '@app/billing';
+import { ArrearsRun, ArrearsService, LedgerService, Reconciliation, UsageApplier } from '@app/billing';
 import { MessageSweeper, SweepResult } from '@app/queues';
 import { UsageResender } from '../usage/usage.processor';
 
@@ -18,11 +18,12 @@ export class MaintenanceProcessor extends WorkerHost {
     private readonly ledger: LedgerService,
     private readonly usage: UsageResender,
     private readonly applier: UsageApplier,
+    private readonly arrears: ArrearsService,
   ) {
     super();
   }
 
-  async process(job: Job): Promise<(SweepResult & { usageEventIds: number }) | Reconciliation | { resent: number }> {
+  async process(job: Job): Promise<(SweepResult & { usageEventIds: number }) | Reconciliation | ArrearsRun | { resent: number }> {
     switch (job.name as MaintenanceJob) {
       case MaintenanceJob.SweepMessages: {
         const result = { ...(await this.sweeper.sweep(this.config.sweep.batch)), usageEventIds: await this.applier.pruneEventIds(this.config.sweep.batch) };
@@ -40,6 +41,13 @@ export class MaintenanceProcessor extends WorkerHost {
       }
       case MaintenanceJob.ResendUsage:
         return this.usage.resend();
+      case MaintenanceJob.Arrears: {
+        const result = await this.arrears.run();
+        if (Object.values(result).some((n) => n > 0)) {
+          this.logger.log(`arrears ${Object.entries(result).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+        }
+        return result;
+      }
       default:
         throw new Error(`no handler for job ${job.name} on ${JobQueue.Maintenance}`);
     }
