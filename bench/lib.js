@@ -359,6 +359,22 @@ function cpuSeconds(pid) {
 }
 
 /**
+ * CPU seconds so far of each Postgres backend serving `db`'s database (pid → seconds), from
+ * pg_stat_activity and /proc: the database's share of the machine, whatever else Postgres serves.
+ */
+async function postgresBackendsCpu(db) {
+  const { rows } = await db.query('SELECT pid FROM pg_stat_activity WHERE datname = current_database()');
+  return new Map(rows.map((r) => [r.pid, cpuSeconds(r.pid)]).filter(([, s]) => Number.isFinite(s)));
+}
+
+/** CPU seconds the backends used between two {@link postgresBackendsCpu} readings (new ones from 0). */
+function postgresCpuBetween(before, after) {
+  let s = 0;
+  for (const [pid, v] of after) s += v - (before.get(pid) ?? 0);
+  return s;
+}
+
+/**
  * The whole machine's CPU time so far, in jiffies, from /proc/stat: `busy` (all but idle and
  * iowait) and `total`. Two readings give the share of the machine in use, whoever used it:
  * the benchmarks share the machine, so that share tells a quiet run from a crowded one.
@@ -487,6 +503,8 @@ module.exports = {
   prefill,
   rssMb,
   cpuSeconds,
+  postgresBackendsCpu,
+  postgresCpuBetween,
   hostCpu,
   hostBusyPercent,
   messagesTableStats,
