@@ -176,6 +176,86 @@ export class LedgerService {
     return { entry: toEntry(rows[0]), replayed: false };
   }
 
+  /**
+   * Usage charges of many accounts inside the caller's transaction, in a few statements: every
+   * account in `accounts` gets its balance row (made if missing) locked, in account order, and
+   * `last_usage_at = now()`; each posting (a `charge`, at most one per account, all of them in
+   * `accounts`) is posted as {@link postWithin} would post it (vouchers first, an entry already
+   * there with the same key and request answers as it is). False when another transaction
+   * committed one of the keys while this one waited: roll back and apply again.
+   */
+  async postChargesWithin(c: PoolClient, accounts: readonly string[], postings: readonly Posting[]): Promise<boolean> {
+    const ids = [...new Set(accounts)].sort();
+    if (ids.length === 0) return true;
+    const hashes = postings.map((p) => requestHash(p.request));
+    const replayed = new Set<string>();
+    if (postings.length > 0) {
+      const { rows } = await c.query<{ idempotency_key: string; request_hash: string | null }>(
+        `SELECT idempotency_key, request_hash FROM ledger_entries WHERE idempotency_key = ANY($1::text[])`,
+        [postings.map((p) => p.idempotencyKey)],
+      );
+      const seen = new Map(rows.map((r) => [r.idempotency_key, r.request_hash]));
+      postings.forEach((p, i) => {
+        if (!seen.has(p.idempotencyKey)) return;
+        if (seen.get(p.idempotencyKey) !== hashes[i]) throw new IdempotencyConflictError('this Idempotency-Key was used for a different request');
+        replayed.add(p.idempotencyKey);
+      });
+    }
+    await c.query(`INSERT INTO balances (account_id) SELECT unnest($1::uuid[]) ON CONFLICT (account_id) DO NOTHING`, [ids]);
+    const { rows: bal } = await c.query<{ account_id: string; cash_nano: string; voucher_nano: string }>(
+      `SELECT account_id, cash_nano, voucher_nano FROM balances WHERE account_id = ANY($1::uuid[]) ORDER BY account_id FOR UPDATE`,
+      [ids],
+    );
+    const balances = new Map(bal.map((b) => [b.account_id, { cash: BigInt(b.cash_nano), vouchers: BigInt(b.voucher_nano), posted: false }]));
+    const entries: unknown[][] = [[], [], [], [], [], [], [], [], [], []];
+    postings.forEach((p, i) => {
+      if (replayed.has(p.idempotencyKey)) return;
+      const charge = p.charge;
+      if (charge === undefined) throw new RangeError('postChargesWithin posts charges only');
+      if (charge < 0n) throw new RangeError('a charge cannot be negative');
+      const b = balances.get(p.accountId.toLowerCase());
+      if (!b) throw new Error(`account ${p.accountId} is not among the accounts to lock`);
+      const fromVouchers = b.vouchers < charge ? (b.vouchers > 0n ? b.vouchers : 0n) : charge;
+      const cashDelta = -(charge - fromVouchers);
+      const voucherDelta = -fromVouchers;
+      b.cash += cashDelta;
+      b.vouchers += voucherDelta;
+      b.posted = true;
+      [
+        p.accountId,
+        p.kind,
+        cashDelta.toString(),
+        voucherDelta.toString(),
+        b.cash.toString(),
+        b.vouchers.toString(),
+        p.idempotencyKey,
+        hashes[i],
+        p.reason ?? null,
+        p.meta ? JSON.stringify(p.meta) : null,
+      ].forEach((v, k) => entries[k].push(v));
+    });
+    if (entries[0].length > 0) {
+      const { rowCount } = await c.query(
+        `INSERT INTO ledger_entries (account_id, kind, cash_delta_nano, voucher_delta_nano, cash_after_nano, voucher_after_nano,
+                                     idempotency_key, request_hash, reason, meta)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::text[],
+                              $9::text[], $10::jsonb[])
+         ON CONFLICT (idempotency_key) DO NOTHING`,
+        entries,
+      );
+      if (rowCount !== entries[0].length) return false;
+    }
+    const rows = [...balances.entries()];
+    await c.query(
+      `UPDATE balances b SET cash_nano = t.cash, voucher_nano = t.vouchers, last_usage_at = now(),
+              updated_at = CASE WHEN t.posted THEN now() ELSE b.updated_at END
+         FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::boolean[]) AS t(a, cash, vouchers, posted)
+        WHERE b.account_id = t.a`,
+      [rows.map(([a]) => a), rows.map(([, b]) => b.cash.toString()), rows.map(([, b]) => b.vouchers.toString()), rows.map(([, b]) => b.posted)],
+    );
+    return true;
+  }
+
   private async existing(c: PoolClient, key: string, hash: string): Promise<LedgerEntry | null> {
     const { rows } = await c.query<EntryRow>(`SELECT ${ENTRY_COLUMNS} FROM ledger_entries WHERE idempotency_key = $1`, [key]);
     if (!rows[0]) return null;

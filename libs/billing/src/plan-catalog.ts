@@ -39,6 +39,34 @@ export class PlanCatalog {
   }
 
   /**
+   * {@link forAccount} for many (account, region, time) at once: one statement for the plan
+   * codes, then one {@link effective} per distinct code, region and time, taken in the order of
+   * `keys` (so the NoPlanError is the one of the first key no plan covers). Answers in the order
+   * of `keys`.
+   */
+  async forAccounts(keys: ReadonlyArray<{ accountId: string; region: string; at: Date }>): Promise<PricePlan[]> {
+    if (keys.length === 0) return [];
+    const { rows } = await this.pool.query<{ plan_code: string | null }>(
+      `SELECT (SELECT p.plan_code FROM account_plans p
+                WHERE p.account_id = t.a AND p.region = t.r AND p.effective_from <= t.at
+                ORDER BY p.effective_from DESC, p.id DESC LIMIT 1) AS plan_code
+         FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) WITH ORDINALITY AS t(a, r, at, i)
+        ORDER BY t.i`,
+      [keys.map((k) => k.accountId), keys.map((k) => k.region), keys.map((k) => k.at)],
+    );
+    const plans = new Map<string, PricePlan>();
+    const out: PricePlan[] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const code = rows[i].plan_code ?? DEFAULT_PLAN;
+      const k = `${code}\u0000${keys[i].region}\u0000${keys[i].at.getTime()}`;
+      let plan = plans.get(k);
+      if (!plan) plans.set(k, (plan = await this.effective(code, keys[i].region, keys[i].at)));
+      out.push(plan);
+    }
+    return out;
+  }
+
+  /**
    * Puts the account on plan `code` in `region` from the start of the next hour (the plan must
    * cover the region then). The row is kept for good: the assignments are the audit trail.
    */

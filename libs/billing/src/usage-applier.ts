@@ -46,7 +46,9 @@ const MINUTE = 60_000;
  * aggregates, the month's cumulative rating per account, region and plan line (each charge is
  * F(after) − F(before)), and one `usage_charge` ledger entry per account, vouchers first.
  * Rows are locked in a fixed order (months, then balances, sorted), so concurrent batches for
- * the same accounts wait for each other instead of deadlocking.
+ * the same accounts wait for each other instead of deadlocking. Each step is one statement for
+ * the whole batch (plan lookups, month rows, aggregates, charges), however many accounts it holds:
+ * a batch's locks are held for a few round trips, not a few per account.
  */
 @Injectable()
 export class UsageApplier {
@@ -139,23 +141,21 @@ export class UsageApplier {
     if (!first.rowCount) return { applied: false, charges: new Map() };
     const { charges, billed } = await this.rate(c, records);
     await this.aggregate(c, records, billed);
-    for (const accountId of [...charges.keys()].sort()) {
-      const charge = charges.get(accountId)!;
-      if (charge > 0n) {
-        const posted = await this.ledger.postWithin(c, {
+    const accounts = [...charges.keys()].sort();
+    const postings = accounts
+      .filter((accountId) => charges.get(accountId)! > 0n)
+      .map((accountId) => {
+        const charge = charges.get(accountId)!;
+        return {
           accountId,
-          kind: 'usage_charge',
+          kind: 'usage_charge' as const,
           charge,
           idempotencyKey: `usage:${batchId}:${accountId}`,
           request: { batchId, accountId, charge },
           meta: { batchId },
-        });
-        if (!posted) throw new Error(`usage charge of batch ${batchId} posted twice at once`);
-      } else {
-        await c.query(`INSERT INTO balances (account_id) VALUES ($1) ON CONFLICT (account_id) DO NOTHING`, [accountId]);
-      }
-      await c.query(`UPDATE balances SET last_usage_at = now() WHERE account_id = $1`, [accountId]);
-    }
+        };
+      });
+    if (!(await this.ledger.postChargesWithin(c, accounts, postings))) throw new Error(`usage charge of batch ${batchId} posted twice at once`);
     return { applied: true, charges };
   }
 
@@ -216,54 +216,89 @@ export class UsageApplier {
    * and each record's billable calls under its plan's rule.
    */
   private async rate(c: PoolClient, records: UsageRecord[]): Promise<{ charges: Map<string, Nano>; billed: bigint[] }> {
-    const planCache = new Map<string, Promise<PricePlan>>();
-    // plans change on the hour only, so one lookup per account, region and hour
-    const planAt = (accountId: string, region: string, at: number) => {
-      const key = `${accountId}\u0000${region}\u0000${Math.floor(at / HOUR)}`;
-      let p = planCache.get(key);
-      if (!p) planCache.set(key, (p = this.plans.forAccount(accountId, region, new Date(Math.floor(at / HOUR) * HOUR))));
-      return p;
+    // plans change on the hour only, so one lookup per account, region and hour, all at once
+    const planKeys = new Map<string, number>();
+    const lookups: Array<{ accountId: string; region: string; at: Date }> = [];
+    const planIndex = records.map((r) => {
+      const hour = Math.floor(r.at / HOUR);
+      const key = `${r.accountId}\u0000${r.region}\u0000${hour}`;
+      let i = planKeys.get(key);
+      if (i === undefined) {
+        planKeys.set(key, (i = lookups.length));
+        lookups.push({ accountId: r.accountId, region: r.region, at: new Date(hour * HOUR) });
+      }
+      return i;
+    });
+    const plans = await this.plans.forAccounts(lookups);
+    // the billing month of a minute (time zones are offset by whole minutes)
+    const months = new Map<number, string>();
+    const monthAt = (ms: number) => {
+      const minute = Math.floor(ms / MINUTE);
+      let m = months.get(minute);
+      if (m === undefined) months.set(minute, (m = this.monthOf(ms)));
+      return m;
     };
     type Group = { accountId: string; region: string; month: string; plan: PricePlan; calls: bigint };
     const groups = new Map<string, Group>();
     const charges = new Map<string, Nano>();
     const billed: bigint[] = [];
-    for (const r of records) {
+    records.forEach((r, i) => {
       charges.set(r.accountId, charges.get(r.accountId) ?? 0n);
-      const plan = await planAt(r.accountId, r.region, r.at);
+      const plan = plans[planIndex[i]];
       const calls = BigInt(r.billable[plan.rule]);
       billed.push(calls);
-      if (calls === 0n) continue;
-      const month = this.monthOf(r.at);
+      if (calls === 0n) return;
+      const month = monthAt(r.at);
       const key = `${r.accountId}\u0000${r.region}\u0000${month}\u0000${plan.id}`;
       const g = groups.get(key) ?? { accountId: r.accountId, region: r.region, month, plan, calls: 0n };
       g.calls += calls;
       groups.set(key, g);
-    }
-    for (const key of [...groups.keys()].sort()) {
+    });
+    // one row per group and plan line, in key order: the order the rows are locked in
+    const lines = [...groups.keys()].sort().flatMap((key) => {
       const g = groups.get(key)!;
-      for (const line of g.plan.lines) {
-        await c.query(
-          `INSERT INTO usage_monthly (account_id, region, month, meter, plan_id) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT DO NOTHING`,
-          [g.accountId, g.region, g.month, line.meter, g.plan.id],
-        );
-        const { rows } = await c.query<{ billable_calls: string }>(
-          `SELECT billable_calls FROM usage_monthly
-            WHERE account_id = $1 AND region = $2 AND month = $3 AND meter = $4 AND plan_id = $5 FOR UPDATE`,
-          [g.accountId, g.region, g.month, line.meter, g.plan.id],
-        );
-        const before = BigInt(rows[0].billable_calls);
-        const after = before + g.calls;
-        const charge = deduction(line, before, after);
-        await c.query(
-          `UPDATE usage_monthly SET billable_calls = $6, charged_nano = charged_nano + $7
-            WHERE account_id = $1 AND region = $2 AND month = $3 AND meter = $4 AND plan_id = $5`,
-          [g.accountId, g.region, g.month, line.meter, g.plan.id, after.toString(), charge.toString()],
-        );
-        charges.set(g.accountId, charges.get(g.accountId)! + charge);
-      }
-    }
+      return g.plan.lines.map((line) => ({ g, line }));
+    });
+    if (lines.length === 0) return { charges, billed };
+    const keyColumns = [
+      lines.map((l) => l.g.accountId),
+      lines.map((l) => l.g.region),
+      lines.map((l) => l.g.month),
+      lines.map((l) => l.line.meter),
+      lines.map((l) => l.g.plan.id),
+    ];
+    await c.query(
+      `INSERT INTO usage_monthly (account_id, region, month, meter, plan_id)
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::date[], $4::text[], $5::uuid[])
+       ON CONFLICT DO NOTHING`,
+      keyColumns,
+    );
+    const { rows } = await c.query<{ i: string; billable_calls: string }>(
+      `SELECT t.i, m.billable_calls
+         FROM unnest($1::uuid[], $2::text[], $3::date[], $4::text[], $5::uuid[]) WITH ORDINALITY AS t(a, r, mo, me, p, i)
+         JOIN usage_monthly m ON m.account_id = t.a AND m.region = t.r AND m.month = t.mo AND m.meter = t.me AND m.plan_id = t.p
+        ORDER BY t.i
+        FOR UPDATE OF m`,
+      keyColumns,
+    );
+    if (rows.length !== lines.length) throw new Error(`usage_monthly: ${rows.length} rows locked for ${lines.length} plan lines`);
+    const after: string[] = [];
+    const charged: string[] = [];
+    rows.forEach((row, k) => {
+      const { g, line } = lines[Number(row.i) - 1];
+      const before = BigInt(row.billable_calls);
+      const total = before + g.calls;
+      const charge = deduction(line, before, total);
+      after[k] = total.toString();
+      charged[k] = charge.toString();
+      charges.set(g.accountId, charges.get(g.accountId)! + charge);
+    });
+    await c.query(
+      `UPDATE usage_monthly m SET billable_calls = t.b, charged_nano = m.charged_nano + t.c
+         FROM unnest($1::uuid[], $2::text[], $3::date[], $4::text[], $5::uuid[], $6::bigint[], $7::bigint[]) AS t(a, r, mo, me, p, b, c)
+        WHERE m.account_id = t.a AND m.region = t.r AND m.month = t.mo AND m.meter = t.me AND m.plan_id = t.p`,
+      [...keyColumns, after, charged],
+    );
     return { charges, billed };
   }
 }
