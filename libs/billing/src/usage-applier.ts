@@ -7,7 +7,7 @@ import { LedgerService } from './ledger.service';
 import { actionClass, MeteringRule, Outcome } from './metering';
 import type { Nano } from './money';
 import { PlanCatalog } from './plan-catalog';
-import { deduction, PricePlan } from './rating';
+import { deduction, PlanLine, PricePlan } from './rating';
 import { decodeUsage } from './usage-outbox';
 
 type OutboxRow = Parameters<typeof decodeUsage>[0][number];
@@ -35,6 +35,16 @@ export interface ApplyResult {
   applied: boolean;
   /** charge per account, in nano */
   charges: Map<string, Nano>;
+}
+
+/** A batch's rating as far as it goes before any lock (see UsageApplier.prepareRating). */
+interface Rating {
+  /** a zero charge for every account of the batch, in the order of the records */
+  charges: Map<string, Nano>;
+  /** each record's billable calls under its plan's rule */
+  billed: bigint[];
+  /** the calls per account, region, month and plan line, in key order */
+  lines: Array<{ accountId: string; region: string; month: string; plan: PricePlan; line: PlanLine; calls: bigint }>;
 }
 
 const HOUR = 3_600_000;
@@ -139,8 +149,12 @@ export class UsageApplier {
       [batchId, records.length],
     );
     if (!first.rowCount) return { applied: false, charges: new Map() };
-    const { charges, billed } = await this.rate(c, records);
-    await this.aggregate(c, records, billed);
+    // everything that takes no lock first: plans, billable calls, the aggregates' rows
+    const rating = await this.prepareRating(records);
+    const aggregates = this.aggregates(records, rating.billed);
+    // then the rows other batches of the same accounts wait for, each kind in key order
+    const charges = await this.rate(c, rating);
+    await this.writeAggregates(c, aggregates);
     const accounts = [...charges.keys()].sort();
     const postings = accounts
       .filter((accountId) => charges.get(accountId)! > 0n)
@@ -159,7 +173,8 @@ export class UsageApplier {
     return { applied: true, charges };
   }
 
-  private async aggregate(c: PoolClient, records: UsageRecord[], billed: bigint[]): Promise<void> {
+  /** The hourly and per-minute aggregates of a batch, as the columns of their upserts (in key order). */
+  private aggregates(records: UsageRecord[], billed: bigint[]): { hourly: unknown[][]; minutely: unknown[][] } {
     type Hourly = { calls: number; billable: number; messages: number; bytesIn: number; bytesOut: number };
     const hourly = new Map<string, Hourly>();
     const minutely = new Map<string, number>();
@@ -178,16 +193,10 @@ export class UsageApplier {
     });
     const hk = [...hourly.keys()].sort();
     const cols = hk.map((k) => k.split('\u0000'));
-    await c.query(
-      `INSERT INTO usage_hourly AS u (account_id, region, resource, action_class, hour, calls, billable_calls, messages, bytes_in, bytes_out)
-       SELECT a, r, res, cls, to_timestamp(h::bigint / 1000.0), n, b, m, bi, bo
-         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[])
-              AS t(a, r, res, cls, h, n, b, m, bi, bo)
-       ON CONFLICT (account_id, region, resource, action_class, hour) DO UPDATE
-         SET calls = u.calls + excluded.calls, billable_calls = u.billable_calls + excluded.billable_calls,
-             messages = u.messages + excluded.messages, bytes_in = u.bytes_in + excluded.bytes_in,
-             bytes_out = u.bytes_out + excluded.bytes_out`,
-      [
+    const mk = [...minutely.keys()].sort();
+    const mcols = mk.map((k) => k.split('\u0000'));
+    return {
+      hourly: [
         cols.map((k) => k[0]),
         cols.map((k) => k[1]),
         cols.map((k) => k[2]),
@@ -199,24 +208,37 @@ export class UsageApplier {
         hk.map((k) => hourly.get(k)!.bytesIn),
         hk.map((k) => hourly.get(k)!.bytesOut),
       ],
+      minutely: [mcols.map((k) => k[0]), mcols.map((k) => k[1]), mcols.map((k) => k[2]), mcols.map((k) => k[3]), mk.map((k) => minutely.get(k)!)],
+    };
+  }
+
+  private async writeAggregates(c: PoolClient, a: { hourly: unknown[][]; minutely: unknown[][] }): Promise<void> {
+    await c.query(
+      `INSERT INTO usage_hourly AS u (account_id, region, resource, action_class, hour, calls, billable_calls, messages, bytes_in, bytes_out)
+       SELECT a, r, res, cls, to_timestamp(h::bigint / 1000.0), n, b, m, bi, bo
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[])
+              AS t(a, r, res, cls, h, n, b, m, bi, bo)
+       ON CONFLICT (account_id, region, resource, action_class, hour) DO UPDATE
+         SET calls = u.calls + excluded.calls, billable_calls = u.billable_calls + excluded.billable_calls,
+             messages = u.messages + excluded.messages, bytes_in = u.bytes_in + excluded.bytes_in,
+             bytes_out = u.bytes_out + excluded.bytes_out`,
+      a.hourly,
     );
-    const mk = [...minutely.keys()].sort();
-    const mcols = mk.map((k) => k.split('\u0000'));
     await c.query(
       `INSERT INTO usage_minutely AS u (account_id, region, minute, outcome, requests)
        SELECT a, r, to_timestamp(m::bigint / 1000.0), o, n
          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[]) AS t(a, r, m, o, n)
        ON CONFLICT (account_id, region, minute, outcome) DO UPDATE SET requests = u.requests + excluded.requests`,
-      [mcols.map((k) => k[0]), mcols.map((k) => k[1]), mcols.map((k) => k[2]), mcols.map((k) => k[3]), mk.map((k) => minutely.get(k)!)],
+      a.minutely,
     );
   }
 
   /**
-   * The month's cumulative rating per account, region, month and plan line: charges per account,
-   * and each record's billable calls under its plan's rule.
+   * What rating a batch needs before any lock: each record's plan (one lookup per account,
+   * region and hour, all at once) and billable calls under its rule, the calls per account,
+   * region, month and plan line in key order, and a zero charge for every account of the batch.
    */
-  private async rate(c: PoolClient, records: UsageRecord[]): Promise<{ charges: Map<string, Nano>; billed: bigint[] }> {
-    // plans change on the hour only, so one lookup per account, region and hour, all at once
+  private async prepareRating(records: UsageRecord[]): Promise<Rating> {
     const planKeys = new Map<string, number>();
     const lookups: Array<{ accountId: string; region: string; at: Date }> = [];
     const planIndex = records.map((r) => {
@@ -257,15 +279,23 @@ export class UsageApplier {
     // one row per group and plan line, in key order: the order the rows are locked in
     const lines = [...groups.keys()].sort().flatMap((key) => {
       const g = groups.get(key)!;
-      return g.plan.lines.map((line) => ({ g, line }));
+      return g.plan.lines.map((line) => ({ ...g, line }));
     });
-    if (lines.length === 0) return { charges, billed };
+    return { charges, billed, lines };
+  }
+
+  /**
+   * The month's cumulative rating per account, region, month and plan line (rows made if
+   * missing, locked in key order, moved on by the batch's calls): the charges per account.
+   */
+  private async rate(c: PoolClient, { charges, lines }: Rating): Promise<Map<string, Nano>> {
+    if (lines.length === 0) return charges;
     const keyColumns = [
-      lines.map((l) => l.g.accountId),
-      lines.map((l) => l.g.region),
-      lines.map((l) => l.g.month),
+      lines.map((l) => l.accountId),
+      lines.map((l) => l.region),
+      lines.map((l) => l.month),
       lines.map((l) => l.line.meter),
-      lines.map((l) => l.g.plan.id),
+      lines.map((l) => l.plan.id),
     ];
     await c.query(
       `INSERT INTO usage_monthly (account_id, region, month, meter, plan_id)
@@ -285,13 +315,13 @@ export class UsageApplier {
     const after: string[] = [];
     const charged: string[] = [];
     rows.forEach((row, k) => {
-      const { g, line } = lines[Number(row.i) - 1];
+      const l = lines[Number(row.i) - 1];
       const before = BigInt(row.billable_calls);
-      const total = before + g.calls;
-      const charge = deduction(line, before, total);
+      const total = before + l.calls;
+      const charge = deduction(l.line, before, total);
       after[k] = total.toString();
       charged[k] = charge.toString();
-      charges.set(g.accountId, charges.get(g.accountId)! + charge);
+      charges.set(l.accountId, charges.get(l.accountId)! + charge);
     });
     await c.query(
       `UPDATE usage_monthly m SET billable_calls = t.b, charged_nano = m.charged_nano + t.c
@@ -299,6 +329,6 @@ export class UsageApplier {
         WHERE m.account_id = t.a AND m.region = t.r AND m.month = t.mo AND m.meter = t.me AND m.plan_id = t.p`,
       [...keyColumns, after, charged],
     );
-    return { charges, billed };
+    return charges;
   }
 }
