@@ -31,6 +31,20 @@ export interface UsageRecord {
   at: number;
 }
 
+/** A usage event from elsewhere: a usage record with its producer's id. */
+export type UsageEvent = UsageRecord & { clientId: string };
+
+/** What became of a batch of usage events. */
+export interface EventsResult {
+  accepted: number;
+  duplicates: number;
+}
+
+/** Transactions of usage events one process runs at once; more batches wait and go together. */
+export const EVENT_TRANSACTIONS = 2;
+/** Events one transaction takes at most (whole batches: a larger batch goes alone). */
+export const EVENTS_PER_TRANSACTION = 10_000;
+
 export interface ApplyResult {
   applied: boolean;
   /** charge per account, in nano */
@@ -118,9 +132,64 @@ export class UsageApplier {
    * Usage events from elsewhere (billing.md §7): an event whose client id this account sent in
    * the last 35 days is acknowledged and not counted again. The ids are recorded in the same
    * transaction as the usage, never before it.
+   *
+   * Batches that arrive while {@link EVENT_TRANSACTIONS} transactions of events are running wait,
+   * and are then applied together in one transaction (up to {@link EVENTS_PER_TRANSACTION}
+   * events), each answered with its own counts: every batch touches the month, aggregate and
+   * balance rows of its accounts, which concurrent transactions can only take one after another,
+   * so many batches per transaction is what lifts the rate. A shared transaction that fails is
+   * rolled back whole and its batches are applied again one by one, so a batch that is refused
+   * (no plan covers it) is refused alone, as if it had come alone.
    */
-  async applyEvents(events: Array<UsageRecord & { clientId: string }>): Promise<{ accepted: number; duplicates: number }> {
+  applyEvents(events: UsageEvent[]): Promise<EventsResult> {
+    return new Promise((resolve, reject) => {
+      this.eventBatches.push({ events, resolve, reject });
+      this.runEventBatches();
+    });
+  }
+
+  private readonly eventBatches: Array<{ events: UsageEvent[]; resolve: (r: EventsResult) => void; reject: (err: unknown) => void }> = [];
+  private eventTransactions = 0;
+
+  private runEventBatches(): void {
+    while (this.eventTransactions < EVENT_TRANSACTIONS && this.eventBatches.length > 0) {
+      const group = [this.eventBatches.shift()!];
+      let n = group[0].events.length;
+      while (this.eventBatches.length > 0 && n + this.eventBatches[0].events.length <= EVENTS_PER_TRANSACTION) {
+        const b = this.eventBatches.shift()!;
+        group.push(b);
+        n += b.events.length;
+      }
+      this.eventTransactions++;
+      void this.applyEventGroup(group).finally(() => {
+        this.eventTransactions--;
+        this.runEventBatches();
+      });
+    }
+  }
+
+  private async applyEventGroup(group: typeof this.eventBatches): Promise<void> {
+    if (group.length > 1) {
+      try {
+        const results = await this.applyEventBatches(group.map((b) => b.events));
+        group.forEach((b, i) => b.resolve(results[i]));
+        return;
+      } catch {
+        // nothing of the group is stored: each batch alone, with its own answer
+      }
+    }
+    for (const b of group) {
+      await this.applyEventBatches([b.events]).then(
+        ([r]) => b.resolve(r),
+        (err: unknown) => b.reject(err),
+      );
+    }
+  }
+
+  /** Batches of events in one transaction; each batch's accepted and duplicate counts. */
+  private async applyEventBatches(batches: UsageEvent[][]): Promise<EventsResult[]> {
     return inTransaction(this.pool, async (c) => {
+      const events = batches.length === 1 ? batches[0] : batches.flat();
       const { rows } = await c.query<{ account_id: string; client_id: string }>(
         `INSERT INTO usage_event_ids (account_id, client_id)
          SELECT DISTINCT a, id FROM unnest($1::uuid[], $2::text[]) AS t(a, id)
@@ -131,14 +200,20 @@ export class UsageApplier {
       );
       const fresh = new Set(rows.map((r) => `${r.account_id}/${r.client_id}`));
       const taken = new Set<string>();
-      const records = events.filter((e) => {
-        const k = `${e.accountId}/${e.clientId}`;
-        if (!fresh.has(k) || taken.has(k)) return false;
-        taken.add(k);
-        return true;
+      const records: UsageEvent[] = [];
+      const results = batches.map((batch) => {
+        let accepted = 0;
+        for (const e of batch) {
+          const k = `${e.accountId}/${e.clientId}`;
+          if (!fresh.has(k) || taken.has(k)) continue;
+          taken.add(k);
+          records.push(e);
+          accepted++;
+        }
+        return { accepted, duplicates: batch.length - accepted };
       });
       if (records.length > 0) await this.applyWithin(c, `events:${randomUUID()}`, records);
-      return { accepted: records.length, duplicates: events.length - records.length };
+      return results;
     });
   }
 
