@@ -45,8 +45,8 @@ const BENCH_QUEUE_QPS_LIMIT = 1_000_000;
 
 /**
  * Starts queue-api (+ billing-api for the tenant) on a fresh database; returns what a bench needs.
- * `moreQueueApis` ([{ cmqPort, env }]) starts further queue-api processes on the same database
- * and Redis prefix, each with its own variables on top of the stack's; `worker` ({ port, env })
+ * `moreQueueApis` ([{ cmqPort, env, nodeArgs }]) starts further queue-api processes on the same database
+ * and Redis prefix, each with its own variables on top of the stack's; `worker` ({ port, env, nodeArgs })
  * starts a worker (apps/worker: usage jobs, sweeps, reconciliation) too.
  */
 async function startStack({
@@ -85,7 +85,7 @@ async function startStack({
     await waitFor(`http://127.0.0.1:${cmqPort}/health`);
     const more = [];
     for (const q of moreQueueApis) {
-      const child = start('queue-api', { ...env, ...q.env, CMQ_PORT: String(q.cmqPort), MIGRATIONS_RUN: 'false' });
+      const child = start('queue-api', { ...env, ...q.env, CMQ_PORT: String(q.cmqPort), MIGRATIONS_RUN: 'false' }, q.nodeArgs ?? []);
       children.push(child);
       await waitFor(`http://127.0.0.1:${q.cmqPort}/health`);
       more.push({ cmqPort: q.cmqPort, pid: child.pid });
@@ -93,7 +93,7 @@ async function startStack({
     let workerPid = null;
     if (worker) {
       const port = worker.port ?? 13001;
-      const child = start('worker', { ...env, ...worker.env, WORKER_PORT: String(port), MIGRATIONS_RUN: 'false' });
+      const child = start('worker', { ...env, ...worker.env, WORKER_PORT: String(port), MIGRATIONS_RUN: 'false' }, worker.nodeArgs ?? []);
       children.push(child);
       await waitFor(`http://127.0.0.1:${port}/health`);
       workerPid = child.pid;
@@ -460,6 +460,16 @@ async function analyzeMessages(db) {
 }
 
 /**
+ * Checkpoints Postgres has run so far (timed and requested), whatever database caused them: a
+ * checkpoint during a run (CREATE DATABASE forces one, e.g. another test run starting) makes
+ * every page's first change after it write a full page to the WAL, which slows commits for a while.
+ */
+async function checkpointsSoFar(db) {
+  const { rows } = await db.query('SELECT (checkpoints_timed + checkpoints_req)::int AS n FROM pg_stat_bgwriter');
+  return rows[0].n;
+}
+
+/**
  * Waits until the usage outbox is empty (every committed row applied by a worker); resolves
  * the milliseconds it took, or throws after `timeoutMs`.
  */
@@ -512,6 +522,7 @@ module.exports = {
   standInForAutovacuum,
   analyzeMessages,
   waitOutboxEmpty,
+  checkpointsSoFar,
   flagArg,
   numArg,
   ms2,

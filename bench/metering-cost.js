@@ -9,7 +9,10 @@
 // Usage: npm run bench:metering-cost -- [--runs 4] [--duration 15] [--connections 64] [--body 256]
 //          [--warmup 3] [--vacuum-every S (VACUUM ANALYZE of the tables the usage updates, every S s)]
 //          [--queue-qps-limit N (QUEUE_QPS_LIMIT; default 1,000,000: not the bottleneck)]
+//          [--cpu-prof (both queue-api processes and the worker write a CPU profile into bench/profiles/ when they stop)]
+//          [--group-commit-concurrency N (GROUP_COMMIT_CONCURRENCY of both queue-api processes; default: the app's)]
 const os = require('node:os');
+const { join } = require('node:path');
 const { Client } = require('pg');
 const {
   startStack,
@@ -17,11 +20,13 @@ const {
   call,
   wrkLoad,
   numArg,
+  flagArg,
   cpuSeconds,
   hostCpu,
   hostBusyPercent,
   standInForAutovacuum,
   waitOutboxEmpty,
+  checkpointsSoFar,
   BENCH_QUEUE_QPS_LIMIT,
 } = require('./lib');
 
@@ -51,12 +56,17 @@ async function main() {
   const warmup = numArg('warmup', 3);
   const vacuumEvery = numArg('vacuum-every', 0);
   const qpsLimit = numArg('queue-qps-limit', BENCH_QUEUE_QPS_LIMIT);
+  const extraEnv = { QUEUE_QPS_LIMIT: String(qpsLimit), METERING: 'true' };
+  const commits = numArg('group-commit-concurrency', 0);
+  if (commits > 0) extraEnv.GROUP_COMMIT_CONCURRENCY = String(commits);
 
+  const profileArgs = flagArg('cpu-prof') ? ['--cpu-prof', '--cpu-prof-dir', join(__dirname, 'profiles')] : [];
   const stack = await startStack({
     cmqPort: ON_PORT,
-    extraEnv: { QUEUE_QPS_LIMIT: String(qpsLimit), METERING: 'true' },
-    moreQueueApis: [{ cmqPort: OFF_PORT, env: { METERING: 'false' } }],
-    worker: { port: WORKER_PORT },
+    extraEnv,
+    queueNodeArgs: profileArgs,
+    moreQueueApis: [{ cmqPort: OFF_PORT, env: { METERING: 'false' }, nodeArgs: profileArgs }],
+    worker: { port: WORKER_PORT, nodeArgs: profileArgs },
   });
   const db = new Client({ connectionString: stack.databaseUrl });
   await db.connect();
@@ -88,7 +98,7 @@ async function main() {
       const makeBody = bodiesFor(port);
       const cpu0 = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
       const host0 = hostCpu();
-      const batches0 = Number((await db.query('SELECT count(*) AS n FROM usage_batches_applied')).rows[0].n);
+      const checkpoints0 = await checkpointsSoFar(db);
       const r = await wrkLoad({ port, makeBody, count, connections, duration, title: metering ? 'metering on' : 'metering off' });
       const busy = hostBusyPercent(host0, hostCpu());
       const cpu = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, Math.round(((cpuSeconds(pid) - cpu0[k]) / duration) * 100)]));
@@ -96,11 +106,12 @@ async function main() {
       r.cpu = cpu;
       r.busy = busy;
       r.metering = metering;
-      r.batches0 = batches0;
+      r.checkpoints = (await checkpointsSoFar(db)) - checkpoints0;
       results.push(r);
       console.log(
         `run ${i + 1} ${r.title}: ${r.requestsPerSec} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, CMQ errors ${r.cmqErrors}, ` +
-          `queue-api ${cpu[metering ? 'on' : 'off']}% of a core, worker ${cpu.worker}%, machine ${busy}% busy`,
+          `queue-api ${cpu[metering ? 'on' : 'off']}% of a core, worker ${cpu.worker}%, machine ${busy}% busy, ` +
+          `Postgres checkpoints during the run ${r.checkpoints}`,
       );
     }
     const lastDrain = await waitOutboxEmpty(db);
@@ -116,7 +127,8 @@ async function main() {
     console.log(
       `\nSendMessage, ${bodySize}-byte bodies, ${connections} connections, ${runs} runs of ${duration} s alternating metering ` +
         `off (port ${OFF_PORT}) / on (port ${ON_PORT}), one worker applying usage (USAGE_WORKER_CONCURRENCY ` +
-        `${stack.env.USAGE_WORKER_CONCURRENCY ?? 'default'}), QUEUE_QPS_LIMIT ${qpsLimit}` +
+        `${stack.env.USAGE_WORKER_CONCURRENCY ?? 'default'}), QUEUE_QPS_LIMIT ${qpsLimit}, GROUP_COMMIT_CONCURRENCY ` +
+        `${stack.env.GROUP_COMMIT_CONCURRENCY ?? 'default'}` +
         `${vacuumEvery > 0 ? `, VACUUM (ANALYZE) every ${vacuumEvery} s (${vacuums} runs)` : ''}; wrk on the same machine (${os.availableParallelism()} cores)`,
     );
     console.table(
@@ -131,6 +143,7 @@ async function main() {
         'queue-api CPU %': r.cpu[r.metering ? 'on' : 'off'],
         'worker CPU %': r.cpu.worker,
         'machine busy %': r.busy,
+        checkpoints: r.checkpoints,
         'outbox drained after, ms': r.drainMs,
       })),
     );
