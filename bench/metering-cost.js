@@ -7,7 +7,7 @@
 // requests counted in usage_minutely for the account are checked against what wrk sent to the
 // metered endpoint: every code-0 reply counted once.
 // Usage: npm run bench:metering-cost -- [--runs 4] [--duration 15] [--connections 64] [--body 256]
-//          [--warmup 3] [--vacuum-every S (VACUUM ANALYZE of the tables the usage updates, every S s)]
+//          [--warmup 5] [--vacuum-every S (VACUUM ANALYZE of the tables the usage updates, every S s)]
 //          [--queue-qps-limit N (QUEUE_QPS_LIMIT; default 1,000,000: not the bottleneck)]
 //          [--cpu-prof (both queue-api processes and the worker write a CPU profile into bench/profiles/ when they stop)]
 //          [--group-commit-concurrency N (GROUP_COMMIT_CONCURRENCY of both queue-api processes; default: the app's)]
@@ -53,7 +53,7 @@ async function main() {
   const duration = numArg('duration', 15);
   const connections = numArg('connections', 64);
   const bodySize = numArg('body', 256);
-  const warmup = numArg('warmup', 3);
+  const warmup = numArg('warmup', 5);
   const vacuumEvery = numArg('vacuum-every', 0);
   const qpsLimit = numArg('queue-qps-limit', BENCH_QUEUE_QPS_LIMIT);
   const extraEnv = { QUEUE_QPS_LIMIT: String(qpsLimit), METERING: 'true' };
