@@ -8,6 +8,7 @@
 //          [--accounts 100] [--queues 3]
 //          [--vacuum-every S (VACUUM ANALYZE of the tables the usage updates, every S s)]
 //          [--cpu-prof (the billing-api writes a CPU profile into bench/profiles/ when it stops)]
+// BENCH_BILLING_NODE_ARGS (environment): more node options for the billing-api, e.g. "-r ./probe.js".
 const http = require('node:http');
 const os = require('node:os');
 const { mkdirSync } = require('node:fs');
