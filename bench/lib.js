@@ -43,8 +43,21 @@ async function waitFor(url, ms = 30000) {
  */
 const BENCH_QUEUE_QPS_LIMIT = 1_000_000;
 
-/** Starts queue-api (+ billing-api for the tenant) on a fresh database; returns what a bench needs. */
-async function startStack({ cmqPort = 18080, billingPort = 13000, extraEnv = {}, queueNodeArgs = [] } = {}) {
+/**
+ * Starts queue-api (+ billing-api for the tenant) on a fresh database; returns what a bench needs.
+ * `moreQueueApis` ([{ cmqPort, env, nodeArgs }]) starts further queue-api processes on the same database
+ * and Redis prefix, each with its own variables on top of the stack's; `worker` ({ port, env, nodeArgs })
+ * starts a worker (apps/worker: usage jobs, sweeps, reconciliation) too.
+ */
+async function startStack({
+  cmqPort = 18080,
+  billingPort = 13000,
+  extraEnv = {},
+  queueNodeArgs = [],
+  moreQueueApis = [],
+  worker = null,
+  billingNodeArgs = [],
+} = {}) {
   const databaseUrl = await resetDatabase('cmq_bench');
   const env = {
     NODE_ENV: 'production',
@@ -58,35 +71,72 @@ async function startStack({ cmqPort = 18080, billingPort = 13000, extraEnv = {},
     LOG_LEVEL: 'warn',
     ...extraEnv,
   };
-  const billing = start('billing-api', env);
-  await waitFor(`http://127.0.0.1:${billingPort}/health`);
-  const queue = start('queue-api', { ...env, MIGRATIONS_RUN: 'false' }, queueNodeArgs);
-  await waitFor(`http://127.0.0.1:${cmqPort}/health`);
-  const admin = async (path) => {
-    const res = await fetch(`http://127.0.0.1:${billingPort}${path}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'bench' }),
-    });
-    const body = await res.json();
-    if (res.status !== 201) throw new Error(`${path}: ${res.status} ${JSON.stringify(body)}`);
-    return body;
+  const children = [];
+  const billing = start('billing-api', env, billingNodeArgs);
+  children.push(billing);
+  const stop = () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    return Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r() : c.on('exit', r)))));
   };
-  const account = await admin('/v1/accounts');
-  const key = await admin(`/v1/accounts/${account.id}/keys`);
-  return {
-    env,
-    databaseUrl,
-    cmqPort,
-    /** pid of the queue-api process (for /proc sampling) */
-    queuePid: queue.pid,
-    tenant: { accountId: account.id, secretId: key.secretId, secretKey: key.secretKey },
-    stop: () => {
-      queue.kill('SIGTERM');
-      billing.kill('SIGTERM');
-      return Promise.all([queue, billing].map((c) => new Promise((r) => (c.exitCode !== null ? r() : c.on('exit', r)))));
-    },
-  };
+  try {
+    await waitFor(`http://127.0.0.1:${billingPort}/health`);
+    const queue = start('queue-api', { ...env, MIGRATIONS_RUN: 'false' }, queueNodeArgs);
+    children.push(queue);
+    await waitFor(`http://127.0.0.1:${cmqPort}/health`);
+    const more = [];
+    for (const q of moreQueueApis) {
+      const child = start('queue-api', { ...env, ...q.env, CMQ_PORT: String(q.cmqPort), MIGRATIONS_RUN: 'false' }, q.nodeArgs ?? []);
+      children.push(child);
+      await waitFor(`http://127.0.0.1:${q.cmqPort}/health`);
+      more.push({ cmqPort: q.cmqPort, pid: child.pid });
+    }
+    let workerPid = null;
+    if (worker) {
+      const port = worker.port ?? 13001;
+      const child = start('worker', { ...env, ...worker.env, WORKER_PORT: String(port), MIGRATIONS_RUN: 'false' }, worker.nodeArgs ?? []);
+      children.push(child);
+      await waitFor(`http://127.0.0.1:${port}/health`);
+      workerPid = child.pid;
+    }
+    const admin = async (path, body = { name: 'bench' }) => {
+      const res = await fetch(`http://127.0.0.1:${billingPort}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      const reply = await res.json();
+      if (res.status !== 201) throw new Error(`${path}: ${res.status} ${JSON.stringify(reply)}`);
+      return reply;
+    };
+    /** a new account with an access key */
+    const newTenant = async (name = 'bench') => {
+      const account = await admin('/v1/accounts', { name });
+      const key = await admin(`/v1/accounts/${account.id}/keys`);
+      return { accountId: account.id, secretId: key.secretId, secretKey: key.secretKey };
+    };
+    return {
+      env,
+      databaseUrl,
+      cmqPort,
+      billingPort,
+      /** pid of the queue-api process (for /proc sampling) */
+      queuePid: queue.pid,
+      /** pid of the billing-api process */
+      billingPid: billing.pid,
+      /** the queue-api processes of `moreQueueApis`: { cmqPort, pid } */
+      moreQueueApis: more,
+      /** pid of the worker, or null */
+      workerPid,
+      tenant: await newTenant(),
+      newTenant,
+      /** POST to the billing-api with the admin token; the parsed reply (201 expected) */
+      admin,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }
 
 /** A signed form body, exactly as a client builds it (fresh Timestamp, Nonce and Signature). */
@@ -144,6 +194,8 @@ async function wrkLoad({ port, makeBody, count, connections, duration, threads =
     'p99.9': num('P99.9_MS'),
     cmqErrors: num('CMQ_ERRORS'),
     exhausted: num('EXHAUSTED'),
+    /** requests written, answered or not when the run ended */
+    sent: num('SENT'),
     socketErrors: socketErrors ? socketErrors[1] : 'none',
   };
 }
@@ -307,6 +359,22 @@ function cpuSeconds(pid) {
 }
 
 /**
+ * CPU seconds so far of each Postgres backend serving `db`'s database (pid → seconds), from
+ * pg_stat_activity and /proc: the database's share of the machine, whatever else Postgres serves.
+ */
+async function postgresBackendsCpu(db) {
+  const { rows } = await db.query('SELECT pid FROM pg_stat_activity WHERE datname = current_database()');
+  return new Map(rows.map((r) => [r.pid, cpuSeconds(r.pid)]).filter(([, s]) => Number.isFinite(s)));
+}
+
+/** CPU seconds the backends used between two {@link postgresBackendsCpu} readings (new ones from 0). */
+function postgresCpuBetween(before, after) {
+  let s = 0;
+  for (const [pid, v] of after) s += v - (before.get(pid) ?? 0);
+  return s;
+}
+
+/**
  * The whole machine's CPU time so far, in jiffies, from /proc/stat: `busy` (all but idle and
  * iowait) and `total`. Two readings give the share of the machine in use, whoever used it:
  * the benchmarks share the machine, so that share tells a quiet run from a crowded one.
@@ -336,36 +404,40 @@ async function messagesTableStats(db) {
 
 /**
  * Says when the local Postgres runs without autovacuum, and starts {@link vacuumLoop} when
- * `vacuumEvery` > 0. Returns its `stop()`, or null.
+ * `vacuumEvery` > 0 (on `tables`, the messages table unless told). Returns its `stop()`, or null.
  */
-async function standInForAutovacuum(db, databaseUrl, vacuumEvery) {
+async function standInForAutovacuum(db, databaseUrl, vacuumEvery, tables = ['messages']) {
   if ((await messagesTableStats(db)).autovacuum !== 'on') {
+    const what = tables.length === 1 ? `the ${tables[0]} table` : tables.join(', ');
     console.log(
-      '!! autovacuum is off on this Postgres: dead rows of the messages table pile up during the run' +
-        (vacuumEvery > 0 ? `; VACUUM (ANALYZE) messages every ${vacuumEvery} s stands in for it` : ' (--vacuum-every N stands in for it)'),
+      `!! autovacuum is off on this Postgres: dead rows of ${what} pile up during the run` +
+        (vacuumEvery > 0
+          ? `; VACUUM (ANALYZE) ${tables.join(', ')} every ${vacuumEvery} s stands in for it`
+          : ' (--vacuum-every N stands in for it)'),
     );
   }
-  return vacuumEvery > 0 ? vacuumLoop(databaseUrl, vacuumEvery) : null;
+  return vacuumEvery > 0 ? vacuumLoop(databaseUrl, vacuumEvery, tables) : null;
 }
 
 /**
- * `VACUUM (ANALYZE) messages` every `seconds` on a connection of its own, one at a time, for
- * machines whose Postgres runs without autovacuum (it stands in for autovacuum's vacuum and
- * analyze; it tunes nothing in the apps). Returns `stop()`, which resolves with the number of
- * runs.
+ * `VACUUM (ANALYZE)` of `tables` (the messages table unless told) every `seconds` on a
+ * connection of its own, one at a time, for machines whose Postgres runs without autovacuum (it
+ * stands in for autovacuum's vacuum and analyze; it tunes nothing in the apps). Returns
+ * `stop()`, which resolves with the number of runs.
  */
-async function vacuumLoop(databaseUrl, seconds) {
+async function vacuumLoop(databaseUrl, seconds, tables = ['messages']) {
   const db = new Client({ connectionString: databaseUrl, application_name: 'bench-vacuum' });
   await db.connect();
+  const sql = `VACUUM (ANALYZE) ${tables.join(', ')}`;
   let runs = 0;
   let stopped = false;
   let current = null; // the vacuum running, if any: a tick while one runs is skipped
   const timer = setInterval(() => {
     if (stopped || current) return;
     current = db
-      .query('VACUUM (ANALYZE) messages')
+      .query(sql)
       .then(() => runs++)
-      .catch((err) => console.error(`VACUUM (ANALYZE) messages failed: ${err.message}`))
+      .catch((err) => console.error(`${sql} failed: ${err.message}`))
       .finally(() => (current = null));
   }, seconds * 1000);
   return async () => {
@@ -385,6 +457,30 @@ async function vacuumLoop(databaseUrl, seconds) {
  */
 async function analyzeMessages(db) {
   await db.query('ANALYZE messages');
+}
+
+/**
+ * Checkpoints Postgres has run so far (timed and requested), whatever database caused them: a
+ * checkpoint during a run (CREATE DATABASE forces one, e.g. another test run starting) makes
+ * every page's first change after it write a full page to the WAL, which slows commits for a while.
+ */
+async function checkpointsSoFar(db) {
+  const { rows } = await db.query('SELECT (checkpoints_timed + checkpoints_req)::int AS n FROM pg_stat_bgwriter');
+  return rows[0].n;
+}
+
+/**
+ * Waits until the usage outbox is empty (every committed row applied by a worker); resolves
+ * the milliseconds it took, or throws after `timeoutMs`.
+ */
+async function waitOutboxEmpty(db, timeoutMs = 120_000) {
+  const t0 = performance.now();
+  for (;;) {
+    const { rows } = await db.query('SELECT EXISTS (SELECT 1 FROM usage_outbox) AS pending');
+    if (!rows[0].pending) return performance.now() - t0;
+    if (performance.now() - t0 > timeoutMs) throw new Error(`usage_outbox not empty after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /** true when `--name` is on the command line */
@@ -417,12 +513,16 @@ module.exports = {
   prefill,
   rssMb,
   cpuSeconds,
+  postgresBackendsCpu,
+  postgresCpuBetween,
   hostCpu,
   hostBusyPercent,
   messagesTableStats,
   vacuumLoop,
   standInForAutovacuum,
   analyzeMessages,
+  waitOutboxEmpty,
+  checkpointsSoFar,
   flagArg,
   numArg,
   ms2,

@@ -1,5 +1,6 @@
 -- wrk script: POSTs presigned CMQ form bodies (one per line of $BODIES), each thread its own
--- share, and counts replies whose CMQ code is not 0.
+-- share, counts replies whose CMQ code is not 0, and the requests it wrote (SENT: replies
+-- counted plus those still in flight when the run ended, which the server may still answer).
 local threads = {}
 local nthreads = 0
 
@@ -44,12 +45,13 @@ function response(status, hdrs, body)
 end
 
 function done(summary, latency, requests)
-  local errs, ex = 0, 0
+  local errs, ex, sent = 0, 0, 0
   for _, t in ipairs(threads) do
     errs = errs + t:get("cmq_errors")
     ex = ex + t:get("exhausted")
+    sent = sent + t:get("next_body") - 1
   end
-  io.write(string.format("CMQ_ERRORS %d\nEXHAUSTED %d\n", errs, ex))
+  io.write(string.format("CMQ_ERRORS %d\nEXHAUSTED %d\nSENT %d\n", errs, ex, sent))
   for _, p in ipairs({ 50, 90, 99, 99.9 }) do
     io.write(string.format("P%s_MS %.2f\n", p, latency:percentile(p) / 1000))
   end

@@ -240,6 +240,24 @@ describe('POST /v1/usage-events', () => {
     expect(rows.map((r) => r.client_id)).toEqual(['old']);
   });
 
+  it('batches sent at once are answered each on its own: one refused, the others counted', async () => {
+    const t = await stack.tenant('events-together');
+    const bodies = Array.from({ length: 12 }, (_, k) => ({
+      events: Array.from({ length: 5 }, (_, i) => (k === 7 && i === 2 ? { ...event(t.accountId, `k${k}-${i}`), region: 'mars' } : event(t.accountId, `k${k}-${i}`))),
+    }));
+    // the same batch twice more: its events count once
+    bodies.push(bodies[3], bodies[3]);
+    const replies = await Promise.all(bodies.map((b) => stack.admin('POST', '/v1/usage-events', b)));
+    replies.forEach((r, k) => expect(r.status).toBe(k === 7 ? 400 : 200));
+    expect(replies[7].body.message).toMatch(/no plan default covers/);
+    expect(replies.filter((r) => r.status === 200).reduce((n, r) => n + r.body.accepted, 0)).toBe(55);
+    expect(replies.filter((r) => r.status === 200).reduce((n, r) => n + r.body.duplicates, 0)).toBe(10);
+    const { rows } = await stack.db.query(`SELECT client_id FROM usage_event_ids WHERE account_id = $1 AND client_id LIKE 'k7-%'`, [t.accountId]);
+    expect(rows).toEqual([]);
+    // 55 events of a million calls each at 2.00 per million
+    expect((await stack.admin('GET', `/v1/accounts/${t.accountId}/balance`)).body.cash).toBe('-110.00');
+  });
+
   it('refuses events no price plan covers (region or time) with 400, storing nothing of the batch', async () => {
     const t = await stack.tenant('unpriced');
     for (const unpriced of [

@@ -6,6 +6,7 @@ import { Logger } from 'nestjs-pino';
 import type { AppConfig } from '@app/config';
 import { ApiExceptionFilter } from './api-exception.filter';
 import { BillingApiModule } from './billing-api.module';
+import { VALIDATION_PIPE_OPTIONS } from './validation';
 
 export async function createBillingApi(config: AppConfig): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(
@@ -14,7 +15,7 @@ export async function createBillingApi(config: AppConfig): Promise<NestFastifyAp
     { bufferLogs: true },
   );
   app.useLogger(app.get(Logger));
-  app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
+  app.useGlobalPipes(new ValidationPipe(VALIDATION_PIPE_OPTIONS));
   app.useGlobalFilters(new ApiExceptionFilter());
   const doc = new DocumentBuilder()
     .setTitle('CMQ Cloud internal billing API')

@@ -230,21 +230,27 @@ export class LedgerService {
     }
     const status = change.status ?? bal[0].status;
     await c.query(
-      `UPDATE balances
-          SET cash_nano = $2, voucher_nano = $3, spent_nano = spent_nano + $4, updated_at = now(),
-              status = $5, low_alert_armed = $6,
-              overdue_since = CASE WHEN $5 = 'active' THEN NULL WHEN status = 'active' THEN now() ELSE overdue_since END,
-              suspended_at = CASE WHEN $5 = 'active' THEN NULL ELSE suspended_at END,
-              release_notice_at = CASE WHEN $5 = 'active' THEN NULL ELSE release_notice_at END,
-              released_at = CASE WHEN $5 = 'active' THEN NULL ELSE released_at END
-        WHERE account_id = $1`,
-      [p.accountId, cashAfter.toString(), voucherAfter.toString(), spent.toString(), status, change.lowAlertArmed ?? bal[0].low_alert_armed],
+      `UPDATE balances SET cash_nano = $2, voucher_nano = $3, spent_nano = spent_nano + $4, updated_at = now() WHERE account_id = $1`,
+      [p.accountId, cashAfter.toString(), voucherAfter.toString(), spent.toString()],
     );
-    if (change.status) {
-      await c.query(`UPDATE accounts SET status = $2, updated_at = now() WHERE id = $1`, [p.accountId, change.status]);
-    }
+    await this.moveStanding(c, p.accountId, status, change.lowAlertArmed ?? bal[0].low_alert_armed, change.status !== undefined);
     const notifications = await insertNotifications(c, this.notificationsOf(change, entry, status, bal[0].currency, threshold));
     return notifications.length ? { entry, replayed: false, notifications } : { entry, replayed: false };
+  }
+
+  /** The status and low-balance arming a posting moved, on the balance row (and the account). */
+  private async moveStanding(c: PoolClient, accountId: string, status: AccountStatus, lowAlertArmed: boolean, statusChanged: boolean): Promise<void> {
+    await c.query(
+      `UPDATE balances
+          SET status = $2, low_alert_armed = $3,
+              overdue_since = CASE WHEN $2 = 'active' THEN NULL WHEN status = 'active' THEN now() ELSE overdue_since END,
+              suspended_at = CASE WHEN $2 = 'active' THEN NULL ELSE suspended_at END,
+              release_notice_at = CASE WHEN $2 = 'active' THEN NULL ELSE release_notice_at END,
+              released_at = CASE WHEN $2 = 'active' THEN NULL ELSE released_at END
+        WHERE account_id = $1`,
+      [accountId, status, lowAlertArmed],
+    );
+    if (statusChanged) await c.query(`UPDATE accounts SET status = $2, updated_at = now() WHERE id = $1`, [accountId, status]);
   }
 
   private notificationsOf(change: StandingChange, e: LedgerEntry, status: AccountStatus, currency: string, threshold: Nano | null): NewNotification[] {
@@ -275,6 +281,133 @@ export class LedgerService {
       [accountId, threshold?.toString() ?? null],
     );
     return this.balance(accountId);
+  }
+
+  /**
+   * Usage charges of many accounts inside the caller's transaction, in a few statements: every
+   * account in `accounts` gets its balance row (made if missing) locked, in account order, and
+   * `last_usage_at = now()`; each posting (a `charge`, at most one per account, all of them in
+   * `accounts`) is posted as {@link postWithin} would post it: vouchers first, the cumulative
+   * spend for the run-out prediction, and the arrears standing it moves (overdue, a low-balance
+   * alert) with its notifications, in this transaction. An entry already there with the same key
+   * and request answers as it is. Null when another transaction committed one of the keys while
+   * this one waited: roll back and apply again.
+   */
+  async postChargesWithin(
+    c: PoolClient,
+    accounts: readonly string[],
+    postings: readonly Posting[],
+  ): Promise<{ notifications: string[] } | null> {
+    const ids = [...new Set(accounts)].sort();
+    if (ids.length === 0) return { notifications: [] };
+    const hashes = postings.map((p) => requestHash(p.request));
+    const replayed = new Set<string>();
+    if (postings.length > 0) {
+      const { rows } = await c.query<{ idempotency_key: string; request_hash: string | null }>(
+        `SELECT idempotency_key, request_hash FROM ledger_entries WHERE idempotency_key = ANY($1::text[])`,
+        [postings.map((p) => p.idempotencyKey)],
+      );
+      const seen = new Map(rows.map((r) => [r.idempotency_key, r.request_hash]));
+      postings.forEach((p, i) => {
+        if (!seen.has(p.idempotencyKey)) return;
+        if (seen.get(p.idempotencyKey) !== hashes[i]) throw new IdempotencyConflictError('this Idempotency-Key was used for a different request');
+        replayed.add(p.idempotencyKey);
+      });
+    }
+    await c.query(`INSERT INTO balances (account_id) SELECT unnest($1::uuid[]) ON CONFLICT (account_id) DO NOTHING`, [ids]);
+    const { rows: bal } = await c.query<{
+      account_id: string;
+      cash_nano: string;
+      voucher_nano: string;
+      currency: string;
+      status: AccountStatus;
+      alert_threshold_nano: string | null;
+      low_alert_armed: boolean;
+    }>(
+      `SELECT account_id, cash_nano, voucher_nano, currency, status, alert_threshold_nano, low_alert_armed
+         FROM balances WHERE account_id = ANY($1::uuid[]) ORDER BY account_id FOR UPDATE`,
+      [ids],
+    );
+    const balances = new Map(
+      bal.map((b) => [
+        b.account_id,
+        { row: b, cash: BigInt(b.cash_nano), vouchers: BigInt(b.voucher_nano), spent: 0n, posted: false },
+      ]),
+    );
+    const entries: unknown[][] = [[], [], [], [], [], [], [], [], [], []];
+    postings.forEach((p, i) => {
+      if (replayed.has(p.idempotencyKey)) return;
+      const charge = p.charge;
+      if (charge === undefined) throw new RangeError('postChargesWithin posts charges only');
+      if (charge < 0n) throw new RangeError('a charge cannot be negative');
+      const b = balances.get(p.accountId.toLowerCase());
+      if (!b) throw new Error(`account ${p.accountId} is not among the accounts to lock`);
+      const fromVouchers = b.vouchers < charge ? (b.vouchers > 0n ? b.vouchers : 0n) : charge;
+      const cashDelta = -(charge - fromVouchers);
+      const voucherDelta = -fromVouchers;
+      b.cash += cashDelta;
+      b.vouchers += voucherDelta;
+      b.spent += charge;
+      b.posted = true;
+      [
+        p.accountId,
+        p.kind,
+        cashDelta.toString(),
+        voucherDelta.toString(),
+        b.cash.toString(),
+        b.vouchers.toString(),
+        p.idempotencyKey,
+        hashes[i],
+        p.reason ?? null,
+        p.meta ? JSON.stringify(p.meta) : null,
+      ].forEach((v, k) => entries[k].push(v));
+    });
+    const written = new Map<string, LedgerEntry>();
+    if (entries[0].length > 0) {
+      const { rows } = await c.query<EntryRow>(
+        `INSERT INTO ledger_entries (account_id, kind, cash_delta_nano, voucher_delta_nano, cash_after_nano, voucher_after_nano,
+                                     idempotency_key, request_hash, reason, meta)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::text[],
+                              $9::text[], $10::jsonb[])
+         ON CONFLICT (idempotency_key) DO NOTHING
+         RETURNING ${ENTRY_COLUMNS}`,
+        entries,
+      );
+      if (rows.length !== entries[0].length) return null;
+      for (const r of rows) written.set(r.account_id, toEntry(r));
+    }
+    const rows = [...balances.entries()];
+    await c.query(
+      `UPDATE balances b SET cash_nano = t.cash, voucher_nano = t.vouchers, spent_nano = b.spent_nano + t.spent, last_usage_at = now(),
+              updated_at = CASE WHEN t.posted THEN now() ELSE b.updated_at END
+         FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::boolean[]) AS t(a, cash, vouchers, spent, posted)
+        WHERE b.account_id = t.a`,
+      [
+        rows.map(([a]) => a),
+        rows.map(([, b]) => b.cash.toString()),
+        rows.map(([, b]) => b.vouchers.toString()),
+        rows.map(([, b]) => b.spent.toString()),
+        rows.map(([, b]) => b.posted),
+      ],
+    );
+    // the arrears standing: a few comparisons per account; statements only where it moves
+    const notifications: string[] = [];
+    for (const [accountId, b] of rows) {
+      const entry = written.get(accountId);
+      if (!entry) continue;
+      const threshold = b.row.alert_threshold_nano === null ? null : BigInt(b.row.alert_threshold_nano);
+      const change = afterPosting(
+        { status: b.row.status, alertThreshold: threshold, lowAlertArmed: b.row.low_alert_armed },
+        b.cash,
+        b.vouchers,
+        this.hysteresisPercent,
+      );
+      if (!change) continue;
+      const status = change.status ?? b.row.status;
+      await this.moveStanding(c, accountId, status, change.lowAlertArmed ?? b.row.low_alert_armed, change.status !== undefined);
+      notifications.push(...(await insertNotifications(c, this.notificationsOf(change, entry, status, b.row.currency, threshold))));
+    }
+    return { notifications };
   }
 
   private async existing(c: PoolClient, key: string, hash: string): Promise<LedgerEntry | null> {

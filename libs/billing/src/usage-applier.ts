@@ -8,7 +8,7 @@ import { NotificationDispatcher } from './notifications';
 import { actionClass, MeteringRule, Outcome } from './metering';
 import type { Nano } from './money';
 import { PlanCatalog } from './plan-catalog';
-import { deduction, PricePlan } from './rating';
+import { deduction, PlanLine, PricePlan } from './rating';
 import { decodeUsage } from './usage-outbox';
 
 type OutboxRow = Parameters<typeof decodeUsage>[0][number];
@@ -32,12 +32,36 @@ export interface UsageRecord {
   at: number;
 }
 
+/** A usage event from elsewhere: a usage record with its producer's id. */
+export type UsageEvent = UsageRecord & { clientId: string };
+
+/** What became of a batch of usage events. */
+export interface EventsResult {
+  accepted: number;
+  duplicates: number;
+}
+
+/** Transactions of usage events one process runs at once; more batches wait and go together. */
+export const EVENT_TRANSACTIONS = 2;
+/** Events one transaction takes at most (whole batches: a larger batch goes alone). */
+export const EVENTS_PER_TRANSACTION = 10_000;
+
 export interface ApplyResult {
   applied: boolean;
   /** charge per account, in nano */
   charges: Map<string, Nano>;
   /** ids of the notifications the charges stored (an account became overdue, a low-balance alert) */
   notifications: string[];
+}
+
+/** A batch's rating as far as it goes before any lock (see UsageApplier.prepareRating). */
+interface Rating {
+  /** a zero charge for every account of the batch, in the order of the records */
+  charges: Map<string, Nano>;
+  /** each record's billable calls under its plan's rule */
+  billed: bigint[];
+  /** the calls per account, region, month and plan line, in key order */
+  lines: Array<{ accountId: string; region: string; month: string; plan: PricePlan; line: PlanLine; calls: bigint }>;
 }
 
 const HOUR = 3_600_000;
@@ -49,7 +73,9 @@ const MINUTE = 60_000;
  * aggregates, the month's cumulative rating per account, region and plan line (each charge is
  * F(after) − F(before)), and one `usage_charge` ledger entry per account, vouchers first.
  * Rows are locked in a fixed order (months, then balances, sorted), so concurrent batches for
- * the same accounts wait for each other instead of deadlocking.
+ * the same accounts wait for each other instead of deadlocking. Each step is one statement for
+ * the whole batch (plan lookups, month rows, aggregates, charges), however many accounts it holds:
+ * a batch's locks are held for a few round trips, not a few per account.
  */
 @Injectable()
 export class UsageApplier {
@@ -115,10 +141,67 @@ export class UsageApplier {
    * Usage events from elsewhere (billing.md §7): an event whose client id this account sent in
    * the last 35 days is acknowledged and not counted again. The ids are recorded in the same
    * transaction as the usage, never before it.
+   *
+   * Batches that arrive while {@link EVENT_TRANSACTIONS} transactions of events are running wait,
+   * and are then applied together in one transaction (up to {@link EVENTS_PER_TRANSACTION}
+   * events), each answered with its own counts: every batch touches the month, aggregate and
+   * balance rows of its accounts, which concurrent transactions can only take one after another,
+   * so many batches per transaction is what lifts the rate. A shared transaction that fails is
+   * rolled back whole and its batches are applied again one by one, so a batch that is refused
+   * (no plan covers it) is refused alone, as if it had come alone.
    */
-  async applyEvents(events: Array<UsageRecord & { clientId: string }>): Promise<{ accepted: number; duplicates: number }> {
-    const notifications: string[] = [];
-    const result = await inTransaction(this.pool, async (c) => {
+  applyEvents(events: UsageEvent[]): Promise<EventsResult> {
+    return new Promise((resolve, reject) => {
+      this.eventBatches.push({ events, resolve, reject });
+      this.runEventBatches();
+    });
+  }
+
+  private readonly eventBatches: Array<{ events: UsageEvent[]; resolve: (r: EventsResult) => void; reject: (err: unknown) => void }> = [];
+  private eventTransactions = 0;
+
+  private runEventBatches(): void {
+    while (this.eventTransactions < EVENT_TRANSACTIONS && this.eventBatches.length > 0) {
+      const group = [this.eventBatches.shift()!];
+      let n = group[0].events.length;
+      while (this.eventBatches.length > 0 && n + this.eventBatches[0].events.length <= EVENTS_PER_TRANSACTION) {
+        const b = this.eventBatches.shift()!;
+        group.push(b);
+        n += b.events.length;
+      }
+      this.eventTransactions++;
+      void this.applyEventGroup(group).finally(() => {
+        this.eventTransactions--;
+        this.runEventBatches();
+      });
+    }
+  }
+
+  private async applyEventGroup(group: typeof this.eventBatches): Promise<void> {
+    if (group.length > 1) {
+      try {
+        const results = await this.applyEventBatches(group.map((b) => b.events));
+        group.forEach((b, i) => b.resolve(results[i]));
+        return;
+      } catch {
+        // nothing of the group is stored: each batch alone, with its own answer
+      }
+    }
+    for (const b of group) {
+      await this.applyEventBatches([b.events]).then(
+        ([r]) => b.resolve(r),
+        (err: unknown) => b.reject(err),
+      );
+    }
+  }
+
+  /**
+   * Batches of events in one transaction; each batch's accepted and duplicate counts. The
+   * notifications the charges stored go out once the transaction committed.
+   */
+  private async applyEventBatches(batches: UsageEvent[][]): Promise<EventsResult[]> {
+    const { results, notifications } = await inTransaction(this.pool, async (c) => {
+      const events = batches.length === 1 ? batches[0] : batches.flat();
       const { rows } = await c.query<{ account_id: string; client_id: string }>(
         `INSERT INTO usage_event_ids (account_id, client_id)
          SELECT DISTINCT a, id FROM unnest($1::uuid[], $2::text[]) AS t(a, id)
@@ -129,17 +212,23 @@ export class UsageApplier {
       );
       const fresh = new Set(rows.map((r) => `${r.account_id}/${r.client_id}`));
       const taken = new Set<string>();
-      const records = events.filter((e) => {
-        const k = `${e.accountId}/${e.clientId}`;
-        if (!fresh.has(k) || taken.has(k)) return false;
-        taken.add(k);
-        return true;
+      const records: UsageEvent[] = [];
+      const results = batches.map((batch) => {
+        let accepted = 0;
+        for (const e of batch) {
+          const k = `${e.accountId}/${e.clientId}`;
+          if (!fresh.has(k) || taken.has(k)) continue;
+          taken.add(k);
+          records.push(e);
+          accepted++;
+        }
+        return { accepted, duplicates: batch.length - accepted };
       });
-      if (records.length > 0) notifications.push(...(await this.applyWithin(c, `events:${randomUUID()}`, records)).notifications);
-      return { accepted: records.length, duplicates: events.length - records.length };
+      const applied = records.length > 0 ? await this.applyWithin(c, `events:${randomUUID()}`, records) : null;
+      return { results, notifications: applied?.notifications ?? [] };
     });
     await this.notifier?.dispatch(notifications);
-    return result;
+    return results;
   }
 
   /** Forgets client ids of usage events older than the 35 days they are remembered for. */
@@ -159,31 +248,33 @@ export class UsageApplier {
       [batchId, records.length],
     );
     if (!first.rowCount) return { applied: false, charges: new Map(), notifications: [] };
-    const { charges, billed } = await this.rate(c, records);
-    await this.aggregate(c, records, billed);
-    const notifications: string[] = [];
-    for (const accountId of [...charges.keys()].sort()) {
-      const charge = charges.get(accountId)!;
-      if (charge > 0n) {
-        const posted = await this.ledger.postWithin(c, {
+    // everything that takes no lock first: plans, billable calls, the aggregates' rows
+    const rating = await this.prepareRating(records);
+    const aggregates = this.aggregates(records, rating.billed);
+    // then the rows other batches of the same accounts wait for, each kind in key order
+    const charges = await this.rate(c, rating);
+    await this.writeAggregates(c, aggregates);
+    const accounts = [...charges.keys()].sort();
+    const postings = accounts
+      .filter((accountId) => charges.get(accountId)! > 0n)
+      .map((accountId) => {
+        const charge = charges.get(accountId)!;
+        return {
           accountId,
-          kind: 'usage_charge',
+          kind: 'usage_charge' as const,
           charge,
           idempotencyKey: `usage:${batchId}:${accountId}`,
           request: { batchId, accountId, charge },
           meta: { batchId },
-        });
-        if (!posted) throw new Error(`usage charge of batch ${batchId} posted twice at once`);
-        if (posted.notifications) notifications.push(...posted.notifications);
-      } else {
-        await c.query(`INSERT INTO balances (account_id) VALUES ($1) ON CONFLICT (account_id) DO NOTHING`, [accountId]);
-      }
-      await c.query(`UPDATE balances SET last_usage_at = now() WHERE account_id = $1`, [accountId]);
-    }
-    return { applied: true, charges, notifications };
+        };
+      });
+    const posted = await this.ledger.postChargesWithin(c, accounts, postings);
+    if (!posted) throw new Error(`usage charge of batch ${batchId} posted twice at once`);
+    return { applied: true, charges, notifications: posted.notifications };
   }
 
-  private async aggregate(c: PoolClient, records: UsageRecord[], billed: bigint[]): Promise<void> {
+  /** The hourly and per-minute aggregates of a batch, as the columns of their upserts (in key order). */
+  private aggregates(records: UsageRecord[], billed: bigint[]): { hourly: unknown[][]; minutely: unknown[][] } {
     type Hourly = { calls: number; billable: number; messages: number; bytesIn: number; bytesOut: number };
     const hourly = new Map<string, Hourly>();
     const minutely = new Map<string, number>();
@@ -202,16 +293,10 @@ export class UsageApplier {
     });
     const hk = [...hourly.keys()].sort();
     const cols = hk.map((k) => k.split('\u0000'));
-    await c.query(
-      `INSERT INTO usage_hourly AS u (account_id, region, resource, action_class, hour, calls, billable_calls, messages, bytes_in, bytes_out)
-       SELECT a, r, res, cls, to_timestamp(h::bigint / 1000.0), n, b, m, bi, bo
-         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[])
-              AS t(a, r, res, cls, h, n, b, m, bi, bo)
-       ON CONFLICT (account_id, region, resource, action_class, hour) DO UPDATE
-         SET calls = u.calls + excluded.calls, billable_calls = u.billable_calls + excluded.billable_calls,
-             messages = u.messages + excluded.messages, bytes_in = u.bytes_in + excluded.bytes_in,
-             bytes_out = u.bytes_out + excluded.bytes_out`,
-      [
+    const mk = [...minutely.keys()].sort();
+    const mcols = mk.map((k) => k.split('\u0000'));
+    return {
+      hourly: [
         cols.map((k) => k[0]),
         cols.map((k) => k[1]),
         cols.map((k) => k[2]),
@@ -223,71 +308,127 @@ export class UsageApplier {
         hk.map((k) => hourly.get(k)!.bytesIn),
         hk.map((k) => hourly.get(k)!.bytesOut),
       ],
+      minutely: [mcols.map((k) => k[0]), mcols.map((k) => k[1]), mcols.map((k) => k[2]), mcols.map((k) => k[3]), mk.map((k) => minutely.get(k)!)],
+    };
+  }
+
+  private async writeAggregates(c: PoolClient, a: { hourly: unknown[][]; minutely: unknown[][] }): Promise<void> {
+    await c.query(
+      `INSERT INTO usage_hourly AS u (account_id, region, resource, action_class, hour, calls, billable_calls, messages, bytes_in, bytes_out)
+       SELECT a, r, res, cls, to_timestamp(h::bigint / 1000.0), n, b, m, bi, bo
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[])
+              AS t(a, r, res, cls, h, n, b, m, bi, bo)
+       ON CONFLICT (account_id, region, resource, action_class, hour) DO UPDATE
+         SET calls = u.calls + excluded.calls, billable_calls = u.billable_calls + excluded.billable_calls,
+             messages = u.messages + excluded.messages, bytes_in = u.bytes_in + excluded.bytes_in,
+             bytes_out = u.bytes_out + excluded.bytes_out`,
+      a.hourly,
     );
-    const mk = [...minutely.keys()].sort();
-    const mcols = mk.map((k) => k.split('\u0000'));
     await c.query(
       `INSERT INTO usage_minutely AS u (account_id, region, minute, outcome, requests)
        SELECT a, r, to_timestamp(m::bigint / 1000.0), o, n
          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[]) AS t(a, r, m, o, n)
        ON CONFLICT (account_id, region, minute, outcome) DO UPDATE SET requests = u.requests + excluded.requests`,
-      [mcols.map((k) => k[0]), mcols.map((k) => k[1]), mcols.map((k) => k[2]), mcols.map((k) => k[3]), mk.map((k) => minutely.get(k)!)],
+      a.minutely,
     );
   }
 
   /**
-   * The month's cumulative rating per account, region, month and plan line: charges per account,
-   * and each record's billable calls under its plan's rule.
+   * What rating a batch needs before any lock: each record's plan (one lookup per account,
+   * region and hour, all at once) and billable calls under its rule, the calls per account,
+   * region, month and plan line in key order, and a zero charge for every account of the batch.
    */
-  private async rate(c: PoolClient, records: UsageRecord[]): Promise<{ charges: Map<string, Nano>; billed: bigint[] }> {
-    const planCache = new Map<string, Promise<PricePlan>>();
-    // plans change on the hour only, so one lookup per account, region and hour
-    const planAt = (accountId: string, region: string, at: number) => {
-      const key = `${accountId}\u0000${region}\u0000${Math.floor(at / HOUR)}`;
-      let p = planCache.get(key);
-      if (!p) planCache.set(key, (p = this.plans.forAccount(accountId, region, new Date(Math.floor(at / HOUR) * HOUR))));
-      return p;
+  private async prepareRating(records: UsageRecord[]): Promise<Rating> {
+    const planKeys = new Map<string, number>();
+    const lookups: Array<{ accountId: string; region: string; at: Date }> = [];
+    const planIndex = records.map((r) => {
+      const hour = Math.floor(r.at / HOUR);
+      const key = `${r.accountId}\u0000${r.region}\u0000${hour}`;
+      let i = planKeys.get(key);
+      if (i === undefined) {
+        planKeys.set(key, (i = lookups.length));
+        lookups.push({ accountId: r.accountId, region: r.region, at: new Date(hour * HOUR) });
+      }
+      return i;
+    });
+    const plans = await this.plans.forAccounts(lookups);
+    // the billing month of a minute (time zones are offset by whole minutes)
+    const months = new Map<number, string>();
+    const monthAt = (ms: number) => {
+      const minute = Math.floor(ms / MINUTE);
+      let m = months.get(minute);
+      if (m === undefined) months.set(minute, (m = this.monthOf(ms)));
+      return m;
     };
     type Group = { accountId: string; region: string; month: string; plan: PricePlan; calls: bigint };
     const groups = new Map<string, Group>();
     const charges = new Map<string, Nano>();
     const billed: bigint[] = [];
-    for (const r of records) {
+    records.forEach((r, i) => {
       charges.set(r.accountId, charges.get(r.accountId) ?? 0n);
-      const plan = await planAt(r.accountId, r.region, r.at);
+      const plan = plans[planIndex[i]];
       const calls = BigInt(r.billable[plan.rule]);
       billed.push(calls);
-      if (calls === 0n) continue;
-      const month = this.monthOf(r.at);
+      if (calls === 0n) return;
+      const month = monthAt(r.at);
       const key = `${r.accountId}\u0000${r.region}\u0000${month}\u0000${plan.id}`;
       const g = groups.get(key) ?? { accountId: r.accountId, region: r.region, month, plan, calls: 0n };
       g.calls += calls;
       groups.set(key, g);
-    }
-    for (const key of [...groups.keys()].sort()) {
+    });
+    // one row per group and plan line, in key order: the order the rows are locked in
+    const lines = [...groups.keys()].sort().flatMap((key) => {
       const g = groups.get(key)!;
-      for (const line of g.plan.lines) {
-        await c.query(
-          `INSERT INTO usage_monthly (account_id, region, month, meter, plan_id) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT DO NOTHING`,
-          [g.accountId, g.region, g.month, line.meter, g.plan.id],
-        );
-        const { rows } = await c.query<{ billable_calls: string }>(
-          `SELECT billable_calls FROM usage_monthly
-            WHERE account_id = $1 AND region = $2 AND month = $3 AND meter = $4 AND plan_id = $5 FOR UPDATE`,
-          [g.accountId, g.region, g.month, line.meter, g.plan.id],
-        );
-        const before = BigInt(rows[0].billable_calls);
-        const after = before + g.calls;
-        const charge = deduction(line, before, after);
-        await c.query(
-          `UPDATE usage_monthly SET billable_calls = $6, charged_nano = charged_nano + $7
-            WHERE account_id = $1 AND region = $2 AND month = $3 AND meter = $4 AND plan_id = $5`,
-          [g.accountId, g.region, g.month, line.meter, g.plan.id, after.toString(), charge.toString()],
-        );
-        charges.set(g.accountId, charges.get(g.accountId)! + charge);
-      }
-    }
-    return { charges, billed };
+      return g.plan.lines.map((line) => ({ ...g, line }));
+    });
+    return { charges, billed, lines };
+  }
+
+  /**
+   * The month's cumulative rating per account, region, month and plan line (rows made if
+   * missing, locked in key order, moved on by the batch's calls): the charges per account.
+   */
+  private async rate(c: PoolClient, { charges, lines }: Rating): Promise<Map<string, Nano>> {
+    if (lines.length === 0) return charges;
+    const keyColumns = [
+      lines.map((l) => l.accountId),
+      lines.map((l) => l.region),
+      lines.map((l) => l.month),
+      lines.map((l) => l.line.meter),
+      lines.map((l) => l.plan.id),
+    ];
+    await c.query(
+      `INSERT INTO usage_monthly (account_id, region, month, meter, plan_id)
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::date[], $4::text[], $5::uuid[])
+       ON CONFLICT DO NOTHING`,
+      keyColumns,
+    );
+    const { rows } = await c.query<{ i: string; billable_calls: string }>(
+      `SELECT t.i, m.billable_calls
+         FROM unnest($1::uuid[], $2::text[], $3::date[], $4::text[], $5::uuid[]) WITH ORDINALITY AS t(a, r, mo, me, p, i)
+         JOIN usage_monthly m ON m.account_id = t.a AND m.region = t.r AND m.month = t.mo AND m.meter = t.me AND m.plan_id = t.p
+        ORDER BY t.i
+        FOR UPDATE OF m`,
+      keyColumns,
+    );
+    if (rows.length !== lines.length) throw new Error(`usage_monthly: ${rows.length} rows locked for ${lines.length} plan lines`);
+    const after: string[] = [];
+    const charged: string[] = [];
+    rows.forEach((row, k) => {
+      const l = lines[Number(row.i) - 1];
+      const before = BigInt(row.billable_calls);
+      const total = before + l.calls;
+      const charge = deduction(l.line, before, total);
+      after[k] = total.toString();
+      charged[k] = charge.toString();
+      charges.set(l.accountId, charges.get(l.accountId)! + charge);
+    });
+    await c.query(
+      `UPDATE usage_monthly m SET billable_calls = t.b, charged_nano = m.charged_nano + t.c
+         FROM unnest($1::uuid[], $2::text[], $3::date[], $4::text[], $5::uuid[], $6::bigint[], $7::bigint[]) AS t(a, r, mo, me, p, b, c)
+        WHERE m.account_id = t.a AND m.region = t.r AND m.month = t.mo AND m.meter = t.me AND m.plan_id = t.p`,
+      [...keyColumns, after, charged],
+    );
+    return charges;
   }
 }

@@ -122,6 +122,15 @@ export class UsageOutbox implements CommitOutbox<RequestMeter>, OnApplicationShu
     return rows[0].id;
   }
 
+  /** {@link write} and COMMIT in one round trip: the records go in as a literal of a simple query. */
+  async writeAndCommit(client: PoolClient, entries: RequestMeter[]): Promise<string> {
+    const json = JSON.stringify(encodeUsage(entries.map((m) => m.record())));
+    const results = (await client.query(
+      `INSERT INTO usage_outbox (records) VALUES (${client.escapeLiteral(json)}) RETURNING id; COMMIT`,
+    )) as unknown as Array<{ rows: Array<{ id: string }> }>;
+    return results[0].rows[0].id;
+  }
+
   committed(token: unknown, entries: RequestMeter[]): void {
     for (const m of entries) m.committed = true;
     this.pending.push(token as string);

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
-import type { PoolClient } from 'pg';
+import { Query } from 'pg';
+import type { PoolClient, QueryResult } from 'pg';
 
 /**
  * One kind of write that can be merged with others of its kind into a single statement.
@@ -24,7 +25,97 @@ function isRefusedStatement(err: unknown): boolean {
  */
 export interface CommitOutbox<Entry> {
   write(client: PoolClient, entries: Entry[]): Promise<unknown>;
+  /**
+   * Optional: {@link write} and the COMMIT of the open transaction in one round trip (one
+   * simple query of two statements: an error in the first leaves the second unrun). Used for
+   * commits of more than one statement, so such a commit costs BEGIN, its writes and this.
+   */
+  writeAndCommit?(client: PoolClient, entries: Entry[]): Promise<unknown>;
   committed(token: unknown, entries: Entry[]): void;
+}
+
+/** The name of BEGIN as a statement prepared once per connection, to be sent ahead of a query. */
+const BEGIN_STATEMENT = 'group-commit-begin';
+
+/** What node-postgres's Query does that its typings leave out. */
+interface PgQueryInternals {
+  requiresPreparation(): boolean;
+  prepare(connection: PgConnection): void;
+  handleCommandComplete(msg: unknown, connection: PgConnection): void;
+}
+interface PgConnection {
+  parsedStatements?: Record<string, string>;
+  bind(config: { statement: string; portal: string; values: unknown[] }): void;
+  execute(config: { portal: string; rows: number }): void;
+}
+const PgQuery = Query as unknown as new (config: unknown, values: unknown, callback: (err: Error | null, res: QueryResult) => void) => PgQueryInternals;
+
+/**
+ * A prepared query with BEGIN in front: the BEGIN statement (parsed on this connection before)
+ * is bound and executed in the same write as the query's own messages, ahead of the one Sync,
+ * so opening the transaction costs no round trip of its own. Its CommandComplete is not the
+ * query's and is passed over.
+ */
+class BeginThenQuery extends PgQuery {
+  private begun = false;
+  private beginAnswered = false;
+
+  override prepare(connection: PgConnection): void {
+    if (!this.begun) {
+      this.begun = true;
+      connection.bind({ statement: BEGIN_STATEMENT, portal: '', values: [] });
+      connection.execute({ portal: '', rows: 0 });
+    }
+    super.prepare(connection);
+  }
+
+  override handleCommandComplete(msg: unknown, connection: PgConnection): void {
+    if (this.begun && !this.beginAnswered) {
+      this.beginAnswered = true;
+      return;
+    }
+    super.handleCommandComplete(msg, connection);
+  }
+}
+
+/**
+ * Runs `config` on `client` after BEGIN: in the same round trip when the query is a prepared
+ * one (a name or parameters) and this connection has BEGIN prepared; else BEGIN first (which
+ * prepares it for the next time), then the query.
+ */
+async function queryAfterBegin(client: PoolClient, config: unknown, values: unknown): Promise<QueryResult> {
+  const connection = (client as unknown as { connection?: PgConnection }).connection;
+  if (connection?.parsedStatements?.[BEGIN_STATEMENT] === 'BEGIN') {
+    let q!: BeginThenQuery;
+    const done = new Promise<QueryResult>((resolve, reject) => {
+      q = new BeginThenQuery(config, values, (err, res) => (err ? reject(err) : resolve(res)));
+    });
+    if (q.requiresPreparation()) {
+      void client.query(q as never);
+      return done;
+    }
+  }
+  await client.query({ name: BEGIN_STATEMENT, text: 'BEGIN' });
+  return client.query(config as never, values as never) as unknown as Promise<QueryResult>;
+}
+
+/**
+ * `client` whose first query opens the transaction (see {@link queryAfterBegin}); `state.begun`
+ * tells whether it has.
+ */
+function beginningWithFirstQuery(client: PoolClient, state: { begun: boolean }): PoolClient {
+  return new Proxy(client, {
+    get(target, prop) {
+      if (prop === 'query' && !state.begun) {
+        return (config: unknown, values?: unknown) => {
+          state.begun = true;
+          return queryAfterBegin(target, config, values);
+        };
+      }
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
 }
 
 /** An entry made from an op's result; undefined for none. */
@@ -151,8 +242,9 @@ export class GroupCommitter {
   }
 
   /**
-   * One transaction: each writer's ops in one statement, then the outbox entries in one more;
-   * a single statement alone needs no BEGIN.
+   * One transaction: each writer's ops in one statement (BEGIN sent with the first), then the
+   * outbox entries in one more (with the COMMIT, when the outbox can); a single statement alone
+   * needs no BEGIN.
    */
   private async commit(batch: Pending[]): Promise<unknown[]> {
     const byWriter = new Map<BatchWriter<unknown, unknown>, number[]>();
@@ -169,26 +261,38 @@ export class GroupCommitter {
     const client = await this.options.connect();
     const explicit = statements > 1;
     let broken = false;
+    // BEGIN goes out with the first statement of the writers, not on its own
+    const tx = { begun: !explicit };
+    const writerClient = explicit ? beginningWithFirstQuery(client, tx) : client;
     try {
-      if (explicit) await client.query('BEGIN');
       for (const [writer, indices] of byWriter) {
         const out = await writer.execute(
-          client,
+          writerClient,
           indices.map((i) => batch[i].op),
         );
         indices.forEach((i, k) => (results[i] = out[k]));
       }
+      if (!tx.begun) {
+        tx.begun = true;
+        await client.query('BEGIN');
+      }
       let entries: unknown[] = [];
       let token: unknown;
+      let committed = false;
       if (outbox) {
         entries = [];
         batch.forEach((p, i) => {
           const e = p.entry?.(results[i]);
           if (e !== undefined) entries.push(e);
         });
-        if (entries.length > 0) token = await outbox.write(client, entries);
+        if (entries.length > 0 && explicit && outbox.writeAndCommit) {
+          token = await outbox.writeAndCommit(client, entries);
+          committed = true;
+        } else if (entries.length > 0) {
+          token = await outbox.write(client, entries);
+        }
       }
-      if (explicit) await client.query('COMMIT');
+      if (explicit && !committed) await client.query('COMMIT');
       if (outbox && entries.length > 0) {
         try {
           outbox.committed(token, entries);
