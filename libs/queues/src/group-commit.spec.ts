@@ -78,6 +78,26 @@ describe('GroupCommitter', () => {
     expect(await stored()).toEqual([7]);
   });
 
+  it('on a connection that has run one before, BEGIN rides with the first statement: still all or nothing, commit after commit', async () => {
+    const one = new Pool({ connectionString: loadConfig().database.url, max: 1 });
+    try {
+      const insert = new InsertWriter();
+      const other = new InsertWriter();
+      const gc = new GroupCommitter({ maxBatch: 512, concurrency: 1, connect: () => one.connect() });
+      for (let round = 0; round < 5; round++) {
+        // two writers: an explicit transaction; the first round prepares BEGIN on the connection
+        await Promise.all([gc.submit(insert, round * 10 + 1), gc.submit(other, round * 10 + 2)]);
+        const failed = await Promise.allSettled([gc.submit(insert, round * 10 + 3), gc.submit(other, -1)]);
+        expect(failed.map((f) => f.status)).toEqual(['fulfilled', 'rejected']);
+      }
+      expect(await stored()).toEqual([1, 2, 3, 11, 12, 13, 21, 22, 23, 31, 32, 33, 41, 42, 43]);
+      const { rows } = await one.query(`SELECT 1 AS ok`);
+      expect(rows).toEqual([{ ok: 1 }]);
+    } finally {
+      await one.end();
+    }
+  });
+
   it('close() waits for accepted writes and refuses new ones', async () => {
     const writer = new InsertWriter();
     const gc = new GroupCommitter({ maxBatch: 512, concurrency: 1, connect: () => pool.connect() });
