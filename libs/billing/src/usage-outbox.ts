@@ -131,6 +131,14 @@ export class UsageOutbox implements CommitOutbox<RequestMeter>, OnApplicationShu
     return results[0].rows[0].id;
   }
 
+  encode(entries: RequestMeter[]): string {
+    return JSON.stringify(encodeUsage(entries.map((m) => m.record())));
+  }
+
+  insertRow(param: string): string {
+    return `INSERT INTO usage_outbox (records) SELECT ${param}::json`;
+  }
+
   committed(token: unknown, entries: RequestMeter[]): void {
     for (const m of entries) m.committed = true;
     this.pending.push(token as string);

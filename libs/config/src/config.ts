@@ -89,7 +89,7 @@ const specs = {
   BILLING_TIME_ZONE: timeZone({ default: 'Asia/Shanghai', desc: 'the time zone of billing months' }),
   RECONCILE_INTERVAL_MS: positiveInt({ default: 60000, desc: 'worker: how often balances are checked against the ledger' }),
   METERING: bool({ default: true, desc: 'queue-api: record usage of every authenticated CMQ request (off only for benchmarks)' }),
-  USAGE_RELAY_INTERVAL_MS: positiveInt({ default: 50, desc: 'queue-api: how long committed usage waits to be relayed to the workers in one job' }),
+  USAGE_RELAY_INTERVAL_MS: positiveInt({ default: 200, desc: 'queue-api: how long committed usage is gathered into one job for the workers (fewer, larger apply transactions)' }),
   USAGE_RESEND_AFTER_MS: positiveInt({ default: 10000, desc: 'worker: usage not applied this long after its commit is sent again' }),
   USAGE_WORKER_CONCURRENCY: positiveInt({ default: 4, desc: 'worker: usage jobs applied at once per process' }),
   SWEEP_INTERVAL_MS: positiveInt({ default: 10000 }),

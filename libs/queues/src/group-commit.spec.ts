@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Pool, PoolClient } from 'pg';
 import { loadConfig } from '@app/config';
-import { BatchWriter, CommitOutbox, GroupCommitter, OUTBOX_ONLY } from './group-commit';
+import { ASSUMPTION_FAILED, BatchWriter, CommitOutbox, GroupCommitter, OUTBOX_ONLY } from './group-commit';
 
 /** Group commit against the run's real Postgres, on a table of its own. */
 describe('GroupCommitter', () => {
@@ -158,6 +158,57 @@ describe('GroupCommitter', () => {
       await expect(gc.submit(writer, 9, () => 'x')).rejects.toMatchObject({ code: '22012' });
       expect(await stored()).toEqual([]);
       expect(outbox.heard).toEqual([]);
+    });
+
+    /** Inserts values below 100; a value of 100 or more "does not succeed" (stores nothing, result null). */
+    class OneStatementWriter extends InsertWriter {
+      fast = 0;
+      async execute(client: PoolClient, ops: number[]): Promise<number[]> {
+        this.statements++;
+        const { rows } = await client.query<{ v: number }>(`INSERT INTO ${table} (v) SELECT x FROM unnest($1::int[]) x WHERE x < 100 RETURNING v`, [ops]);
+        return ops.map((o) => (rows.some((r) => r.v === o) ? o * 10 : (null as unknown as number)));
+      }
+      async executeWithOutbox(client: PoolClient, ops: number[], outbox: { insertRow: (param: string) => string; payload: string }) {
+        this.fast++;
+        const { rows } = await client.query<{ v: number; outbox_id: number }>(
+          `WITH ins AS (INSERT INTO ${table} (v) SELECT x FROM unnest($1::int[]) x WHERE x < 100 RETURNING v),
+                usage_row AS (${outbox.insertRow('$2')} WHERE cmq_expect((SELECT count(*) FROM ins) = cardinality($1::int[])) RETURNING id)
+           SELECT v, (SELECT id FROM usage_row) AS outbox_id FROM ins`,
+          [ops, outbox.payload],
+        );
+        return { results: ops.map((o) => o * 10), token: rows[0].outbox_id };
+      }
+      assumedResult(op: number): number {
+        return op * 10;
+      }
+    }
+    class EncodingOutbox extends TextOutbox {
+      encode(entries: string[]): string {
+        return JSON.stringify(entries);
+      }
+      insertRow(param: string): string {
+        return `INSERT INTO ${table}_outbox (entries) SELECT ARRAY(SELECT json_array_elements_text(${param}::json))`;
+      }
+    }
+
+    it('one writer and its entries in one statement when every op succeeds; else the usual two, with entries from the real results', async () => {
+      const writer = new OneStatementWriter();
+      const outbox = new EncodingOutbox();
+      const gc = new GroupCommitter({ maxBatch: 512, concurrency: 1, connect: () => pool.connect(), outbox });
+      const entry = (r: number | null) => (r === null ? 'failed' : `wrote ${r}`);
+      await Promise.all([gc.submit(writer, 1, entry), gc.submit(writer, 2, entry), gc.submit(OUTBOX_ONLY, null, () => 'alone')]);
+      expect(writer.fast).toBe(1);
+      expect(writer.statements).toBe(0);
+      expect((await outboxRows()).map((r) => r.entries)).toEqual([['wrote 10', 'wrote 20', 'alone']]);
+      // 150 does not succeed: the one statement refuses (nothing stored), the usual commit follows
+      const out = await Promise.all([gc.submit(writer, 3, entry), gc.submit(writer, 150, entry)]);
+      expect(out).toEqual([30, null]);
+      expect(writer.fast).toBe(2);
+      expect(writer.statements).toBe(1);
+      expect(await stored()).toEqual([1, 2, 3]);
+      expect((await outboxRows()).map((r) => r.entries)).toEqual([['wrote 10', 'wrote 20', 'alone'], ['wrote 30', 'failed']]);
+      expect(outbox.heard.map((h) => h.entries)).toEqual([['wrote 10', 'wrote 20', 'alone'], ['wrote 30', 'failed']]);
+      expect(ASSUMPTION_FAILED).toBe('CM001');
     });
   });
 });

@@ -9,7 +9,25 @@ import type { PoolClient, QueryResult } from 'pg';
 export interface BatchWriter<Op, Result> {
   readonly name: string;
   execute(client: PoolClient, ops: Op[]): Promise<Result[]>;
+  /**
+   * Optional: the ops and the commit's outbox row in ONE statement (one round trip, no
+   * BEGIN/COMMIT), written for the case that every op succeeds: the entries were made from
+   * {@link assumedResult}, and the statement must refuse with SQLSTATE {@link ASSUMPTION_FAILED}
+   * (storing nothing) when an op does not succeed. `insertRow(param)` is the outbox's INSERT of
+   * the row whose payload is the statement parameter `param`, for the writer to add its WHERE
+   * and `RETURNING id`.
+   */
+  executeWithOutbox?(
+    client: PoolClient,
+    ops: Op[],
+    outbox: { insertRow: (param: string) => string; payload: string },
+  ): Promise<{ results: Result[]; token: unknown }>;
+  /** The result of an op that succeeded, to make entries from ahead of the statement. */
+  assumedResult?(op: Op): Result;
 }
+
+/** SQLSTATE of a one-statement commit whose assumption (every op succeeds) did not hold. */
+export const ASSUMPTION_FAILED = 'CM001';
 
 /** A Postgres error with a SQLSTATE (not a connection failure): the transaction did not commit. */
 function isRefusedStatement(err: unknown): boolean {
@@ -31,6 +49,12 @@ export interface CommitOutbox<Entry> {
    * commits of more than one statement, so such a commit costs BEGIN, its writes and this.
    */
   writeAndCommit?(client: PoolClient, entries: Entry[]): Promise<unknown>;
+  /**
+   * Optional, for writers with `executeWithOutbox`: the row's payload for `entries`, and the
+   * INSERT of a row whose payload is the statement parameter `param` (without WHERE/RETURNING).
+   */
+  encode?(entries: Entry[]): string;
+  insertRow?(param: string): string;
   committed(token: unknown, entries: Entry[]): void;
 }
 
@@ -259,6 +283,18 @@ export class GroupCommitter {
     const statements = byWriter.size - (byWriter.has(OUTBOX_ONLY as BatchWriter<unknown, unknown>) ? 1 : 0) + (outbox ? 1 : 0);
     const results = new Array<unknown>(batch.length);
     const client = await this.options.connect();
+    if (outbox && statements === 2) {
+      try {
+        const fast = await this.commitInOneStatement(client, batch, byWriter, outbox);
+        if (fast) {
+          client.release();
+          return fast;
+        }
+      } catch (err) {
+        client.release();
+        throw err;
+      }
+    }
     const explicit = statements > 1;
     let broken = false;
     // BEGIN goes out with the first statement of the writers, not on its own
@@ -307,5 +343,47 @@ export class GroupCommitter {
     } finally {
       client.release(broken);
     }
+  }
+
+  /**
+   * A commit of one writer's ops (and entries without writes) in one statement, when the writer
+   * can: the outbox row is made assuming every op succeeds, and the statement refuses if one
+   * does not; then null, and the caller commits the usual way (writes, then the row made from
+   * the real results). Null also when the writer or outbox cannot.
+   */
+  private async commitInOneStatement(
+    client: PoolClient,
+    batch: Pending[],
+    byWriter: Map<BatchWriter<unknown, unknown>, number[]>,
+    outbox: CommitOutbox<unknown>,
+  ): Promise<unknown[] | null> {
+    const writers = [...byWriter.keys()].filter((w) => w !== (OUTBOX_ONLY as BatchWriter<unknown, unknown>));
+    const writer = writers[0];
+    if (writers.length !== 1 || !writer.executeWithOutbox || !writer.assumedResult || !outbox.encode || !outbox.insertRow) return null;
+    const entries: unknown[] = [];
+    for (const p of batch) {
+      const e = p.entry?.(p.writer === writer ? writer.assumedResult(p.op) : undefined);
+      if (e !== undefined) entries.push(e);
+    }
+    const indices = byWriter.get(writer)!;
+    let out: { results: unknown[]; token: unknown };
+    try {
+      out = await writer.executeWithOutbox(
+        client,
+        indices.map((i) => batch[i].op),
+        { insertRow: (param) => outbox.insertRow!(param), payload: outbox.encode(entries) },
+      );
+    } catch (err) {
+      if ((err as { code?: unknown }).code === ASSUMPTION_FAILED) return null;
+      throw err;
+    }
+    const results = new Array<unknown>(batch.length);
+    indices.forEach((i, k) => (results[i] = out.results[k]));
+    try {
+      outbox.committed(out.token, entries);
+    } catch (err) {
+      this.logger.error(`outbox notification failed: ${(err as Error).message}`);
+    }
+    return results;
   }
 }

@@ -83,21 +83,69 @@ class SendWriter implements BatchWriter<SendOp, SendResult> {
   readonly name = 'send';
 
   async execute(client: PoolClient, ops: SendOp[]): Promise<SendResult[]> {
-    const queueIds: string[] = [];
-    const bodies: Buffer[] = [];
-    const delays: number[] = [];
-    const ords: number[] = [];
-    ops.forEach((op, i) => {
-      for (const body of op.bodies) {
-        queueIds.push(op.queueId);
-        bodies.push(body);
-        delays.push(op.delaySeconds * 1000);
-        ords.push(i);
-      }
+    const { rows } = await client.query<SendRow>({ name: 'cmq-send', text: sendStatement(null), values: sendValues(ops) });
+    return sendResults(ops, rows);
+  }
+
+  /** The sends and the commit's usage row in one statement, which refuses unless every send is stored. */
+  async executeWithOutbox(
+    client: PoolClient,
+    ops: SendOp[],
+    outbox: { insertRow: (param: string) => string; payload: string },
+  ): Promise<{ results: SendResult[]; token: unknown }> {
+    const { rows } = await client.query<SendRow>({
+      name: 'cmq-send-with-usage',
+      text: sendStatement(outbox.insertRow('$5')),
+      values: [...sendValues(ops), outbox.payload],
     });
-    const { rows } = await client.query<{ ord: number; msg_id: string | null }>({
-      name: 'cmq-send',
-      text: `WITH input AS (
+    return { results: sendResults(ops, rows), token: rows[0]?.outbox_id };
+  }
+
+  assumedResult(): SendResult {
+    return [];
+  }
+}
+
+interface SendRow {
+  ord: number;
+  msg_id: string | null;
+  outbox_id?: string;
+}
+
+function sendValues(ops: SendOp[]): unknown[] {
+  const queueIds: string[] = [];
+  const bodies: Buffer[] = [];
+  const delays: number[] = [];
+  const ords: number[] = [];
+  ops.forEach((op, i) => {
+    for (const body of op.bodies) {
+      queueIds.push(op.queueId);
+      bodies.push(body);
+      delays.push(op.delaySeconds * 1000);
+      ords.push(i);
+    }
+  });
+  return [queueIds, bodies, delays, ords];
+}
+
+function sendResults(ops: SendOp[], rows: SendRow[]): SendResult[] {
+  const results: SendResult[] = ops.map(() => null);
+  for (const r of rows) {
+    const ids = results[r.ord];
+    if (r.msg_id === null) results[r.ord] = 'full';
+    else if (Array.isArray(ids)) ids.push(r.msg_id);
+    else results[r.ord] = [r.msg_id];
+  }
+  return results;
+}
+
+/**
+ * The send statement; with `usageRow` (an INSERT of the outbox row), that row goes in too, but
+ * only if every op is stored (`cmq_expect` refuses the whole statement otherwise), and each
+ * result row carries its id.
+ */
+function sendStatement(usageRow: string | null): string {
+  return `WITH input AS (
          SELECT u.queue_id, u.body, u.delay_ms, u.ord, u.pos
            FROM unnest($1::bigint[], $2::bytea[], $3::bigint[], $4::int[]) WITH ORDINALITY AS u(queue_id, body, delay_ms, ord, pos)
        ), ops AS (
@@ -122,23 +170,18 @@ class SendWriter implements BatchWriter<SendOp, SendResult> {
          SELECT queue_id, count(*) AS msgs, 0 AS rewind_msgs FROM live GROUP BY queue_id
        ), cnt AS (
          ${counterUpsert('delta')}
-       )
-       SELECT ord, msg_id FROM (
+       )${
+         usageRow
+           ? `, usage_row AS (
+         ${usageRow} WHERE cmq_expect((SELECT bool_and(live AND fits) FROM judged)) RETURNING id
+       )`
+           : ''
+       }
+       SELECT ord, msg_id${usageRow ? ', (SELECT id FROM usage_row)::text AS outbox_id' : ''} FROM (
          SELECT ord, msg_id::text, pos FROM live
          UNION ALL
          SELECT ord, NULL, 0 FROM judged WHERE live AND NOT fits
-       ) r ORDER BY pos`,
-      values: [queueIds, bodies, delays, ords],
-    });
-    const results: SendResult[] = ops.map(() => null);
-    for (const r of rows) {
-      const ids = results[r.ord];
-      if (r.msg_id === null) results[r.ord] = 'full';
-      else if (Array.isArray(ids)) ids.push(r.msg_id);
-      else results[r.ord] = [r.msg_id];
-    }
-    return results;
-  }
+       ) r ORDER BY pos`;
 }
 
 /**
