@@ -78,6 +78,16 @@ interface EntryRow {
   created_at: Date;
 }
 
+/** What a posting reads of the balance row it locks. */
+interface LockedBalance {
+  cash_nano: string;
+  voucher_nano: string;
+  currency: string;
+  status: AccountStatus;
+  alert_threshold_nano: string | null;
+  low_alert_armed: boolean;
+}
+
 const ENTRY_COLUMNS = `id, account_id, kind, cash_delta_nano, voucher_delta_nano, cash_after_nano, voucher_after_nano,
   request_hash, reason, created_at`;
 
@@ -168,14 +178,7 @@ export class LedgerService {
     const first = await this.existing(c, p.idempotencyKey, hash);
     if (first) return { entry: first, replayed: true };
     await c.query(`INSERT INTO balances (account_id) VALUES ($1) ON CONFLICT (account_id) DO NOTHING`, [p.accountId]);
-    const { rows: bal } = await c.query<{
-      cash_nano: string;
-      voucher_nano: string;
-      currency: string;
-      status: AccountStatus;
-      alert_threshold_nano: string | null;
-      low_alert_armed: boolean;
-    }>(
+    const { rows: bal } = await c.query<LockedBalance>(
       `SELECT cash_nano, voucher_nano, currency, status, alert_threshold_nano, low_alert_armed
          FROM balances WHERE account_id = $1 FOR UPDATE`,
       [p.accountId],
@@ -315,15 +318,7 @@ export class LedgerService {
       });
     }
     await c.query(`INSERT INTO balances (account_id) SELECT unnest($1::uuid[]) ON CONFLICT (account_id) DO NOTHING`, [ids]);
-    const { rows: bal } = await c.query<{
-      account_id: string;
-      cash_nano: string;
-      voucher_nano: string;
-      currency: string;
-      status: AccountStatus;
-      alert_threshold_nano: string | null;
-      low_alert_armed: boolean;
-    }>(
+    const { rows: bal } = await c.query<LockedBalance & { account_id: string }>(
       `SELECT account_id, cash_nano, voucher_nano, currency, status, alert_threshold_nano, low_alert_armed
          FROM balances WHERE account_id = ANY($1::uuid[]) ORDER BY account_id FOR UPDATE`,
       [ids],
