@@ -163,7 +163,7 @@ describe('GroupCommitter', () => {
     /** Inserts values below 100; a value of 100 or more "does not succeed" (stores nothing, result null). */
     class OneStatementWriter extends InsertWriter {
       fast = 0;
-      async execute(client: PoolClient, ops: number[]): Promise<number[]> {
+      override async execute(client: PoolClient, ops: number[]): Promise<number[]> {
         this.statements++;
         const { rows } = await client.query<{ v: number }>(`INSERT INTO ${table} (v) SELECT x FROM unnest($1::int[]) x WHERE x < 100 RETURNING v`, [ops]);
         return ops.map((o) => (rows.some((r) => r.v === o) ? o * 10 : (null as unknown as number)));
