@@ -58,26 +58,12 @@ function toPlan(p: PlanRow, lines: LineRow[]): PricePlan {
 export class PlanCatalog {
   constructor(private readonly pool: PgPool) {}
 
-  /** The code of the plan the account is on in `region` at `at`. */
-  async codeFor(accountId: string, region: string, at: Date): Promise<string> {
-    const { rows } = await this.pool.query<{ plan_code: string }>(
-      `SELECT plan_code FROM account_plans WHERE account_id = $1 AND region = $2 AND effective_from <= $3
-        ORDER BY effective_from DESC, id DESC LIMIT 1`,
-      [accountId, region, at],
-    );
-    return rows[0]?.plan_code ?? DEFAULT_PLAN;
-  }
-
-  /** The plan the account is on in `region` at `at`. */
-  async forAccount(accountId: string, region: string, at: Date): Promise<PricePlan> {
-    return this.effective(await this.codeFor(accountId, region, at), region, at);
-  }
-
   /**
-   * {@link forAccount} for many (account, region, time) at once, in one statement: each key's
-   * plan code and the newest version of that plan covering its region then, as
-   * {@link codeFor} and {@link effective} find them. Answers in the order of `keys`; the
-   * NoPlanError, if any, is the one of the first key no plan covers.
+   * The plans accounts are on, for many (account, region, time) at once, in one statement:
+   * each key's plan code (its latest assignment in force then, else {@link DEFAULT_PLAN}) and
+   * the newest version of that plan covering its region then, as {@link effective} finds it.
+   * Answers in the order of `keys`; the NoPlanError, if any, is the one of the first key no
+   * plan covers.
    */
   async forAccounts(keys: ReadonlyArray<{ accountId: string; region: string; at: Date }>): Promise<PricePlan[]> {
     if (keys.length === 0) return [];

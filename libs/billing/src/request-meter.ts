@@ -1,4 +1,4 @@
-import { billableCalls, METERING_RULES, Outcome } from './metering';
+import { actionClass, billableCalls, METERING_RULES, Outcome } from './metering';
 import type { UsageRecord } from './usage-applier';
 
 /**
@@ -38,7 +38,7 @@ export class RequestMeter {
   record(): UsageRecord {
     const moved = this.outcome === 'ok' || this.outcome === 'no_message';
     const bytes = moved ? this.messageBytes.reduce((a, b) => a + b, 0) : 0;
-    const sends = this.action.toLowerCase().includes('send') || this.action.toLowerCase().includes('publish');
+    const sends = actionClass(this.action) === 'send';
     const req = { action: this.action, outcome: this.outcome, messageBytes: this.messageBytes, handles: this.handlesDeleted };
     return {
       accountId: this.accountId,

@@ -116,25 +116,26 @@ export class UsageOutbox implements CommitOutbox<RequestMeter>, OnApplicationShu
   async write(client: PoolClient, entries: RequestMeter[]): Promise<string> {
     const { rows } = await client.query<{ id: string }>({
       name: 'cmq-usage-outbox',
-      text: 'INSERT INTO usage_outbox (records) VALUES ($1) RETURNING id',
-      values: [JSON.stringify(encodeUsage(entries.map((m) => m.record())))],
+      text: `${this.insertRow('$1')} RETURNING id`,
+      values: [this.encode(entries)],
     });
     return rows[0].id;
   }
 
   /** {@link write} and COMMIT in one round trip: the records go in as a literal of a simple query. */
   async writeAndCommit(client: PoolClient, entries: RequestMeter[]): Promise<string> {
-    const json = JSON.stringify(encodeUsage(entries.map((m) => m.record())));
     const results = (await client.query(
-      `INSERT INTO usage_outbox (records) VALUES (${client.escapeLiteral(json)}) RETURNING id; COMMIT`,
+      `${this.insertRow(client.escapeLiteral(this.encode(entries)))} RETURNING id; COMMIT`,
     )) as unknown as Array<{ rows: Array<{ id: string }> }>;
     return results[0].rows[0].id;
   }
 
+  /** The row's payload: the entries' usage, summed by key. */
   encode(entries: RequestMeter[]): string {
     return JSON.stringify(encodeUsage(entries.map((m) => m.record())));
   }
 
+  /** The INSERT of a row whose payload is `param` (a statement parameter or a literal). */
   insertRow(param: string): string {
     return `INSERT INTO usage_outbox (records) SELECT ${param}::json`;
   }

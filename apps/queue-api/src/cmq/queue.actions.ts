@@ -46,9 +46,9 @@ function listPage(p: ParamReader): { searchWord: string | undefined; offset: num
   return { searchWord, offset, limit };
 }
 
-/** The queue the request names; metered as its resource. */
-function queueName(ctx: ActionContext): string {
-  const name = assertQueueName(ctx.params.string('queueName'));
+/** The queue the request names (in `param`); metered as its resource. */
+function queueName(ctx: ActionContext, param = 'queueName'): string {
+  const name = assertQueueName(ctx.params.string(param));
   if (ctx.meter) ctx.meter.resource = name;
   return name;
 }
@@ -157,7 +157,7 @@ export class QueueActions {
   }
 
   async getQueueAttributes(ctx: ActionContext): Promise<ActionResult> {
-    const { params, scope } = ctx;
+    const { scope } = ctx;
     return this.queues.attributes(scope, queueName(ctx));
   }
 
@@ -175,14 +175,13 @@ export class QueueActions {
   }
 
   async unbindDeadLetterQueue(ctx: ActionContext): Promise<ActionResult> {
-    const { params, scope } = ctx;
+    const { scope } = ctx;
     return this.queues.unbindDeadLetter(scope, queueName(ctx));
   }
 
   async listDeadLetterSourceQueues(ctx: ActionContext): Promise<ActionResult> {
     const { params, scope } = ctx;
-    const dlqName = assertQueueName(params.string('deadLetterQueueName'));
-    if (ctx.meter) ctx.meter.resource = dlqName;
+    const dlqName = queueName(ctx, 'deadLetterQueueName');
     const { searchWord, offset, limit } = listPage(params);
     return this.queues.listDeadLetterSources(scope, dlqName, searchWord, offset, limit);
   }
@@ -192,13 +191,13 @@ export class QueueActions {
    * the list is empty; the queue must exist.
    */
   async queryQueueRoute(ctx: ActionContext): Promise<ActionResult> {
-    const { params, scope } = ctx;
+    const { scope } = ctx;
     await this.registry.get(scope, queueName(ctx));
     return { addr: [] };
   }
 
   async deleteQueue(ctx: ActionContext): Promise<ActionResult> {
-    const { params, scope } = ctx;
+    const { scope } = ctx;
     await this.queues.delete(scope, queueName(ctx));
   }
 
