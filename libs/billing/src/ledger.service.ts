@@ -78,6 +78,13 @@ interface EntryRow {
   created_at: Date;
 }
 
+/** A charge (≥ 0) split into its voucher and cash parts: vouchers first, the rest from cash. */
+function splitCharge(charge: Nano, vouchers: Nano): { cashDelta: Nano; voucherDelta: Nano } {
+  if (charge < 0n) throw new RangeError('a charge cannot be negative');
+  const fromVouchers = vouchers < charge ? (vouchers > 0n ? vouchers : 0n) : charge;
+  return { cashDelta: -(charge - fromVouchers), voucherDelta: -fromVouchers };
+}
+
 /** What a posting reads of the balance row it locks. */
 interface LockedBalance {
   cash_nano: string;
@@ -185,13 +192,7 @@ export class LedgerService {
     );
     let cashDelta = p.cashDelta ?? 0n;
     let voucherDelta = p.voucherDelta ?? 0n;
-    if (p.charge !== undefined) {
-      if (p.charge < 0n) throw new RangeError('a charge cannot be negative');
-      const vouchers = BigInt(bal[0].voucher_nano);
-      const fromVouchers = vouchers < p.charge ? (vouchers > 0n ? vouchers : 0n) : p.charge;
-      voucherDelta = -fromVouchers;
-      cashDelta = -(p.charge - fromVouchers);
-    }
+    if (p.charge !== undefined) ({ cashDelta, voucherDelta } = splitCharge(p.charge, BigInt(bal[0].voucher_nano)));
     const cashAfter = BigInt(bal[0].cash_nano) + cashDelta;
     const voucherAfter = BigInt(bal[0].voucher_nano) + voucherDelta;
     const { rows } = await c.query<EntryRow>(
@@ -334,12 +335,9 @@ export class LedgerService {
       if (replayed.has(p.idempotencyKey)) return;
       const charge = p.charge;
       if (charge === undefined) throw new RangeError('postChargesWithin posts charges only');
-      if (charge < 0n) throw new RangeError('a charge cannot be negative');
       const b = balances.get(p.accountId.toLowerCase());
       if (!b) throw new Error(`account ${p.accountId} is not among the accounts to lock`);
-      const fromVouchers = b.vouchers < charge ? (b.vouchers > 0n ? b.vouchers : 0n) : charge;
-      const cashDelta = -(charge - fromVouchers);
-      const voucherDelta = -fromVouchers;
+      const { cashDelta, voucherDelta } = splitCharge(charge, b.vouchers);
       b.cash += cashDelta;
       b.vouchers += voucherDelta;
       b.spent += charge;
