@@ -2,7 +2,7 @@
 // What metering costs SendMessage: two queue-api processes on one database, one metering every
 // request (METERING=true: the usage outbox row in each group commit, the relay to BullMQ) and
 // one not (METERING=false), and a worker applying the usage as it comes, as in production.
-// wrk runs alternate off / on / off / on … against the two, so both see the same machine, the
+// wrk runs alternate off / on / on / off / off / on … against the two, so both see the same machine, the
 // same database and the same queue. Afterwards, once the worker has emptied the outbox, the
 // requests counted in usage_minutely for the account are checked against what wrk sent to the
 // metered endpoint: every code-0 reply counted once.
@@ -11,6 +11,8 @@
 //          [--queue-qps-limit N (QUEUE_QPS_LIMIT; default 1,000,000: not the bottleneck)]
 //          [--cpu-prof (both queue-api processes and the worker write a CPU profile into bench/profiles/ when they stop)]
 //          [--group-commit-concurrency N (GROUP_COMMIT_CONCURRENCY of both queue-api processes; default: the app's)]
+//          [--pause-worker (SIGSTOP the worker during each run and SIGCONT it after: what the hot path alone costs,
+//           without the worker applying usage on the same cores)]
 const os = require('node:os');
 const { join } = require('node:path');
 const { Client } = require('pg');
@@ -24,6 +26,8 @@ const {
   cpuSeconds,
   hostCpu,
   hostBusyPercent,
+  postgresBackendsCpu,
+  postgresCpuBetween,
   standInForAutovacuum,
   waitOutboxEmpty,
   checkpointsSoFar,
@@ -58,6 +62,7 @@ async function main() {
   const qpsLimit = numArg('queue-qps-limit', BENCH_QUEUE_QPS_LIMIT);
   const extraEnv = { QUEUE_QPS_LIMIT: String(qpsLimit), METERING: 'true' };
   const commits = numArg('group-commit-concurrency', 0);
+  const pauseWorker = flagArg('pause-worker');
   if (commits > 0) extraEnv.GROUP_COMMIT_CONCURRENCY = String(commits);
 
   const profileArgs = flagArg('cpu-prof') ? ['--cpu-prof', '--cpu-prof-dir', join(__dirname, 'profiles')] : [];
@@ -90,7 +95,9 @@ async function main() {
 
     const results = [];
     for (let i = 0; i < runs; i++) {
-      const metering = i % 2 === 1; // off, on, off, on, …
+      // off, on, on, off, off, on, …: each on run has an off run beside it on either side, so a
+      // drift of the machine over the runs (warming up, tables growing) favours neither
+      const metering = i % 4 === 1 || i % 4 === 2;
       const port = metering ? ON_PORT : OFF_PORT;
       // the previous run's usage is applied before this one starts, so no run pays for another's
       const drainMs = await waitOutboxEmpty(db);
@@ -98,19 +105,28 @@ async function main() {
       const makeBody = bodiesFor(port);
       const cpu0 = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
       const host0 = hostCpu();
+      const pg0 = await postgresBackendsCpu(db);
       const checkpoints0 = await checkpointsSoFar(db);
-      const r = await wrkLoad({ port, makeBody, count, connections, duration, title: metering ? 'metering on' : 'metering off' });
+      if (pauseWorker) process.kill(pids.worker, 'SIGSTOP');
+      let r;
+      try {
+        r = await wrkLoad({ port, makeBody, count, connections, duration, title: metering ? 'metering on' : 'metering off' });
+      } finally {
+        if (pauseWorker) process.kill(pids.worker, 'SIGCONT');
+      }
       const busy = hostBusyPercent(host0, hostCpu());
+      const pgCpu = Math.round((postgresCpuBetween(pg0, await postgresBackendsCpu(db)) / duration) * 100);
       const cpu = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, Math.round(((cpuSeconds(pid) - cpu0[k]) / duration) * 100)]));
       r.run = i + 1;
       r.cpu = cpu;
       r.busy = busy;
+      r.pgCpu = pgCpu;
       r.metering = metering;
       r.checkpoints = (await checkpointsSoFar(db)) - checkpoints0;
       results.push(r);
       console.log(
         `run ${i + 1} ${r.title}: ${r.requestsPerSec} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, CMQ errors ${r.cmqErrors}, ` +
-          `queue-api ${cpu[metering ? 'on' : 'off']}% of a core, worker ${cpu.worker}%, machine ${busy}% busy, ` +
+          `queue-api ${cpu[metering ? 'on' : 'off']}% of a core, worker ${cpu.worker}%, Postgres backends ${pgCpu}%, machine ${busy}% busy, ` +
           `Postgres checkpoints during the run ${r.checkpoints}`,
       );
     }
@@ -126,8 +142,8 @@ async function main() {
 
     console.log(
       `\nSendMessage, ${bodySize}-byte bodies, ${connections} connections, ${runs} runs of ${duration} s alternating metering ` +
-        `off (port ${OFF_PORT}) / on (port ${ON_PORT}), one worker applying usage (USAGE_WORKER_CONCURRENCY ` +
-        `${stack.env.USAGE_WORKER_CONCURRENCY ?? 'default'}), QUEUE_QPS_LIMIT ${qpsLimit}, GROUP_COMMIT_CONCURRENCY ` +
+        `off (port ${OFF_PORT}) / on (port ${ON_PORT}) as off, on, on, off, …, one worker applying usage (USAGE_WORKER_CONCURRENCY ` +
+        `${stack.env.USAGE_WORKER_CONCURRENCY ?? 'default'}${pauseWorker ? '; stopped during each run, applying after it' : ''}), QUEUE_QPS_LIMIT ${qpsLimit}, GROUP_COMMIT_CONCURRENCY ` +
         `${stack.env.GROUP_COMMIT_CONCURRENCY ?? 'default'}` +
         `${vacuumEvery > 0 ? `, VACUUM (ANALYZE) every ${vacuumEvery} s (${vacuums} runs)` : ''}; wrk on the same machine (${os.availableParallelism()} cores)`,
     );
@@ -142,19 +158,24 @@ async function main() {
         'CMQ errors': r.cmqErrors,
         'queue-api CPU %': r.cpu[r.metering ? 'on' : 'off'],
         'worker CPU %': r.cpu.worker,
+        'Postgres backends CPU %': r.pgCpu,
         'machine busy %': r.busy,
         checkpoints: r.checkpoints,
         'outbox drained after, ms': r.drainMs,
       })),
     );
     const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const median = (xs) => {
+      const v = [...xs].sort((a, b) => a - b);
+      return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+    };
     const off = results.filter((r) => !r.metering).map((r) => r.requestsPerSec);
     const on = results.filter((r) => r.metering).map((r) => r.requestsPerSec);
     const ratio = mean(on) / mean(off);
     const pairs = on.map((v, k) => (off[k] ? (v / off[k]).toFixed(3) : '-'));
     console.log(
       `mean req/s: off ${Math.round(mean(off))}, on ${Math.round(mean(on))}; on/off ${ratio.toFixed(3)} ` +
-        `(${ratio >= 0.9 ? 'meets' : 'BELOW'} the target ≥ 0.90); per pair (run 2k / run 2k−1): ${pairs.join(', ')}`,
+        `(${ratio >= 0.9 ? 'meets' : 'BELOW'} the target ≥ 0.90); per pair (each on run / the off run beside it): ${pairs.join(', ')}; median ${median(pairs.map(Number)).toFixed(3)}`,
     );
 
     // every code-0 reply of the metered runs is counted once

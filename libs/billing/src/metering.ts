@@ -63,7 +63,7 @@ export const SIZE_BANDS: ReadonlyArray<readonly [number, number]> = [
 
 /** The weight of one message of `bytes` under the size-band rule (1 MiB is the largest message). */
 export function sizeWeight(bytes: number): number {
-  for (const [upTo, weight] of SIZE_BANDS) if (bytes <= upTo) return weight;
+  for (let i = 0; i < SIZE_BANDS.length; i++) if (bytes <= SIZE_BANDS[i][0]) return SIZE_BANDS[i][1];
   return SIZE_BANDS[SIZE_BANDS.length - 1][1];
 }
 
@@ -83,14 +83,27 @@ export interface MeteredRequest {
  * (at least 1 per request).
  */
 export function billableCalls(rule: MeteringRule, r: MeteredRequest): number {
-  if (r.outcome !== 'ok' && r.outcome !== 'no_message') return 0;
-  const cls = actionClass(r.action);
+  return billableCallsOf(rule, actionClass(r.action), r.outcome, r.messageBytes, r.handles);
+}
+
+/** {@link billableCalls} for a request whose action class is known, and its payload's total when known. */
+export function billableCallsOf(
+  rule: MeteringRule,
+  cls: ActionClass,
+  outcome: Outcome,
+  messageBytes: readonly number[],
+  handles: number | undefined,
+  totalBytes?: number,
+): number {
+  if (outcome !== 'ok' && outcome !== 'no_message') return 0;
   if (cls === 'management') return 0;
   if (rule === 'per_64k') {
-    const total = r.messageBytes.reduce((a, b) => a + b, 0);
+    const total = totalBytes ?? messageBytes.reduce((a, b) => a + b, 0);
     return Math.max(1, Math.ceil(total / (64 * KIB)));
   }
-  if (cls === 'ack') return Math.max(1, r.handles ?? 1);
-  if (r.messageBytes.length === 0) return 1;
-  return r.messageBytes.reduce((n, b) => n + sizeWeight(b), 0);
+  if (cls === 'ack') return Math.max(1, handles ?? 1);
+  if (messageBytes.length === 0) return 1;
+  let n = 0;
+  for (const b of messageBytes) n += sizeWeight(b);
+  return n;
 }

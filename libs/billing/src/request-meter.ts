@@ -1,4 +1,4 @@
-import { actionClass, billableCalls, METERING_RULES, Outcome } from './metering';
+import { ActionClass, actionClass, billableCallsOf, Outcome } from './metering';
 import type { UsageRecord } from './usage-applier';
 
 /**
@@ -11,19 +11,23 @@ export class RequestMeter {
   /** queue or topic name; '' for account-level actions */
   resource = '';
   /** payload sizes of the messages sent or returned */
-  messageBytes: number[] = [];
+  messageBytes: readonly number[] = [];
   /** receipt handles that deleted a message */
   handlesDeleted = 0;
   outcome: Outcome = 'ok';
   committed = false;
   readonly at = Date.now();
+  /** the action's class, looked up once: every request of the hot path is metered */
+  private readonly cls: ActionClass;
 
   constructor(
     readonly accountId: string,
     public region: string,
     /** the canonical action name */
     readonly action: string,
-  ) {}
+  ) {
+    this.cls = actionClass(action);
+  }
 
   /** Sets the outcome and hands itself over as the entry of a commit. */
   settle(outcome: Outcome): this {
@@ -36,21 +40,26 @@ export class RequestMeter {
    * deleted by a delete; a request that failed moved nothing.
    */
   record(): UsageRecord {
-    const moved = this.outcome === 'ok' || this.outcome === 'no_message';
-    const bytes = moved ? this.messageBytes.reduce((a, b) => a + b, 0) : 0;
-    const sends = actionClass(this.action) === 'send';
-    const req = { action: this.action, outcome: this.outcome, messageBytes: this.messageBytes, handles: this.handlesDeleted };
+    const outcome = this.outcome;
+    const moved = outcome === 'ok' || outcome === 'no_message';
+    let bytes = 0;
+    if (moved) for (const b of this.messageBytes) bytes += b;
+    const sends = this.cls === 'send';
+    const handles = this.handlesDeleted;
     return {
       accountId: this.accountId,
       region: this.region,
       resource: this.resource,
       action: this.action,
-      outcome: this.outcome,
+      outcome,
       calls: 1,
-      messages: !moved ? 0 : this.handlesDeleted > 0 ? this.handlesDeleted : this.messageBytes.length,
+      messages: !moved ? 0 : handles > 0 ? handles : this.messageBytes.length,
       bytesIn: sends ? bytes : 0,
       bytesOut: sends ? 0 : bytes,
-      billable: Object.fromEntries(METERING_RULES.map((r) => [r, billableCalls(r, req)])) as UsageRecord['billable'],
+      billable: {
+        size_bands: billableCallsOf('size_bands', this.cls, outcome, this.messageBytes, handles, bytes),
+        per_64k: billableCallsOf('per_64k', this.cls, outcome, this.messageBytes, handles, bytes),
+      },
       at: this.at,
     };
   }

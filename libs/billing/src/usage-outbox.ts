@@ -20,36 +20,41 @@ type OutboxRow = [string, string, string, string, string, number, number, number
 
 /** The usage records of one commit, summed by key (see {@link OutboxRow}). */
 export function encodeUsage(records: UsageRecord[]): OutboxRow[] {
-  const rows = new Map<string, OutboxRow>();
+  const rows: OutboxRow[] = [];
+  const byKey = new Map<string, OutboxRow>();
+  let last: OutboxRow | undefined;
   for (const r of records) {
     const minute = Math.floor(r.at / MINUTE) * MINUTE;
-    const key = `${r.accountId}\u0000${r.region}\u0000${r.resource}\u0000${r.action}\u0000${r.outcome}\u0000${minute}`;
-    const row = rows.get(key);
-    if (row) {
-      row[6] += r.calls;
-      row[7] += r.messages;
-      row[8] += r.bytesIn;
-      row[9] += r.bytesOut;
-      row[10] += r.billable.size_bands;
-      row[11] += r.billable.per_64k;
-    } else {
-      rows.set(key, [
-        r.accountId,
-        r.region,
-        r.resource,
-        r.action,
-        r.outcome,
-        minute,
-        r.calls,
-        r.messages,
-        r.bytesIn,
-        r.bytesOut,
-        r.billable.size_bands,
-        r.billable.per_64k,
-      ]);
+    // a commit's records mostly share one key (one account sending to one queue): the row of
+    // the record before is tried first, without building the key
+    let row =
+      last !== undefined &&
+      last[5] === minute &&
+      last[0] === r.accountId &&
+      last[2] === r.resource &&
+      last[3] === r.action &&
+      last[4] === r.outcome &&
+      last[1] === r.region
+        ? last
+        : undefined;
+    if (row === undefined) {
+      const key = `${r.accountId}\u0000${r.region}\u0000${r.resource}\u0000${r.action}\u0000${r.outcome}\u0000${minute}`;
+      row = byKey.get(key);
+      if (row === undefined) {
+        row = [r.accountId, r.region, r.resource, r.action, r.outcome, minute, 0, 0, 0, 0, 0, 0];
+        byKey.set(key, row);
+        rows.push(row);
+      }
     }
+    row[6] += r.calls;
+    row[7] += r.messages;
+    row[8] += r.bytesIn;
+    row[9] += r.bytesOut;
+    row[10] += r.billable.size_bands;
+    row[11] += r.billable.per_64k;
+    last = row;
   }
-  return [...rows.values()];
+  return rows;
 }
 
 export function decodeUsage(rows: OutboxRow[]): UsageRecord[] {
@@ -132,7 +137,9 @@ export class UsageOutbox implements CommitOutbox<RequestMeter>, OnApplicationShu
 
   /** The row's payload: the entries' usage, summed by key. */
   encode(entries: RequestMeter[]): string {
-    return JSON.stringify(encodeUsage(entries.map((m) => m.record())));
+    const records = new Array<UsageRecord>(entries.length);
+    for (let i = 0; i < entries.length; i++) records[i] = entries[i].record();
+    return JSON.stringify(encodeUsage(records));
   }
 
   /** The INSERT of a row whose payload is `param` (a statement parameter or a literal). */
