@@ -1,0 +1,3 @@
+export * from './policy';
+export * from './month';
+export * from './evaluate';
