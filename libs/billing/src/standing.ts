@@ -9,7 +9,18 @@ import type { Nano } from './money';
  * that is what runs out before the account becomes overdue.
  */
 
-export type NotificationKind = 'low_balance' | 'runout_predicted' | 'overdue' | 'suspended' | 'restored' | 'release_notice' | 'released';
+export type NotificationKind =
+  | 'low_balance'
+  | 'runout_predicted'
+  | 'overdue'
+  | 'suspended'
+  | 'restored'
+  | 'release_notice'
+  | 'released'
+  /** an SLA credit granted at month close, or revised */
+  | 'sla_credit'
+  /** the month's availability is being lost faster than the SLA allows */
+  | 'sla_burn_rate';
 
 export const NOTIFICATION_KINDS: readonly NotificationKind[] = [
   'low_balance',
@@ -19,6 +30,8 @@ export const NOTIFICATION_KINDS: readonly NotificationKind[] = [
   'restored',
   'release_notice',
   'released',
+  'sla_credit',
+  'sla_burn_rate',
 ];
 
 /** What a posting reads from the balance row it has locked. */

@@ -106,6 +106,12 @@ const specs = {
   WEBHOOK_BACKOFF_MS: positiveInt({ default: 1000, desc: 'worker: first retry delay of a webhook, doubled at each attempt' }),
   WEBHOOK_TIMEOUT_MS: positiveInt({ default: 5000, desc: 'worker: how long one webhook request may take' }),
   NOTIFICATION_RESEND_AFTER_MS: positiveInt({ default: 5000, desc: 'worker: undelivered notifications this old are queued again (a lost job heals)' }),
+  PROBE_INTERVAL_MS: positiveInt({ default: 15000, desc: 'worker: the SLA prober runs a canary round trip per region this often' }),
+  PROBE_ENDPOINT: str({ default: '', desc: "the public CMQ endpoint the prober calls (e.g. http://cmq.example.com); empty: this deployment's own queue-api on CMQ_PORT" }),
+  PROBE_TIMEOUT_MS: positiveInt({ default: 5000, desc: 'worker: one probe step failing to answer within this is a failure' }),
+  SLA_CLOSE_CHECK_MS: positiveInt({ default: 60000, desc: 'worker: how often it checks for an ended month to close' }),
+  SLA_CLOSE_DELAY_SECONDS: nonNegativeInt({ default: 900, desc: 'a month is closed this long after it ends, so late probe and usage data are in' }),
+  SLA_BURN_RATE_INTERVAL_MS: positiveInt({ default: 60000, desc: 'worker: how often burn-rate alerts are evaluated' }),
   LOG_LEVEL: str({ choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' }),
   LOG_PRETTY: bool({ default: false }),
   LOG_REQUESTS: bool({ default: false, desc: 'log every HTTP request (off by default: the CMQ path is hot)' }),
@@ -153,6 +159,15 @@ export interface AppConfig {
     standingRefreshMs: number;
   };
   webhooks: { attempts: number; backoffMs: number; timeoutMs: number; resendAfterMs: number };
+  sla: {
+    probeIntervalMs: number;
+    /** '' : the deployment's own queue-api */
+    probeEndpoint: string;
+    probeTimeoutMs: number;
+    closeCheckMs: number;
+    closeDelaySeconds: number;
+    burnRateIntervalMs: number;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -236,6 +251,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       releaseNoticeSeconds: e.RELEASE_NOTICE_SECONDS,
       lowBalanceHysteresisPercent: e.LOW_BALANCE_HYSTERESIS_PERCENT,
       standingRefreshMs: e.STANDING_REFRESH_MS,
+    },
+    sla: {
+      probeIntervalMs: e.PROBE_INTERVAL_MS,
+      probeEndpoint: e.PROBE_ENDPOINT,
+      probeTimeoutMs: e.PROBE_TIMEOUT_MS,
+      closeCheckMs: e.SLA_CLOSE_CHECK_MS,
+      closeDelaySeconds: e.SLA_CLOSE_DELAY_SECONDS,
+      burnRateIntervalMs: e.SLA_BURN_RATE_INTERVAL_MS,
     },
     webhooks: {
       attempts: e.WEBHOOK_ATTEMPTS,

@@ -7,6 +7,7 @@ import { Usage1764300000000 } from './migrations/1764300000000-usage';
 import { UsageOutbox1764400000000 } from './migrations/1764400000000-usage-outbox';
 import { AccountPlans1764410000000 } from './migrations/1764410000000-account-plans';
 import { Arrears1764500000000 } from './migrations/1764500000000-arrears';
+import { Sla1764600000000 } from './migrations/1764600000000-sla';
 
 /** Every migration, in order. New ones are appended here. */
 export const MIGRATIONS = [
@@ -17,6 +18,7 @@ export const MIGRATIONS = [
   UsageOutbox1764400000000,
   AccountPlans1764410000000,
   Arrears1764500000000,
+  Sla1764600000000,
 ];
 
 /** The one TypeORM options object, shared by the Nest module and the migration runner. */

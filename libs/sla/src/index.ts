@@ -1,3 +1,5 @@
 export * from './policy';
 export * from './month';
 export * from './evaluate';
+export * from './clock';
+export * from './sla.module';
