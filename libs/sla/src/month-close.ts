@@ -52,7 +52,16 @@ function sameResult(a: StoredResult, b: AccountMonth): boolean {
     a.credit_pct === b.result.creditPct &&
     BigInt(a.fee_base_nano) === b.feeNano &&
     BigInt(a.credit_nano) === b.creditNano &&
-    JSON.stringify(a.outages) === JSON.stringify(b.result.outages)
+    canonical(a.outages) === canonical(b.result.outages)
+  );
+}
+
+/** JSON with object keys sorted at every level: jsonb gives keys back in its own order. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : x,
   );
 }
 

@@ -1,0 +1,223 @@
+import { randomUUID } from 'node:crypto';
+import { Pool } from 'pg';
+import { loadConfigWith } from '@app/config';
+import { PgPool, runMigrations } from '@app/db';
+import { formatAmount, LedgerService, parseAmount } from '@app/billing';
+import { MINUTE_MS, monthBounds, MonthClose, SlaClock, SlaSignals } from '@app/sla';
+import { scratchDatabase } from '@app/testing';
+
+/**
+ * The month close on a database of its own (it evaluates every account there is), with the
+ * signals written as the prober and the usage stream write them, and time given by a clock the
+ * test sets: November 2026 in Shanghai, closed on December 1st.
+ */
+describe('SLA month close: results, credits as vouchers, revisions by difference', () => {
+  const MONTH = '2026-11';
+  const TZ = 'Asia/Shanghai';
+  const B = monthBounds(MONTH, TZ); // 30 days: T = 43,200
+  let db: { url: string; drop: () => Promise<void> };
+  let pool: Pool;
+  let close: MonthClose;
+  let ledger: LedgerService;
+  let now = (B.end + 20) * MINUTE_MS;
+  const clock: SlaClock = { now: () => now };
+  const iso = (minute: number) => new Date(minute * MINUTE_MS).toISOString();
+
+  const ids = { a: randomUUID(), b: randomUUID(), c: randomUUID(), d: randomUUID(), e: randomUUID() };
+  let attributionId: string;
+
+  async function account(id: string, createdAt: string) {
+    await pool.query(`INSERT INTO accounts (id, name, region, created_at) VALUES ($1, $2, 'gz', $3)`, [id, `acct-${id.slice(0, 8)}`, createdAt]);
+  }
+  async function queue(accountId: string, region: string, createdAt: string, deletedAt: string | null = null) {
+    await pool.query(
+      `INSERT INTO queues (queue_id, account_id, region, name, max_msg_heap_num, polling_wait_seconds, visibility_timeout,
+                           max_msg_size, msg_retention_seconds, rewind_seconds, created_at, deleted_at)
+       VALUES ($1, $2, $3, $4, 10000000, 0, 30, 65536, 345600, 0, $5, $6)`,
+      [`q-${randomUUID()}`, accountId, region, `q${Math.floor(Math.random() * 1e9)}`, createdAt, deletedAt],
+    );
+  }
+  /** one probe per minute in [from, to) for `region`, failing in [downFrom, downTo) */
+  async function probes(region: string, from: number, to: number, downFrom = 0, downTo = 0) {
+    await pool.query(
+      `INSERT INTO sla_probes (region, prober, started_at, received_at, minute, ok, failed_step, code, latency_ms)
+       SELECT $1, 'test', to_timestamp(m * 60), to_timestamp(m * 60 + 1), to_timestamp(m * 60),
+              NOT (m >= $4 AND m < $5), CASE WHEN m >= $4 AND m < $5 THEN 'send' END, CASE WHEN m >= $4 AND m < $5 THEN 6000 END, 12
+         FROM generate_series($2::bigint, $3::bigint - 1) AS m`,
+      [region, from, to, downFrom, downTo],
+    );
+  }
+  async function traffic(accountId: string, fromMinute: number, minutes: number, perMinute: Record<string, number>) {
+    for (const [outcome, requests] of Object.entries(perMinute)) {
+      await pool.query(
+        `INSERT INTO usage_minutely (account_id, region, minute, outcome, requests)
+         SELECT $1, 'sh', to_timestamp(m * 60), $4, $5 FROM generate_series($2::bigint, $3::bigint - 1) AS m`,
+        [accountId, fromMinute, fromMinute + minutes, outcome, requests],
+      );
+    }
+  }
+  async function fee(accountId: string, amount: string) {
+    await ledger.post({ accountId, kind: 'usage_charge', charge: parseAmount(amount), idempotencyKey: `fee-${accountId}`, request: { amount } });
+  }
+  const entries = async (accountId: string) =>
+    (
+      await pool.query(
+        `SELECT kind, voucher_delta_nano::text AS v, idempotency_key AS key FROM ledger_entries WHERE account_id = $1 AND kind <> 'usage_charge' ORDER BY id`,
+        [accountId],
+      )
+    ).rows;
+  const results = async (accountId: string) =>
+    (
+      await pool.query(
+        `SELECT revision, downtime_minutes AS down, availability, meets_target AS meets, service_period AS service, credit_pct AS pct,
+                fee_base_nano::text AS fee, credit_nano::text AS credit, credit_delta_nano::text AS delta, outages, reason
+           FROM sla_results WHERE account_id = $1 AND month = $2::date ORDER BY revision`,
+        [accountId, `${MONTH}-01`],
+      )
+    ).rows;
+
+  beforeAll(async () => {
+    db = await scratchDatabase();
+    const config = loadConfigWith({ DATABASE_URL: db.url, REGIONS: 'gz,sh' });
+    await runMigrations(config);
+    pool = new Pool({ connectionString: db.url, max: 6 });
+    const pg = pool as unknown as PgPool;
+    ledger = new LedgerService(pg);
+    close = new MonthClose(config, pg, new SlaSignals(pg), ledger, clock);
+
+    const outage = { from: B.start + 15_000, to: B.start + 15_040 }; // gz: 40 minutes down
+    await probes('gz', B.start - 10, B.end + 10, outage.from, outage.to);
+    await probes('sh', B.start - 10, B.end + 10);
+    // gz maintenance announced two days ahead over the outage's first 10 minutes
+    await pool.query(
+      `INSERT INTO sla_maintenance (region, starts_at, ends_at, announced_at, reason, created_by)
+       VALUES ('gz', $1, $2, $3, 'storage firmware upgrade', 'ops@test')`,
+      [iso(outage.from), iso(outage.from + 10), iso(outage.from - 2 * 1440)],
+    );
+    // the same window for sh, announced only an hour ahead: excludes nothing
+    await pool.query(
+      `INSERT INTO sla_maintenance (region, starts_at, ends_at, announced_at, reason, created_by)
+       VALUES ('sh', $1, $2, $3, 'late notice', 'ops@test')`,
+      [iso(B.start + 20_000), iso(B.start + 20_060), iso(B.start + 20_000 - 60)],
+    );
+
+    // a: a gz queue all month, a fee of 100.00: 30 counted minutes, a breach (2000 × 30 > 43,200), 10%
+    await account(ids.a, '2026-10-01T00:00:00Z');
+    await queue(ids.a, 'gz', '2026-10-01T00:00:00Z');
+    await fee(ids.a, '100.00');
+    // b: sh only; 25 minutes of 10% server errors at 20 requests a minute, 5 of them attributed to the user
+    await account(ids.b, '2026-10-01T00:00:00Z');
+    await queue(ids.b, 'sh', '2026-10-01T00:00:00Z');
+    await traffic(ids.b, B.start + 30_000, 25, { ok: 18, server_error: 2 });
+    await traffic(ids.b, B.start + 31_000, 10, { ok: 1, server_error: 18 }); // 19 requests a minute: too few to judge
+    await traffic(ids.b, B.start + 32_000, 60, { client_error: 50, throttled: 50 }); // case 13: not down
+    await fee(ids.b, '50.00');
+    const { rows } = await pool.query(
+      `INSERT INTO sla_attributions (account_id, starts_at, ends_at, cause, reason, created_by)
+       VALUES ($1, $2, $3, 'user', 'consumer flooded its own queue with malformed batches', 'ops@test') RETURNING id::text`,
+      [ids.b, iso(B.start + 30_000), iso(B.start + 30_005)],
+    );
+    attributionId = rows[0].id;
+    // c: created mid-month with a gz queue: down too, but no service period, no credit
+    await account(ids.c, '2026-11-10T00:00:00Z');
+    await queue(ids.c, 'gz', '2026-11-10T00:00:00Z');
+    await fee(ids.c, '100.00');
+    // d: its gz queue deleted before the outage: not affected
+    await account(ids.d, '2026-10-01T00:00:00Z');
+    await queue(ids.d, 'gz', '2026-10-01T00:00:00Z', iso(B.start + 5_000));
+    await fee(ids.d, '100.00');
+    // e: a fee of 0.000000003 and the 30 minutes of gz: 10% of it rounds down to nothing
+    await account(ids.e, '2026-10-01T00:00:00Z');
+    await queue(ids.e, 'gz', '2026-10-01T00:00:00Z');
+    await fee(ids.e, '0.000000003');
+  });
+
+  afterAll(async () => {
+    await pool?.end();
+    await db?.drop();
+  });
+
+  it('knows which month to close: the one that ended, once the delay has passed', async () => {
+    now = (B.end + 5) * MINUTE_MS;
+    expect(await close.monthToClose(900)).toBe('2026-10');
+    now = (B.end + 20) * MINUTE_MS;
+    expect(await close.monthToClose(900)).toBe(MONTH);
+  });
+
+  it('closes the month: every account evaluated, breaches credited as vouchers, the rest not', async () => {
+    const r = await close.close(MONTH);
+    expect(r).toMatchObject({ month: MONTH, closed: true, revision: 1, accounts: 5 });
+    expect(formatAmount(r.creditsNano)).toBe('10.00');
+
+    const [a] = await results(ids.a);
+    expect(a).toMatchObject({ revision: 1, down: 30, meets: false, service: true, pct: 10, fee: '100000000000', credit: '10000000000', delta: '10000000000' });
+    expect(a.availability).toBe('99.9305');
+    expect(a.outages).toHaveLength(1);
+    expect(a.outages[0]).toMatchObject({ minutes: 40, counted: true, countedMinutes: 30 });
+    expect(a.outages[0].exclusions).toEqual([{ cause: 'maintenance', id: expect.any(String), reason: 'storage firmware upgrade', minutes: 10 }]);
+    expect(await entries(ids.a)).toEqual([{ kind: 'voucher_grant', v: '10000000000', key: `sla-credit:${ids.a}:${MONTH}:r1` }]);
+    const bal = await pool.query(`SELECT voucher_nano::text AS v FROM balances WHERE account_id = $1`, [ids.a]);
+    expect(bal.rows[0].v).toBe('10000000000');
+    const notes = await pool.query(`SELECT kind, payload FROM notifications WHERE account_id = $1 AND kind LIKE 'sla%'`, [ids.a]);
+    expect(notes.rows).toEqual([{ kind: 'sla_credit', payload: expect.objectContaining({ month: MONTH, credit: '10.00', availability: '99.9305', revision: 1 }) }]);
+
+    const [b] = await results(ids.b);
+    expect(b).toMatchObject({ down: 20, meets: true, pct: 0, credit: '0' });
+    expect(b.outages).toEqual([
+      expect.objectContaining({ minutes: 25, countedMinutes: 20, exclusions: [{ cause: 'user', id: attributionId, reason: 'consumer flooded its own queue with malformed batches', minutes: 5 }] }),
+    ]);
+    const [c] = await results(ids.c);
+    expect(c).toMatchObject({ down: 30, meets: false, service: false, pct: 10, credit: '0' });
+    const [d] = await results(ids.d);
+    expect(d).toMatchObject({ down: 0, meets: true, availability: '100.0000', outages: [] });
+    const [e] = await results(ids.e);
+    expect(e).toMatchObject({ down: 30, pct: 10, fee: '3', credit: '0' });
+    for (const id of [ids.b, ids.c, ids.d, ids.e]) expect(await entries(id)).toEqual([]);
+  });
+
+  it('a second close of the month changes nothing', async () => {
+    const before = await pool.query(`SELECT (SELECT count(*) FROM ledger_entries)::int AS l, (SELECT count(*) FROM sla_results)::int AS r, (SELECT count(*) FROM notifications)::int AS n`);
+    const r = await close.close(MONTH);
+    expect(r).toMatchObject({ closed: false, revision: 1, accounts: 0 });
+    const after = await pool.query(`SELECT (SELECT count(*) FROM ledger_entries)::int AS l, (SELECT count(*) FROM sla_results)::int AS r, (SELECT count(*) FROM notifications)::int AS n`);
+    expect(after.rows[0]).toEqual(before.rows[0]);
+  });
+
+  it('a late correction makes a new revision for the accounts it changes, credits moved by the difference only', async () => {
+    // the attribution is withdrawn: b's 25 minutes all count (2000 × 25 > 43,200): 10% of 50.00
+    await pool.query(`UPDATE sla_attributions SET withdrawn_at = now(), withdrawn_by = 'ops@test' WHERE id = $1`, [attributionId]);
+    const r2 = await close.recompute(MONTH, 'ops@test', 'attribution withdrawn: the errors were ours');
+    expect(r2).toMatchObject({ revision: 2, changed: 1 });
+    expect(formatAmount(r2.creditDeltaNano)).toBe('5.00');
+    expect((await results(ids.a)).map((x) => x.revision)).toEqual([1]);
+    const bRevisions = await results(ids.b);
+    expect(bRevisions.map((x) => [x.revision, x.down, x.credit, x.delta, x.reason])).toEqual([
+      [1, 20, '0', '0', null],
+      [2, 25, '5000000000', '5000000000', 'attribution withdrawn: the errors were ours'],
+    ]);
+    expect(await entries(ids.b)).toEqual([{ kind: 'voucher_grant', v: '5000000000', key: `sla-credit:${ids.b}:${MONTH}:r2` }]);
+
+    // put back: revision 3 takes the 5.00 back from b's unspent vouchers; a is untouched again
+    await pool.query(`UPDATE sla_attributions SET withdrawn_at = NULL, withdrawn_by = NULL WHERE id = $1`, [attributionId]);
+    const r3 = await close.recompute(MONTH, 'ops@test', 'attribution confirmed after review');
+    expect(r3).toMatchObject({ revision: 3, changed: 1 });
+    expect(formatAmount(r3.creditDeltaNano)).toBe('-5.00');
+    expect(await entries(ids.b)).toEqual([
+      { kind: 'voucher_grant', v: '5000000000', key: `sla-credit:${ids.b}:${MONTH}:r2` },
+      { kind: 'adjustment', v: '-5000000000', key: `sla-credit:${ids.b}:${MONTH}:r3` },
+    ]);
+    expect(await entries(ids.a)).toHaveLength(1);
+
+    // nothing changed since: a recompute makes a revision that holds no account
+    const r4 = await close.recompute(MONTH, 'ops@test', 'no change');
+    expect(r4).toMatchObject({ revision: 4, changed: 0 });
+    const audit = await pool.query(`SELECT actor, action, subject, reason FROM sla_audit WHERE action = 'month.recompute' ORDER BY id`);
+    expect(audit.rows.map((x) => x.reason)).toEqual(['attribution withdrawn: the errors were ours', 'attribution confirmed after review', 'no change']);
+    const closes = await pool.query(`SELECT revision FROM sla_month_closes WHERE month = $1::date`, [`${MONTH}-01`]);
+    expect(closes.rows[0].revision).toBe(4);
+  });
+
+  it('the ledger still reconciles: balances equal the sums of their entries', async () => {
+    expect(await ledger.reconcile()).toEqual([]);
+  });
+});
