@@ -7,6 +7,7 @@ import { bullConnection, CommonModule, loggerParams } from '@app/common';
 import { ACCOUNT_ENTITIES, AccountsModule } from '@app/accounts';
 import { QueuesModule } from '@app/queues';
 import { BillingModule } from '@app/billing';
+import { SlaModule } from '@app/sla';
 import { LedgerController } from './ledger/ledger.controller';
 import { LedgerHealthController } from './ledger/ledger-health.controller';
 import { UsageEventsController } from './usage/usage-events.controller';
@@ -14,6 +15,7 @@ import { AccountsController } from './accounts/accounts.controller';
 import { QueueLimitsController } from './queues/queue-limits.controller';
 import { AccountPlansController } from './plans/account-plans.controller';
 import { ArrearsController } from './arrears/arrears.controller';
+import { SlaOpsController } from './sla/sla-ops.controller';
 
 @Module({})
 export class BillingApiModule {
@@ -30,6 +32,7 @@ export class BillingApiModule {
         AccountsModule,
         QueuesModule.forRoot(),
         BillingModule,
+        SlaModule,
       ],
       controllers: [
         AccountsController,
@@ -39,6 +42,7 @@ export class BillingApiModule {
         UsageEventsController,
         AccountPlansController,
         ArrearsController,
+        SlaOpsController,
       ],
     };
   }

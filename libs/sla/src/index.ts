@@ -4,4 +4,5 @@ export * from './evaluate';
 export * from './clock';
 export * from './signals';
 export * from './month-close';
+export * from './operations';
 export * from './sla.module';
