@@ -37,7 +37,7 @@ const REASON = /\S/;
 const OPERATOR = /^[\x20-\x7e]{1,128}$/;
 
 /** Who does a write: the X-Operator header, 1-128 printable ASCII characters. */
-function operator(header: string | undefined): string {
+export function operator(header: string | undefined): string {
   if (header === undefined || header.trim() === '') throw new BadRequestException('the X-Operator header is required (who does this)');
   if (!OPERATOR.test(header)) throw new BadRequestException('X-Operator must be 1-128 printable ASCII characters');
   return header;
