@@ -3,7 +3,7 @@ import { Pool } from 'pg';
 import { loadConfigWith } from '@app/config';
 import { PgPool, runMigrations } from '@app/db';
 import { formatAmount, LedgerService, parseAmount } from '@app/billing';
-import { MINUTE_MS, monthBounds, MonthClose, SlaClock, SlaSignals } from '@app/sla';
+import { BurnRateAlerts, burnRateMilli, MINUTE_MS, monthBounds, MonthClose, SlaClock, SlaSignals } from '@app/sla';
 import { scratchDatabase } from '@app/testing';
 
 /**
@@ -18,6 +18,7 @@ describe('SLA month close: results, credits as vouchers, revisions by difference
   let db: { url: string; drop: () => Promise<void> };
   let pool: Pool;
   let close: MonthClose;
+  let burn: BurnRateAlerts;
   let ledger: LedgerService;
   let now = (B.end + 20) * MINUTE_MS;
   const clock: SlaClock = { now: () => now };
@@ -84,6 +85,7 @@ describe('SLA month close: results, credits as vouchers, revisions by difference
     const pg = pool as unknown as PgPool;
     ledger = new LedgerService(pg);
     close = new MonthClose(config, pg, new SlaSignals(pg), ledger, clock);
+    burn = new BurnRateAlerts(config, pg, new SlaSignals(pg), clock);
 
     const outage = { from: B.start + 15_000, to: B.start + 15_040 }; // gz: 40 minutes down
     await probes('gz', B.start - 10, B.end + 10, outage.from, outage.to);
@@ -215,6 +217,28 @@ describe('SLA month close: results, credits as vouchers, revisions by difference
     expect(audit.rows.map((x) => x.reason)).toEqual(['attribution withdrawn: the errors were ours', 'attribution confirmed after review', 'no change']);
     const closes = await pool.query(`SELECT revision FROM sla_month_closes WHERE month = $1::date`, [`${MONTH}-01`]);
     expect(closes.rows[0].revision).toBe(4);
+  });
+
+  it('burn-rate alerts: during the gz outage the accounts with gz resources are warned once an hour, the others not', async () => {
+    // 99.95% allows 0.05% of the month: 40 down minutes of the last 60 burn it 1,333 times too fast
+    expect(burnRateMilli(40, 60, 999_500)).toBe(1_333_333);
+    expect(burnRateMilli(0, 5, 999_500)).toBe(0);
+    expect(burnRateMilli(1, 360, 999_500)).toBe(5_555); // one minute in six hours: under the ticket rule's 6
+    const saved = now;
+    try {
+      now = (B.start + 15_040) * MINUTE_MS; // the outage's last minute has just ended
+      const alerts = await burn.run();
+      expect(alerts.map((a) => [a.accountId, a.severity]).sort()).toEqual([[ids.a, 'page'], [ids.c, 'page'], [ids.e, 'page']].sort());
+      const stored = async () =>
+        (await pool.query(`SELECT account_id, payload->>'severity' AS severity FROM notifications WHERE kind = 'sla_burn_rate' ORDER BY account_id`)).rows;
+      expect(await stored()).toHaveLength(3);
+      await burn.run(); // the same hour: no second notification
+      expect(await stored()).toHaveLength(3);
+      now = (B.start + 15_040 + 120) * MINUTE_MS; // two hours later, quiet again: nothing fires
+      expect(await burn.run()).toEqual([]);
+    } finally {
+      now = saved;
+    }
   });
 
   it('the ledger still reconciles: balances equal the sums of their entries', async () => {

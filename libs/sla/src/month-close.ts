@@ -105,6 +105,12 @@ export class MonthClose {
     return previousMonth(monthOf(now - delaySeconds * 1000, zone));
   }
 
+  /** The month is over in its policy's zone (by the clock). */
+  async ended(month: string): Promise<boolean> {
+    const policy = await this.signals.policyFor(month);
+    return monthBounds(month, policy.timeZone).end * MINUTE_MS <= this.clock.now();
+  }
+
   async context(month: string): Promise<MonthContext> {
     const policy = await this.signals.policyFor(month);
     const bounds = monthBounds(month, policy.timeZone);
