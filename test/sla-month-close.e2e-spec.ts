@@ -3,7 +3,7 @@ import { Pool } from 'pg';
 import { loadConfigWith } from '@app/config';
 import { PgPool, runMigrations } from '@app/db';
 import { formatAmount, LedgerService, parseAmount } from '@app/billing';
-import { BurnRateAlerts, burnRateMilli, MINUTE_MS, monthBounds, MonthClose, SlaClock, SlaSignals } from '@app/sla';
+import { BurnRateAlerts, burnRateMilli, MINUTE_MS, monthBounds, MonthClose, SlaClock, SlaOperations, SlaSignals } from '@app/sla';
 import { scratchDatabase } from '@app/testing';
 
 /**
@@ -84,7 +84,7 @@ describe('SLA month close: results, credits as vouchers, revisions by difference
     pool = new Pool({ connectionString: db.url, max: 6 });
     const pg = pool as unknown as PgPool;
     ledger = new LedgerService(pg);
-    close = new MonthClose(config, pg, new SlaSignals(pg), ledger, clock);
+    close = new MonthClose(config, pg, new SlaSignals(pg), new SlaOperations(pg, config, clock), ledger, clock);
     burn = new BurnRateAlerts(config, pg, new SlaSignals(pg), clock);
 
     const outage = { from: B.start + 15_000, to: B.start + 15_040 }; // gz: 40 minutes down

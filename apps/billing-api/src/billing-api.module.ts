@@ -16,6 +16,7 @@ import { QueueLimitsController } from './queues/queue-limits.controller';
 import { AccountPlansController } from './plans/account-plans.controller';
 import { ArrearsController } from './arrears/arrears.controller';
 import { SlaOpsController } from './sla/sla-ops.controller';
+import { SlaReportsController } from './sla/sla-reports.controller';
 
 @Module({})
 export class BillingApiModule {
@@ -43,6 +44,7 @@ export class BillingApiModule {
         AccountPlansController,
         ArrearsController,
         SlaOpsController,
+        SlaReportsController,
       ],
     };
   }

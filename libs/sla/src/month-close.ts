@@ -7,7 +7,8 @@ import { SLA_CLOCK, SlaClock } from './clock';
 import { creditOf, evaluateMonth, Interval, mergeIntervals, MonthResult } from './evaluate';
 import { MINUTE_MS, monthBounds, MonthBounds, monthOf, previousMonth } from './month';
 import type { SlaPolicy } from './policy';
-import { AccountSignals, difference, intersect, RegionStates, ScopedAttribution, ScopedMaintenance, SlaSignals } from './signals';
+import { AccountSignals, difference, intersect, RegionStates, SlaSignals } from './signals';
+import { ActiveAttribution, ActiveMaintenance, SlaOperations } from './operations';
 
 /** One account's month, evaluated. */
 export interface AccountMonth {
@@ -27,8 +28,8 @@ export interface MonthContext {
   from: number;
   to: number;
   regions: Map<string, RegionStates>;
-  maintenance: ScopedMaintenance[];
-  attributions: ScopedAttribution[];
+  maintenance: ActiveMaintenance[];
+  attributions: ActiveAttribution[];
 }
 
 export interface CloseResult {
@@ -93,6 +94,7 @@ export class MonthClose {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly pool: PgPool,
     private readonly signals: SlaSignals,
+    private readonly operations: SlaOperations,
     private readonly ledger: LedgerService,
     @Inject(SLA_CLOCK) private readonly clock: SlaClock,
     @Optional() private readonly notifier?: NotificationDispatcher,
@@ -118,8 +120,8 @@ export class MonthClose {
     const to = bounds.end + policy.minOutageMinutes;
     const [regions, maintenance, attributions] = await Promise.all([
       this.signals.regionStates(this.config.regions, from, to, policy),
-      this.signals.maintenance(from, to),
-      this.signals.attributions(from, to),
+      this.operations.activeMaintenance(from * MINUTE_MS, to * MINUTE_MS),
+      this.operations.activeAttributions(from * MINUTE_MS, to * MINUTE_MS),
     ]);
     return { month, policy, bounds, from, to, regions, maintenance, attributions };
   }

@@ -9,6 +9,7 @@ import { evaluateMonth, type Outage } from './evaluate';
 import { localIso, MINUTE_MS, monthBounds } from './month';
 import { MonthClose } from './month-close';
 import { SlaSignals } from './signals';
+import { SlaOperations } from './operations';
 
 export interface OutageView {
   startUtc: string;
@@ -161,6 +162,7 @@ export class SlaReports {
     private readonly pool: PgPool,
     private readonly signals: SlaSignals,
     private readonly close: MonthClose,
+    private readonly operations: SlaOperations,
   ) {}
 
   private async closedRevision(month: string): Promise<number | null> {
@@ -204,7 +206,7 @@ export class SlaReports {
       if (!r) return null;
       const policy = await this.signals.policyVersion(r.policy_version);
       const bounds = monthBounds(month, policy.timeZone);
-      const windows = await this.signals.maintenance(bounds.start - policy.minOutageMinutes, bounds.end + policy.minOutageMinutes);
+      const windows = await this.operations.activeMaintenance((bounds.start - policy.minOutageMinutes) * MINUTE_MS, (bounds.end + policy.minOutageMinutes) * MINUTE_MS);
       const applied = new Set(r.maintenance.applied);
       const notice = policy.noticePeriodSeconds * 1000;
       return {
@@ -249,7 +251,7 @@ export class SlaReports {
     if (!live) return null;
     const policy = await this.signals.policyFor(month);
     const bounds = monthBounds(month, policy.timeZone);
-    const windows = await this.signals.maintenance(bounds.start - policy.minOutageMinutes, bounds.end + policy.minOutageMinutes);
+    const windows = await this.operations.activeMaintenance((bounds.start - policy.minOutageMinutes) * MINUTE_MS, (bounds.end + policy.minOutageMinutes) * MINUTE_MS);
     const notice = policy.noticePeriodSeconds * 1000;
     const shown = new Set([...live.result.maintenanceApplied, ...live.result.maintenanceRefused]);
     return {

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { PgPool } from '@app/db';
-import type { Attribution, Interval, MaintenanceWindow } from './evaluate';
+import type { Interval } from './evaluate';
 import { mergeIntervals } from './evaluate';
 import { MINUTE_MS } from './month';
 import type { CreditBand, SlaPolicy } from './policy';
@@ -15,9 +15,6 @@ export interface RegionStates {
   failures: number;
 }
 
-/** A scoped exclusion: region null applies to every region, accountId null to every account. */
-export type ScopedMaintenance = MaintenanceWindow & { region: string | null };
-export type ScopedAttribution = Attribution & { region: string | null; accountId: string | null };
 
 /** What the month close needs of one account beyond the fleet-wide signals. */
 export interface AccountSignals {
@@ -163,44 +160,6 @@ export class SlaSignals {
       s.unknown = difference([{ start: from, end: to }], mergeIntervals(seen.get(s.region) ?? []));
     }
     return out;
-  }
-
-  /** Announced (not cancelled) maintenance windows overlapping [from, to). */
-  async maintenance(from: number, to: number): Promise<ScopedMaintenance[]> {
-    const { rows } = await this.pool.query<{ id: string; region: string | null; s: string; e: string; a: string; reason: string }>(
-      `SELECT id::text, region, (extract(epoch FROM starts_at) * 1000)::bigint AS s, (extract(epoch FROM ends_at) * 1000)::bigint AS e,
-              (extract(epoch FROM announced_at) * 1000)::bigint AS a, reason
-         FROM sla_maintenance WHERE cancelled_at IS NULL AND starts_at < $2 AND ends_at > $1 ORDER BY starts_at, id`,
-      [ts(from), ts(to)],
-    );
-    return rows.map((r) => ({ id: r.id, region: r.region, startsAt: Number(r.s), endsAt: Number(r.e), announcedAt: Number(r.a), reason: r.reason }));
-  }
-
-  /** Operators' attributions (not withdrawn) overlapping [from, to). */
-  async attributions(from: number, to: number): Promise<ScopedAttribution[]> {
-    const { rows } = await this.pool.query<{
-      id: string;
-      region: string | null;
-      account_id: string | null;
-      cause: Attribution['cause'];
-      s: string;
-      e: string;
-      reason: string;
-    }>(
-      `SELECT id::text, region, account_id, cause, (extract(epoch FROM starts_at) * 1000)::bigint AS s,
-              (extract(epoch FROM ends_at) * 1000)::bigint AS e, reason
-         FROM sla_attributions WHERE withdrawn_at IS NULL AND starts_at < $2 AND ends_at > $1 ORDER BY starts_at, id`,
-      [ts(from), ts(to)],
-    );
-    return rows.map((r) => ({
-      id: r.id,
-      region: r.region,
-      accountId: r.account_id,
-      cause: r.cause,
-      startsAt: Number(r.s),
-      endsAt: Number(r.e),
-      reason: r.reason,
-    }));
   }
 
   /**
