@@ -7,10 +7,14 @@ import { DbModule } from '@app/db';
 import { bullConnection, CommonModule, JobQueue, loggerParams } from '@app/common';
 import { MessageSweeper } from '@app/queues';
 import { BillingModule } from '@app/billing';
+import { ACCOUNT_ENTITIES } from '@app/accounts';
+import { SlaModule } from '@app/sla';
 import { MaintenanceProcessor } from './maintenance/maintenance.processor';
 import { MaintenanceScheduler } from './maintenance/maintenance.scheduler';
 import { UsageProcessor, UsageResender } from './usage/usage.processor';
 import { NotificationProcessor } from './notifications/notification.processor';
+import { SlaProcessor } from './sla/sla.processor';
+import { SlaScheduler } from './sla/sla.scheduler';
 
 @Module({})
 export class WorkerModule {
@@ -20,14 +24,15 @@ export class WorkerModule {
       imports: [
         ConfigModule.forRoot(config),
         LoggerModule.forRoot(loggerParams(config, 'worker')),
-        DbModule.forRoot([]),
+        DbModule.forRoot(ACCOUNT_ENTITIES),
         CommonModule,
         ScheduleModule.forRoot(),
         BullModule.forRoot({ connection: bullConnection(config.redis.url), prefix: `${config.redis.prefix}:bull` }),
-        BullModule.registerQueue({ name: JobQueue.Maintenance }, { name: JobQueue.Usage }),
+        BullModule.registerQueue({ name: JobQueue.Maintenance }, { name: JobQueue.Usage }, { name: JobQueue.Sla }),
         BillingModule,
+        SlaModule,
       ],
-      providers: [MessageSweeper, MaintenanceProcessor, MaintenanceScheduler, UsageProcessor, UsageResender, NotificationProcessor],
+      providers: [MessageSweeper, MaintenanceProcessor, MaintenanceScheduler, UsageProcessor, UsageResender, NotificationProcessor, SlaScheduler, SlaProcessor],
     };
   }
 }

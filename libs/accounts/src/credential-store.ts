@@ -15,6 +15,8 @@ export interface Credential {
   accountId: string;
   accountRegion: string;
   accountStatus: AccountStatus;
+  /** the service's own account (the SLA prober's): its requests are not metered */
+  system: boolean;
 }
 
 interface Entry {
@@ -64,8 +66,9 @@ export class CredentialStore implements OnModuleInit {
       account_id: string;
       region: string;
       account_status: AccountStatus;
+      system: boolean;
     }> = await this.db.query(
-      `SELECT k.secret_key_enc, k.status, k.account_id, a.region, a.status AS account_status
+      `SELECT k.secret_key_enc, k.status, k.account_id, a.region, a.status AS account_status, a.system
          FROM access_keys k JOIN accounts a ON a.id = k.account_id
         WHERE k.secret_id = $1`,
       [secretId],
@@ -79,6 +82,7 @@ export class CredentialStore implements OnModuleInit {
           accountId: row.account_id,
           accountRegion: row.region,
           accountStatus: row.account_status,
+          system: row.system,
         }
       : null;
     if (this.config.cmq.credentialCacheMs > 0) {

@@ -10,6 +10,8 @@ export enum JobQueue {
   Usage = 'usage',
   /** stored notifications on their way to the account's webhook (job id `notification-<id>`) */
   Notifications = 'notifications',
+  /** SLA accounting: probes (job id `sla-probe-<slot>`) and the SLA's scheduled work */
+  Sla = 'sla',
 }
 
 /** Job names, one handler each. */
@@ -19,6 +21,16 @@ export enum MaintenanceJob {
   ResendUsage = 'resend-usage',
   /** the arrears ladder: suspensions, run-out alerts, release notices and releases, lost notifications */
   Arrears = 'arrears',
+  /** the SLA close of the month that ended (job id `sla-close-<YYYY-MM>`: once per month) */
+  SlaCloseMonth = 'sla-close-month',
+  /** SLA burn-rate alerts */
+  SlaBurnRate = 'sla-burn-rate',
+}
+
+/** Job names of the SLA queue, one handler each. */
+export enum SlaJob {
+  /** a canary round trip through the public endpoint of every region */
+  Probe = 'sla-probe',
 }
 
 /** Job name of the usage queue. */

@@ -8,6 +8,7 @@ import { UsageOutbox1764400000000 } from './migrations/1764400000000-usage-outbo
 import { AccountPlans1764410000000 } from './migrations/1764410000000-account-plans';
 import { Arrears1764500000000 } from './migrations/1764500000000-arrears';
 import { Sla1764600000000 } from './migrations/1764600000000-sla';
+import { SystemAccount1764610000000 } from './migrations/1764610000000-system-account';
 
 /** Every migration, in order. New ones are appended here. */
 export const MIGRATIONS = [
@@ -19,6 +20,7 @@ export const MIGRATIONS = [
   AccountPlans1764410000000,
   Arrears1764500000000,
   Sla1764600000000,
+  SystemAccount1764610000000,
 ];
 
 /** The one TypeORM options object, shared by the Nest module and the migration runner. */

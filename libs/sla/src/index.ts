@@ -5,4 +5,6 @@ export * from './clock';
 export * from './signals';
 export * from './month-close';
 export * from './operations';
+export * from './probe-account';
+export * from './prober';
 export * from './sla.module';

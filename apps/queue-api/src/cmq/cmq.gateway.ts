@@ -55,9 +55,10 @@ export class CmqGateway implements BeforeApplicationShutdown {
   }
 
   /**
-   * Every request that passes authentication is metered: its usage commits in the outbox of a
-   * group commit before the reply goes out, with the request's own write when it has one
-   * (send, delete), else on its own.
+   * Every request that passes authentication is metered, except a system account's (the SLA
+   * prober's, which is not billed): its usage commits in the outbox of a group commit before
+   * the reply goes out, with the request's own write when it has one (send, delete), else on
+   * its own.
    */
   async handle(req: CmqHttpRequest): Promise<string> {
     const requestId = this.requestIds.next();
@@ -77,7 +78,7 @@ export class CmqGateway implements BeforeApplicationShutdown {
       const handler = this.handlers.get(action.toLowerCase());
       if (!handler) throw CmqErrors.unknownAction(action.slice(0, 64));
       const credential = await this.auth.authenticate({ method, host: req.host, path, params });
-      if (this.metering) meter = new RequestMeter(credential.accountId, credential.accountRegion, handler.action);
+      if (this.metering && !credential.system) meter = new RequestMeter(credential.accountId, credential.accountRegion, handler.action);
       const scope = this.scope(req.host, params, credential);
       if (meter) meter.region = scope.region;
       // arrears (billing.md §5): a suspended account keeps management reads and DeleteQueue only
