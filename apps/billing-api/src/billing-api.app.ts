@@ -4,13 +4,15 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import type { AppConfig } from '@app/config';
+import type { Clock } from '@app/common';
 import { ApiExceptionFilter } from './api-exception.filter';
 import { BillingApiModule } from './billing-api.module';
 import { VALIDATION_PIPE_OPTIONS } from './validation';
 
-export async function createBillingApi(config: AppConfig): Promise<NestFastifyApplication> {
+/** `clock`: the time the SLA reports and operations read (the system clock unless given). */
+export async function createBillingApi(config: AppConfig, opts: { clock?: Clock } = {}): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(
-    BillingApiModule.forRoot(config),
+    BillingApiModule.forRoot(config, opts.clock),
     new FastifyAdapter({ bodyLimit: 1024 * 1024 }),
     { bufferLogs: true },
   );

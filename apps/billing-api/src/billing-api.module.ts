@@ -3,7 +3,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { AppConfig, ConfigModule } from '@app/config';
 import { DbModule } from '@app/db';
-import { bullConnection, CommonModule, loggerParams } from '@app/common';
+import { bullConnection, Clock, ClockModule, CommonModule, loggerParams } from '@app/common';
 import { ACCOUNT_ENTITIES, AccountsModule } from '@app/accounts';
 import { QueuesModule } from '@app/queues';
 import { BillingModule } from '@app/billing';
@@ -20,11 +20,12 @@ import { SlaReportsController } from './sla/sla-reports.controller';
 
 @Module({})
 export class BillingApiModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  static forRoot(config: AppConfig, clock?: Clock): DynamicModule {
     return {
       module: BillingApiModule,
       imports: [
         ConfigModule.forRoot(config),
+        ClockModule.forRoot(clock),
         LoggerModule.forRoot(loggerParams(config, 'billing-api')),
         DbModule.forRoot(ACCOUNT_ENTITIES),
         CommonModule,

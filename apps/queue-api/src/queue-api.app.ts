@@ -4,6 +4,7 @@ import { createServer, IncomingMessage, ServerResponse, STATUS_CODES } from 'nod
 import type { Socket } from 'node:net';
 import { Logger } from 'nestjs-pino';
 import type { AppConfig } from '@app/config';
+import type { Clock } from '@app/common';
 import { CmqHttpHandler, isCmqPath } from './cmq/cmq-http.handler';
 import { CmqGateway } from './cmq/cmq.gateway';
 
@@ -12,7 +13,8 @@ import { CmqGateway } from './cmq/cmq.gateway';
  * by {@link CmqHttpHandler} on the bare HTTP server in front of Fastify, the hot path paying for
  * no framework layer it does not use.
  */
-export async function createQueueApi(config: AppConfig): Promise<NestFastifyApplication> {
+/** `clock`: the time usage is metered by (the system clock unless given). */
+export async function createQueueApi(config: AppConfig, opts: { clock?: Clock } = {}): Promise<NestFastifyApplication> {
   const { QueueApiModule } = await import('./queue-api.module');
   let cmq: CmqHttpHandler | undefined;
   const adapter = new FastifyAdapter({
@@ -40,7 +42,7 @@ export async function createQueueApi(config: AppConfig): Promise<NestFastifyAppl
       return server;
     },
   });
-  const app = await NestFactory.create<NestFastifyApplication>(QueueApiModule.forRoot(config), adapter, {
+  const app = await NestFactory.create<NestFastifyApplication>(QueueApiModule.forRoot(config, opts.clock), adapter, {
     bufferLogs: true,
   });
   app.useLogger(app.get(Logger));

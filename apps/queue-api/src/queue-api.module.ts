@@ -3,7 +3,7 @@ import { LoggerModule } from 'nestjs-pino';
 import { AppConfig, ConfigModule } from '@app/config';
 import { DbModule } from '@app/db';
 import { BullModule } from '@nestjs/bullmq';
-import { bullConnection, CommonModule, JobQueue, loggerParams } from '@app/common';
+import { bullConnection, Clock, ClockModule, CommonModule, JobQueue, loggerParams } from '@app/common';
 import { ACCOUNT_ENTITIES, AccountsModule } from '@app/accounts';
 import { QueuesModule } from '@app/queues';
 import { AccountStandingModule, UsageOutbox } from '@app/billing';
@@ -13,11 +13,12 @@ import { QueueActions } from './cmq/queue.actions';
 
 @Module({})
 export class QueueApiModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  static forRoot(config: AppConfig, clock?: Clock): DynamicModule {
     return {
       module: QueueApiModule,
       imports: [
         ConfigModule.forRoot(config),
+        ClockModule.forRoot(clock),
         LoggerModule.forRoot(loggerParams(config, 'queue-api', [])),
         DbModule.forRoot(ACCOUNT_ENTITIES),
         CommonModule,

@@ -4,7 +4,7 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { LoggerModule } from 'nestjs-pino';
 import { AppConfig, ConfigModule } from '@app/config';
 import { DbModule } from '@app/db';
-import { bullConnection, CommonModule, JobQueue, loggerParams } from '@app/common';
+import { bullConnection, Clock, ClockModule, CommonModule, JobQueue, loggerParams } from '@app/common';
 import { MessageSweeper } from '@app/queues';
 import { BillingModule } from '@app/billing';
 import { ACCOUNT_ENTITIES } from '@app/accounts';
@@ -18,11 +18,12 @@ import { SlaScheduler } from './sla/sla.scheduler';
 
 @Module({})
 export class WorkerModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  static forRoot(config: AppConfig, clock?: Clock): DynamicModule {
     return {
       module: WorkerModule,
       imports: [
         ConfigModule.forRoot(config),
+        ClockModule.forRoot(clock),
         LoggerModule.forRoot(loggerParams(config, 'worker')),
         DbModule.forRoot(ACCOUNT_ENTITIES),
         CommonModule,

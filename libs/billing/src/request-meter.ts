@@ -16,7 +16,6 @@ export class RequestMeter {
   handlesDeleted = 0;
   outcome: Outcome = 'ok';
   committed = false;
-  readonly at = Date.now();
   /** the action's class, looked up once: every request of the hot path is metered */
   private readonly cls: ActionClass;
 
@@ -25,6 +24,8 @@ export class RequestMeter {
     public region: string,
     /** the canonical action name */
     readonly action: string,
+    /** when it was served (Unix ms): the minute it is metered in */
+    readonly at: number,
   ) {
     this.cls = actionClass(action);
   }

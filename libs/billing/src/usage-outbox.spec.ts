@@ -5,10 +5,9 @@ import type { UsageRecord } from './usage-applier';
 const MINUTE = 60_000;
 
 function meter(action: string, resource: string, bytes: number[], at: number, outcome: UsageRecord['outcome'] = 'ok'): UsageRecord {
-  const m = new RequestMeter('acct-1', 'ap-guangzhou', action);
+  const m = new RequestMeter('acct-1', 'ap-guangzhou', action, at);
   m.resource = resource;
   m.messageBytes = bytes;
-  (m as { at: number }).at = at;
   return m.settle(outcome).record();
 }
 

@@ -6,3 +6,4 @@ export * from './common.module';
 export * from './bootstrap';
 export * from './job-queues';
 export * from './wait-for-http';
+export * from './clock';

@@ -1,13 +1,12 @@
+import { CLOCK, type Clock } from '@app/common';
+
 /**
- * The SLA computations read time only through this, so a test can run a month in seconds: the
- * prober stamps results with it, the month close asks it which month has ended, the burn-rate
- * check asks it what "the last hour" is.
+ * The SLA computations read time only through the app's clock, so a test can run a month in
+ * seconds: the prober stamps results with it, the month close asks it which month has ended,
+ * the burn-rate check asks it what "the last hour" is.
  */
-export interface SlaClock {
-  /** Unix ms */
-  now(): number;
-}
+export type SlaClock = Clock;
 
-export const SLA_CLOCK = Symbol('SLA_CLOCK');
+export const SLA_CLOCK = CLOCK;
 
-export const systemClock: SlaClock = { now: () => Date.now() };
+export { systemClock } from '@app/common';

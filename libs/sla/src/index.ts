@@ -4,6 +4,8 @@ export * from './evaluate';
 export * from './clock';
 export * from './signals';
 export * from './month-close';
+export * from './reports';
+export * from './burn-rate';
 export * from './operations';
 export * from './probe-account';
 export * from './prober';

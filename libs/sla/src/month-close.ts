@@ -107,6 +107,11 @@ export class MonthClose {
     return previousMonth(monthOf(now - delaySeconds * 1000, zone));
   }
 
+  async isClosed(month: string): Promise<boolean> {
+    const { rows } = await this.pool.query(`SELECT 1 FROM sla_month_closes WHERE month = $1::date`, [`${month}-01`]);
+    return rows.length > 0;
+  }
+
   /** The month is over in its policy's zone (by the clock). */
   async ended(month: string): Promise<boolean> {
     const policy = await this.signals.policyFor(month);

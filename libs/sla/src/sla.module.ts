@@ -2,20 +2,21 @@ import { Module } from '@nestjs/common';
 import { AccountsModule } from '@app/accounts';
 import { BillingModule } from '@app/billing';
 import { QueuesModule } from '@app/queues';
-import { SLA_CLOCK, systemClock } from './clock';
 import { MonthClose } from './month-close';
 import { SlaSignals } from './signals';
+import { SlaReports } from './reports';
+import { BurnRateAlerts } from './burn-rate';
 import { SlaOperations } from './operations';
 import { ProbeAccount } from './probe-account';
 import { SlaProber } from './prober';
 
 /**
  * SLA accounting: signals, month evaluation and close, credits, reports. Needs BullModule.forRoot
- * in the app, and the account entities in its DbModule (the prober's system account).
+ * and ClockModule.forRoot in the app, and the account entities in its DbModule (the prober's system account).
  */
 @Module({
   imports: [BillingModule, AccountsModule, QueuesModule.forRoot()],
-  providers: [{ provide: SLA_CLOCK, useValue: systemClock }, SlaSignals, MonthClose, SlaOperations, ProbeAccount, SlaProber],
-  exports: [SLA_CLOCK, SlaSignals, MonthClose, SlaOperations, ProbeAccount, SlaProber],
+  providers: [SlaSignals, MonthClose, SlaReports, BurnRateAlerts, SlaOperations, ProbeAccount, SlaProber],
+  exports: [SlaSignals, MonthClose, SlaReports, BurnRateAlerts, SlaOperations, ProbeAccount, SlaProber],
 })
 export class SlaModule {}

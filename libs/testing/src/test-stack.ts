@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Pool } from 'pg';
 import { AppConfig, loadConfigWith } from '@app/config';
 import { CmqClient, CmqClientOptions } from '@app/cmq';
+import type { Clock } from '@app/common';
 import { createQueueApi } from '../../../apps/queue-api/src/queue-api.app';
 import { createBillingApi } from '../../../apps/billing-api/src/billing-api.app';
 
@@ -27,13 +28,14 @@ export class TestStack {
   db!: Pool;
   private clients: CmqClient[] = [];
 
-  static async start(overrides: Record<string, string> = {}): Promise<TestStack> {
+  /** `clock`: one clock for both apps (see ClockModule); the system clock unless given. */
+  static async start(overrides: Record<string, string> = {}, opts: { clock?: Clock } = {}): Promise<TestStack> {
     const stack = new TestStack();
     stack.config = loadConfigWith(overrides);
     stack.db = new Pool({ connectionString: stack.config.database.url, max: 4 });
-    stack.queueApi = await createQueueApi(stack.config);
+    stack.queueApi = await createQueueApi(stack.config, opts);
     await stack.queueApi.listen(0, '127.0.0.1');
-    stack.billingApi = await createBillingApi(stack.config);
+    stack.billingApi = await createBillingApi(stack.config, opts);
     await stack.billingApi.listen(0, '127.0.0.1');
     return stack;
   }

@@ -13,6 +13,7 @@ import {
 } from '@app/cmq';
 import { MessageStore, TenantScope } from '@app/queues';
 import type { Credential } from '@app/accounts';
+import { CLOCK, Clock } from '@app/common';
 import { AccountStanding, outcomeOf, RequestMeter } from '@app/billing';
 import type { ActionHandler } from './action-context';
 import { Authenticator } from './authenticator';
@@ -49,6 +50,7 @@ export class CmqGateway implements BeforeApplicationShutdown {
     private readonly store: MessageStore,
     queueActions: QueueActions,
     private readonly standing: AccountStanding,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {
     this.metering = config.usage.metering;
     for (const [action, handle] of Object.entries(queueActions.handlers())) this.handlers.set(action.toLowerCase(), { action, handle });
@@ -78,7 +80,7 @@ export class CmqGateway implements BeforeApplicationShutdown {
       const handler = this.handlers.get(action.toLowerCase());
       if (!handler) throw CmqErrors.unknownAction(action.slice(0, 64));
       const credential = await this.auth.authenticate({ method, host: req.host, path, params });
-      if (this.metering && !credential.system) meter = new RequestMeter(credential.accountId, credential.accountRegion, handler.action);
+      if (this.metering && !credential.system) meter = new RequestMeter(credential.accountId, credential.accountRegion, handler.action, this.clock.now());
       const scope = this.scope(req.host, params, credential);
       if (meter) meter.region = scope.region;
       // arrears (billing.md §5): a suspended account keeps management reads and DeleteQueue only

@@ -6,6 +6,7 @@ import { JobQueue, MaintenanceJob } from '@app/common';
 import { ArrearsRun, ArrearsService, LedgerService, Reconciliation, UsageApplier } from '@app/billing';
 import { MessageSweeper, SweepResult } from '@app/queues';
 import { UsageResender } from '../usage/usage.processor';
+import { BurnRateAlerts, CloseResult, MonthClose } from '@app/sla';
 
 /** Thin adapter: picks the handler by job name; the work lives in the libs. */
 @Processor(JobQueue.Maintenance)
@@ -19,11 +20,15 @@ export class MaintenanceProcessor extends WorkerHost {
     private readonly usage: UsageResender,
     private readonly applier: UsageApplier,
     private readonly arrears: ArrearsService,
+    private readonly months: MonthClose,
+    private readonly burnRate: BurnRateAlerts,
   ) {
     super();
   }
 
-  async process(job: Job): Promise<(SweepResult & { usageEventIds: number }) | Reconciliation | ArrearsRun | { resent: number }> {
+  async process(
+    job: Job,
+  ): Promise<(SweepResult & { usageEventIds: number }) | Reconciliation | ArrearsRun | { resent: number } | (Omit<CloseResult, 'creditsNano'> & { creditsNano: string }) | { alerts: number }> {
     switch (job.name as MaintenanceJob) {
       case MaintenanceJob.SweepMessages: {
         const result = { ...(await this.sweeper.sweep(this.config.sweep.batch)), usageEventIds: await this.applier.pruneEventIds(this.config.sweep.batch) };
@@ -48,6 +53,13 @@ export class MaintenanceProcessor extends WorkerHost {
         }
         return result;
       }
+      case MaintenanceJob.SlaCloseMonth: {
+        // a job's result is stored as JSON: the credits as a decimal string of nano
+        const r = await this.months.close(String((job.data as { month?: unknown }).month));
+        return { ...r, creditsNano: r.creditsNano.toString() };
+      }
+      case MaintenanceJob.SlaBurnRate:
+        return { alerts: (await this.burnRate.run()).length };
       default:
         throw new Error(`no handler for job ${job.name} on ${JobQueue.Maintenance}`);
     }

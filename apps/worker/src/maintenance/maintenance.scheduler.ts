@@ -4,6 +4,7 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import type { Queue } from 'bullmq';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { JobQueue, MaintenanceJob } from '@app/common';
+import { MonthClose } from '@app/sla';
 
 /**
  * Ticks only enqueue. The job id names the tick's time slot, so however many worker replicas
@@ -17,6 +18,7 @@ export class MaintenanceScheduler implements OnApplicationBootstrap {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @InjectQueue(JobQueue.Maintenance) private readonly queue: Queue,
     private readonly scheduler: SchedulerRegistry,
+    private readonly months: MonthClose,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -24,6 +26,26 @@ export class MaintenanceScheduler implements OnApplicationBootstrap {
     this.every(MaintenanceJob.ReconcileLedger, this.config.billing.reconcileIntervalMs);
     this.every(MaintenanceJob.ResendUsage, Math.max(100, Math.floor(this.config.usage.resendAfterMs / 2)));
     this.every(MaintenanceJob.Arrears, this.config.arrears.intervalMs);
+    this.every(MaintenanceJob.SlaBurnRate, this.config.sla.burnRateIntervalMs);
+    const close = setInterval(() => void this.enqueueClose(), this.config.sla.closeCheckMs);
+    this.scheduler.addInterval(MaintenanceJob.SlaCloseMonth, close);
+  }
+
+  /**
+   * Queues the close of the month that ended SLA_CLOSE_DELAY_SECONDS ago, unless it is closed:
+   * the job id names the month, so it is queued once however many replicas tick.
+   */
+  async enqueueClose(): Promise<string | null> {
+    try {
+      const month = await this.months.monthToClose();
+      if (await this.months.isClosed(month)) return null;
+      const jobId = `sla-close-${month}`;
+      await this.queue.add(MaintenanceJob.SlaCloseMonth, { month }, { jobId, removeOnComplete: 100, removeOnFail: 100, attempts: 3, backoff: { type: 'exponential', delay: 1000 } });
+      return jobId;
+    } catch (err) {
+      this.logger.warn(`could not enqueue the SLA month close: ${(err as Error).message}`);
+      return null;
+    }
   }
 
   private every(job: MaintenanceJob, intervalMs: number): void {
