@@ -82,6 +82,7 @@ describe('SLA month close: results, credits as vouchers, revisions by difference
     const config = loadConfigWith({ DATABASE_URL: db.url, REGIONS: 'gz,sh' });
     await runMigrations(config);
     pool = new Pool({ connectionString: db.url, max: 6 });
+    pool.on('error', () => undefined);
     const pg = pool as unknown as PgPool;
     ledger = new LedgerService(pg);
     close = new MonthClose(config, pg, new SlaSignals(pg), new SlaOperations(pg, config, clock), ledger, clock);

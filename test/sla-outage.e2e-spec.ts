@@ -53,6 +53,7 @@ describe('SLA: a real outage, measured, reported and credited in accelerated tim
     worker = await createWorker(loadConfigWith({ ...overrides, PROBE_ENDPOINT: stack.cmqEndpoint }), { clock });
     await worker.listen(0, '127.0.0.1');
     admin = new Client({ connectionString: db.url });
+    admin.on('error', () => undefined);
     await admin.connect();
 
     const t = await stack.tenant('outage-customer');

@@ -115,6 +115,7 @@ describe('SLA prober: canary round trips per region, unbilled, recorded when the
     db = await scratchDatabase();
     await runMigrations(loadConfigWith({ DATABASE_URL: db.url }));
     pool = new Pool({ connectionString: db.url, max: 4 });
+    pool.on('error', () => undefined);
     const billingPort = await freePort();
     workerPort = await freePort();
     cmqPort = await freePort();
@@ -271,6 +272,7 @@ describe('SLA prober: canary round trips per region, unbilled, recorded when the
       });
       await runMigrations(config);
       pool2 = new Pool({ connectionString: db2.url, max: 2 });
+      pool2.on('error', () => undefined);
       // paused, so that the jobs stay where they can be counted
       queue = new Queue(JobQueue.Sla, { connection: bullConnection(config.redis.url), prefix: `${config.redis.prefix}:bull` });
       await queue.pause();

@@ -33,6 +33,8 @@ export class TestStack {
     const stack = new TestStack();
     stack.config = loadConfigWith(overrides);
     stack.db = new Pool({ connectionString: stack.config.database.url, max: 4 });
+    // an idle client closed by the server (a scratch database dropped WITH (FORCE)) is no failure
+    stack.db.on('error', () => undefined);
     stack.queueApi = await createQueueApi(stack.config, opts);
     await stack.queueApi.listen(0, '127.0.0.1');
     stack.billingApi = await createBillingApi(stack.config, opts);
