@@ -3,7 +3,7 @@ import { Pool } from 'pg';
 import { loadConfigWith } from '@app/config';
 import { PgPool, runMigrations } from '@app/db';
 import { formatAmount, LedgerService, parseAmount } from '@app/billing';
-import { BurnRateAlerts, burnRateMilli, MINUTE_MS, monthBounds, MonthClose, SlaClock, SlaOperations, SlaSignals } from '@app/sla';
+import { BurnRateAlerts, burnRateMilli, MINUTE_MS, monthBounds, MonthClose, SlaClock, SlaOperations, SlaReports, SlaSignals } from '@app/sla';
 import { scratchDatabase } from '@app/testing';
 
 /**
@@ -19,6 +19,7 @@ describe('SLA month close: results, credits as vouchers, revisions by difference
   let pool: Pool;
   let close: MonthClose;
   let burn: BurnRateAlerts;
+  let reports: SlaReports;
   let ledger: LedgerService;
   let now = (B.end + 20) * MINUTE_MS;
   const clock: SlaClock = { now: () => now };
@@ -87,6 +88,7 @@ describe('SLA month close: results, credits as vouchers, revisions by difference
     ledger = new LedgerService(pg);
     close = new MonthClose(config, pg, new SlaSignals(pg), new SlaOperations(pg, config, clock), ledger, clock);
     burn = new BurnRateAlerts(config, pg, new SlaSignals(pg), clock);
+    reports = new SlaReports(config, pg, new SlaSignals(pg), close, new SlaOperations(pg, config, clock));
 
     const outage = { from: B.start + 15_000, to: B.start + 15_040 }; // gz: 40 minutes down
     await probes('gz', B.start - 10, B.end + 10, outage.from, outage.to);
@@ -147,7 +149,7 @@ describe('SLA month close: results, credits as vouchers, revisions by difference
     expect(await close.monthToClose(900)).toBe(MONTH);
   });
 
-  it('closes the month: every account evaluated, breaches credited as vouchers, the rest not', async () => {
+  it('closes the month: every account evaluated, breaches credited as vouchers, the rest not (sla.md §7 cases 11 and 13 among them)', async () => {
     const r = await close.close(MONTH);
     expect(r).toMatchObject({ month: MONTH, closed: true, revision: 1, accounts: 5 });
     expect(formatAmount(r.creditsNano)).toBe('10.00');
@@ -169,6 +171,8 @@ describe('SLA month close: results, credits as vouchers, revisions by difference
     expect(b.outages).toEqual([
       expect.objectContaining({ minutes: 25, countedMinutes: 20, exclusions: [{ cause: 'user', id: attributionId, reason: 'consumer flooded its own queue with malformed batches', minutes: 5 }] }),
     ]);
+    // case 13: b's hour of only client errors and throttling is not down (b's downtime is the 20 error minutes)
+    // case 11: c, created mid-month, has no service period and no credit
     const [c] = await results(ids.c);
     expect(c).toMatchObject({ down: 30, meets: false, service: false, pct: 10, credit: '0' });
     const [d] = await results(ids.d);
@@ -176,6 +180,19 @@ describe('SLA month close: results, credits as vouchers, revisions by difference
     const [e] = await results(ids.e);
     expect(e).toMatchObject({ down: 30, pct: 10, fee: '3', credit: '0' });
     for (const id of [ids.b, ids.c, ids.d, ids.e]) expect(await entries(id)).toEqual([]);
+
+    // the attributed exclusion is in b's report with its cause and reason
+    const report = await reports.account(ids.b, MONTH);
+    expect(report).toMatchObject({ closed: true, revision: 1, downtimeMinutes: 20, availability: '99.9537', meetsTarget: true });
+    expect(report!.outages[0].exclusions).toEqual([{ cause: 'user', id: attributionId, reason: 'consumer flooded its own queue with malformed batches', minutes: 5 }]);
+    expect(report!.outages[0].startLocal).toBe('2026-11-21T20:00:00+08:00'); // minute 30,000 of the month
+    // a's report shows the maintenance window that excluded 10 minutes, and the fleet view the gz outage
+    const ra = await reports.account(ids.a, MONTH);
+    expect(ra!.maintenance).toEqual([expect.objectContaining({ region: 'gz', reason: 'storage firmware upgrade', inTime: true, applied: true })]);
+    const fleet = await reports.fleet(MONTH);
+    expect(fleet.regions.find((x) => x.region === 'gz')).toMatchObject({ downtimeMinutes: 30, availability: '99.9305', coverageAlert: false });
+    expect(fleet.accounts).toEqual({ evaluated: 5, affected: 4, belowTarget: 3, credited: 1 });
+    expect(fleet.creditsTotal).toBe('10.00');
   });
 
   it('a second close of the month changes nothing', async () => {
@@ -186,7 +203,7 @@ describe('SLA month close: results, credits as vouchers, revisions by difference
     expect(after.rows[0]).toEqual(before.rows[0]);
   });
 
-  it('a late correction makes a new revision for the accounts it changes, credits moved by the difference only', async () => {
+  it('case 15: a late correction makes a new revision for the accounts it changes, credits moved by the difference only', async () => {
     // the attribution is withdrawn: b's 25 minutes all count (2000 × 25 > 43,200): 10% of 50.00
     await pool.query(`UPDATE sla_attributions SET withdrawn_at = now(), withdrawn_by = 'ops@test' WHERE id = $1`, [attributionId]);
     const r2 = await close.recompute(MONTH, 'ops@test', 'attribution withdrawn: the errors were ours');

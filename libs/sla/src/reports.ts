@@ -85,6 +85,8 @@ export interface FleetReport {
     downtimeMinutes: number;
     unknownMinutes: number;
     coverage: string;
+    /** some coverage window of the month is under the policy's alert line */
+    coverageAlert: boolean;
     probes: number;
     failedProbes: number;
     outages: OutageView[];
@@ -314,6 +316,7 @@ export class SlaReports {
         downtimeMinutes: r.downtimeMinutes,
         unknownMinutes: r.unknownMinutes,
         coverage: pct(r.coveragePpm),
+        coverageAlert: r.coverageAlert,
         probes: states.attempts,
         failedProbes: states.failures,
         outages: this.outageViews(r.outages, ctx.policy.timeZone),
