@@ -17,6 +17,7 @@ import { AccountPlansController } from './plans/account-plans.controller';
 import { ArrearsController } from './arrears/arrears.controller';
 import { SlaOpsController } from './sla/sla-ops.controller';
 import { SlaReportsController } from './sla/sla-reports.controller';
+import { SlaPoliciesController } from './sla/sla-policies.controller';
 
 @Module({})
 export class BillingApiModule {
@@ -46,6 +47,7 @@ export class BillingApiModule {
         ArrearsController,
         SlaOpsController,
         SlaReportsController,
+        SlaPoliciesController,
       ],
     };
   }

@@ -6,6 +6,7 @@ export * from './signals';
 export * from './month-close';
 export * from './reports';
 export * from './burn-rate';
+export * from './policies';
 export * from './operations';
 export * from './probe-account';
 export * from './prober';

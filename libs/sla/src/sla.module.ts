@@ -6,6 +6,7 @@ import { MonthClose } from './month-close';
 import { SlaSignals } from './signals';
 import { SlaReports } from './reports';
 import { BurnRateAlerts } from './burn-rate';
+import { SlaPolicies } from './policies';
 import { SlaOperations } from './operations';
 import { ProbeAccount } from './probe-account';
 import { SlaProber } from './prober';
@@ -16,7 +17,7 @@ import { SlaProber } from './prober';
  */
 @Module({
   imports: [BillingModule, AccountsModule, QueuesModule.forRoot()],
-  providers: [SlaSignals, MonthClose, SlaReports, BurnRateAlerts, SlaOperations, ProbeAccount, SlaProber],
-  exports: [SlaSignals, MonthClose, SlaReports, BurnRateAlerts, SlaOperations, ProbeAccount, SlaProber],
+  providers: [SlaPolicies, SlaSignals, MonthClose, SlaReports, BurnRateAlerts, SlaOperations, ProbeAccount, SlaProber],
+  exports: [SlaPolicies, SlaSignals, MonthClose, SlaReports, BurnRateAlerts, SlaOperations, ProbeAccount, SlaProber],
 })
 export class SlaModule {}
