@@ -254,6 +254,16 @@ describe('SLA month close: results, credits as vouchers, revisions by difference
       expect(await stored()).toHaveLength(3);
       now = (B.start + 15_040 + 120) * MINUTE_MS; // two hours later, quiet again: nothing fires
       expect(await burn.run()).toEqual([]);
+      // coverage: every minute of the last day has probes; a day after the month's probes stop, none has
+      expect(await burn.coverage()).toEqual([
+        { region: 'gz', coveragePpm: 1_000_000, alert: false },
+        { region: 'sh', coveragePpm: 1_000_000, alert: false },
+      ]);
+      now = (B.end + 1440) * MINUTE_MS;
+      expect((await burn.coverage()).map((r) => [r.region, r.coveragePpm, r.alert])).toEqual([
+        ['gz', 6944, true],
+        ['sh', 6944, true],
+      ]);
     } finally {
       now = saved;
     }

@@ -66,6 +66,31 @@ export class BurnRateAlerts {
     @Optional() private readonly notifier?: NotificationDispatcher,
   ) {}
 
+  /**
+   * Each region's coverage over the policy's coverage window up to now (minutes with a probe
+   * result ÷ minutes); one under the alert line is logged as an error for the operators: the
+   * SLA is being measured blind there (sla.md §2).
+   */
+  async coverage(): Promise<Array<{ region: string; coveragePpm: number; alert: boolean }>> {
+    const nowMs = this.clock.now();
+    const now = Math.floor(nowMs / MINUTE_MS);
+    const policy = await this.signals.policyFor(monthOf(nowMs, 'UTC'));
+    const from = now - policy.coverageWindowMinutes;
+    const regions = await this.signals.regionStates(this.config.regions, from, now, policy);
+    const out = [...regions.values()].map((r) => {
+      const blind = r.unknown.reduce((n, i) => n + i.end - i.start, 0);
+      const coveragePpm = Math.floor(((policy.coverageWindowMinutes - blind) * 1_000_000) / policy.coverageWindowMinutes);
+      return { region: r.region, coveragePpm, alert: coveragePpm < policy.coverageAlertPpm };
+    });
+    for (const r of out.filter((x) => x.alert)) {
+      this.logger.error(
+        { region: r.region, coveragePpm: r.coveragePpm, windowMinutes: policy.coverageWindowMinutes },
+        `SLA coverage of ${r.region} is ${(r.coveragePpm / 10_000).toFixed(2)}% over the last ${policy.coverageWindowMinutes} minutes: probes are missing`,
+      );
+    }
+    return out;
+  }
+
   async run(rules: readonly BurnRule[] = BURN_RULES): Promise<BurnAlert[]> {
     const nowMs = this.clock.now();
     const now = Math.floor(nowMs / MINUTE_MS); // the minute in progress is not judged yet

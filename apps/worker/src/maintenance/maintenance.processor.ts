@@ -28,7 +28,7 @@ export class MaintenanceProcessor extends WorkerHost {
 
   async process(
     job: Job,
-  ): Promise<(SweepResult & { usageEventIds: number }) | Reconciliation | ArrearsRun | { resent: number } | (Omit<CloseResult, 'creditsNano'> & { creditsNano: string }) | { alerts: number }> {
+  ): Promise<(SweepResult & { usageEventIds: number }) | Reconciliation | ArrearsRun | { resent: number } | (Omit<CloseResult, 'creditsNano'> & { creditsNano: string }) | { alerts: number; blindRegions: string[] }> {
     switch (job.name as MaintenanceJob) {
       case MaintenanceJob.SweepMessages: {
         const result = { ...(await this.sweeper.sweep(this.config.sweep.batch)), usageEventIds: await this.applier.pruneEventIds(this.config.sweep.batch) };
@@ -59,7 +59,10 @@ export class MaintenanceProcessor extends WorkerHost {
         return { ...r, creditsNano: r.creditsNano.toString() };
       }
       case MaintenanceJob.SlaBurnRate:
-        return { alerts: (await this.burnRate.run()).length };
+        return {
+          alerts: (await this.burnRate.run()).length,
+          blindRegions: (await this.burnRate.coverage()).filter((r) => r.alert).map((r) => r.region),
+        };
       default:
         throw new Error(`no handler for job ${job.name} on ${JobQueue.Maintenance}`);
     }
