@@ -63,6 +63,16 @@ export interface Posting {
   meta?: Record<string, unknown>;
 }
 
+/** What {@link LedgerService.postVoucherGrantsWithin} did, per posting in the order given. */
+export interface VoucherGrantsPosted {
+  /** vouchers moved (0 for a replay, or a take-back that found none) */
+  moved: Nano[];
+  /** the key was there already with the same request: nothing moved */
+  replayed: boolean[];
+  /** ids of the notifications stored (standing changes): queue them once committed */
+  notifications: string[];
+}
+
 export class IdempotencyConflictError extends Error {}
 
 interface EntryRow {
@@ -401,6 +411,112 @@ export class LedgerService {
       notifications.push(...(await insertNotifications(c, this.notificationsOf(change, entry, status, b.row.currency, threshold))));
     }
     return { notifications };
+  }
+
+  /**
+   * Voucher movements of many accounts inside the caller's transaction, in a few statements
+   * whatever their number (the SLA month close's credits): each posting moves vouchers only
+   * (`voucherDelta`, no cash, no charge), at most one posting per account. A grant (> 0) adds to
+   * the account's vouchers; a take-back (< 0) takes at most the vouchers it has unspent
+   * (vouchers never go below zero): its entry records what was taken, and one that finds nothing
+   * to take writes no entry. Otherwise each is posted as {@link postWithin} would post it: the
+   * balance row made if missing and locked (all of them in account order), the entry with the
+   * balances it leaves, the arrears standing it moves with its notifications. A posting whose
+   * key is there already with the same request answers as it is (replayed, nothing moved); with
+   * another request, IdempotencyConflictError. Answers per posting, in order, the vouchers it
+   * moved and whether it was a replay, and the ids of the notifications stored (queue them once
+   * committed). Null when another transaction committed one of the keys while this one waited:
+   * roll back and apply again.
+   */
+  async postVoucherGrantsWithin(c: PoolClient, postings: readonly Posting[]): Promise<VoucherGrantsPosted | null> {
+    const moved: Nano[] = postings.map(() => 0n);
+    const replayed: boolean[] = postings.map(() => false);
+    if (postings.length === 0) return { moved, replayed, notifications: [] };
+    const accounts = new Set<string>();
+    for (const p of postings) {
+      if (p.charge !== undefined || (p.cashDelta ?? 0n) !== 0n || !p.voucherDelta) {
+        throw new RangeError('postVoucherGrantsWithin posts voucher movements only (a voucherDelta other than 0, no cash)');
+      }
+      const a = p.accountId.toLowerCase();
+      if (accounts.has(a)) throw new RangeError(`account ${p.accountId} has more than one posting`);
+      accounts.add(a);
+    }
+    const hashes = postings.map((p) => requestHash(p.request));
+    const { rows: seenRows } = await c.query<{ idempotency_key: string; request_hash: string | null }>(
+      `SELECT idempotency_key, request_hash FROM ledger_entries WHERE idempotency_key = ANY($1::text[])`,
+      [postings.map((p) => p.idempotencyKey)],
+    );
+    const seen = new Map(seenRows.map((r) => [r.idempotency_key, r.request_hash]));
+    postings.forEach((p, i) => {
+      if (!seen.has(p.idempotencyKey)) return;
+      if (seen.get(p.idempotencyKey) !== hashes[i]) throw new IdempotencyConflictError('this Idempotency-Key was used for a different request');
+      replayed[i] = true;
+    });
+    const ids = [...new Set(postings.filter((_, i) => !replayed[i]).map((p) => p.accountId.toLowerCase()))].sort();
+    if (ids.length === 0) return { moved, replayed, notifications: [] };
+    await c.query(`INSERT INTO balances (account_id) SELECT unnest($1::uuid[]) ON CONFLICT (account_id) DO NOTHING`, [ids]);
+    const { rows: bal } = await c.query<LockedBalance & { account_id: string }>(
+      `SELECT account_id, cash_nano, voucher_nano, currency, status, alert_threshold_nano, low_alert_armed
+         FROM balances WHERE account_id = ANY($1::uuid[]) ORDER BY account_id FOR UPDATE`,
+      [ids],
+    );
+    const balances = new Map(bal.map((b) => [b.account_id, { row: b, cash: BigInt(b.cash_nano), vouchers: BigInt(b.voucher_nano) }]));
+    const entries: unknown[][] = [[], [], [], [], [], [], [], [], [], []];
+    postings.forEach((p, i) => {
+      if (replayed[i]) return;
+      const b = balances.get(p.accountId.toLowerCase())!;
+      let delta = p.voucherDelta!;
+      if (delta < 0n && -delta > b.vouchers) delta = -b.vouchers;
+      if (delta === 0n) return;
+      b.vouchers += delta;
+      moved[i] = delta;
+      [
+        p.accountId,
+        p.kind,
+        '0',
+        delta.toString(),
+        b.cash.toString(),
+        b.vouchers.toString(),
+        p.idempotencyKey,
+        hashes[i],
+        p.reason ?? null,
+        p.meta ? JSON.stringify(p.meta) : null,
+      ].forEach((v, k) => entries[k].push(v));
+    });
+    if (entries[0].length === 0) return { moved, replayed, notifications: [] };
+    const { rows } = await c.query<EntryRow>(
+      `INSERT INTO ledger_entries (account_id, kind, cash_delta_nano, voucher_delta_nano, cash_after_nano, voucher_after_nano,
+                                   idempotency_key, request_hash, reason, meta)
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::text[],
+                            $9::text[], $10::jsonb[])
+       ON CONFLICT (idempotency_key) DO NOTHING
+       RETURNING ${ENTRY_COLUMNS}`,
+      entries,
+    );
+    if (rows.length !== entries[0].length) return null;
+    const written = rows.map(toEntry);
+    await c.query(
+      `UPDATE balances b SET voucher_nano = t.vouchers, updated_at = now()
+         FROM unnest($1::uuid[], $2::bigint[]) AS t(a, vouchers) WHERE b.account_id = t.a`,
+      [written.map((e) => e.accountId), written.map((e) => e.voucherAfter.toString())],
+    );
+    // the arrears standing: a few comparisons per account; statements only where it moves
+    const notifications: string[] = [];
+    for (const entry of written) {
+      const b = balances.get(entry.accountId.toLowerCase())!;
+      const threshold = b.row.alert_threshold_nano === null ? null : BigInt(b.row.alert_threshold_nano);
+      const change = afterPosting(
+        { status: b.row.status, alertThreshold: threshold, lowAlertArmed: b.row.low_alert_armed },
+        b.cash,
+        b.vouchers,
+        this.hysteresisPercent,
+      );
+      if (!change) continue;
+      const status = change.status ?? b.row.status;
+      await this.moveStanding(c, entry.accountId, status, change.lowAlertArmed ?? b.row.low_alert_armed, change.status !== undefined);
+      notifications.push(...(await insertNotifications(c, this.notificationsOf(change, entry, status, b.row.currency, threshold))));
+    }
+    return { moved, replayed, notifications };
   }
 
   private async existing(c: PoolClient, key: string, hash: string): Promise<LedgerEntry | null> {

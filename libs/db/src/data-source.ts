@@ -9,6 +9,7 @@ import { AccountPlans1764410000000 } from './migrations/1764410000000-account-pl
 import { Arrears1764500000000 } from './migrations/1764500000000-arrears';
 import { Sla1764600000000 } from './migrations/1764600000000-sla';
 import { SystemAccount1764610000000 } from './migrations/1764610000000-system-account';
+import { SlaCloseScale1764620000000 } from './migrations/1764620000000-sla-close-scale';
 
 /** Every migration, in order. New ones are appended here. */
 export const MIGRATIONS = [
@@ -21,6 +22,7 @@ export const MIGRATIONS = [
   Arrears1764500000000,
   Sla1764600000000,
   SystemAccount1764610000000,
+  SlaCloseScale1764620000000,
 ];
 
 /** The one TypeORM options object, shared by the Nest module and the migration runner. */

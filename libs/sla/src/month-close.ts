@@ -13,6 +13,7 @@ import { ActiveAttribution, ActiveMaintenance, SlaOperations } from './operation
 /** One account's month, evaluated. */
 export interface AccountMonth {
   accountId: string;
+  /** read only: accounts whose months are alike share one (see {@link MonthClose.evaluate}) */
   result: MonthResult;
   servicePeriod: boolean;
   feeNano: bigint;
@@ -30,6 +31,13 @@ export interface MonthContext {
   regions: Map<string, RegionStates>;
   maintenance: ActiveMaintenance[];
   attributions: ActiveAttribution[];
+  /** accounts that an attribution names (lower case) */
+  attributed?: Set<string>;
+  /**
+   * results of accounts whose month depends on their resources alone, by those resources, the
+   * most recently used kept (see {@link MonthClose.evaluate}); none: every account evaluated alone
+   */
+  alike?: Map<string, MonthResult>;
 }
 
 export interface CloseResult {
@@ -44,6 +52,19 @@ export interface CloseResult {
 }
 
 const PAGE = 2000;
+/** distinct resource layouts whose result is kept for the accounts that share it */
+const ALIKE_MAX = 256;
+
+/** The minutes an account held resources in each region, as a key (regions in order). */
+function resourcesKey(resources: Map<string, Interval[]>): string {
+  let key = '';
+  for (const region of [...resources.keys()].sort()) {
+    key += `${region}:`;
+    for (const i of resources.get(region)!) key += `${i.start}-${i.end},`;
+    key += '|';
+  }
+  return key;
+}
 
 function sameResult(a: StoredResult, b: AccountMonth): boolean {
   return (
@@ -128,11 +149,40 @@ export class MonthClose {
       this.operations.activeMaintenance(from * MINUTE_MS, to * MINUTE_MS),
       this.operations.activeAttributions(from * MINUTE_MS, to * MINUTE_MS),
     ]);
-    return { month, policy, bounds, from, to, regions, maintenance, attributions };
+    const attributed = new Set(attributions.flatMap((a) => (a.accountId === null ? [] : [a.accountId.toLowerCase()])));
+    return { month, policy, bounds, from, to, regions, maintenance, attributions, attributed, alike: new Map() };
   }
 
-  /** One account's month from its signals and the fleet's. */
+  /**
+   * One account's month from its signals and the fleet's. An account without error minutes of its
+   * own and without an attribution naming it has the month of any other that held resources in
+   * the same regions over the same minutes: in a fleet most accounts do (a queue or three, all
+   * month), so their result is computed once and shared (`ctx.alike`, the most recently used
+   * layouts), and only the fee and the credit are the account's.
+   */
   evaluate(ctx: MonthContext, s: AccountSignals): AccountMonth {
+    const alike = ctx.alike;
+    const own = (id: string) =>
+      s.errorMinutes.length > 0 ||
+      (ctx.attributed ? ctx.attributed.has(id) : ctx.attributions.some((a) => a.accountId !== null && a.accountId.toLowerCase() === id));
+    const key = alike && !own(s.accountId.toLowerCase()) ? resourcesKey(s.resources) : null;
+    let result = key === null ? undefined : alike!.get(key);
+    if (result && key !== null) {
+      alike!.delete(key); // most recently used last
+      alike!.set(key, result);
+    } else {
+      result = this.evaluateResult(ctx, s);
+      if (key !== null) {
+        alike!.set(key, result);
+        if (alike!.size > ALIKE_MAX) alike!.delete(alike!.keys().next().value!);
+      }
+    }
+    const servicePeriod = s.createdAt <= ctx.bounds.start * MINUTE_MS && (s.releasedAt === null || s.releasedAt >= ctx.bounds.end * MINUTE_MS);
+    const creditNano = servicePeriod ? creditOf(s.feeNano, result.creditPct) : 0n;
+    return { accountId: s.accountId, result, servicePeriod, feeNano: s.feeNano, creditNano };
+  }
+
+  private evaluateResult(ctx: MonthContext, s: AccountSignals): MonthResult {
     const down: Interval[] = [...s.errorMinutes];
     const unknown: Interval[] = [];
     for (const [region, held] of s.resources) {
@@ -144,7 +194,7 @@ export class MonthClose {
     const downMerged = mergeIntervals(down);
     const blind = difference(mergeIntervals(unknown), downMerged);
     const inRegion = (region: string | null) => region === null || s.resources.has(region);
-    const result = evaluateMonth({
+    return evaluateMonth({
       policy: ctx.policy,
       bounds: ctx.bounds,
       down: downMerged,
@@ -152,20 +202,30 @@ export class MonthClose {
       maintenance: ctx.maintenance.filter((w) => inRegion(w.region)),
       attributions: ctx.attributions.filter((a) => inRegion(a.region) && (a.accountId === null || a.accountId === s.accountId)),
     });
-    const servicePeriod = s.createdAt <= ctx.bounds.start * MINUTE_MS && (s.releasedAt === null || s.releasedAt >= ctx.bounds.end * MINUTE_MS);
-    const creditNano = servicePeriod ? creditOf(s.feeNano, result.creditPct) : 0n;
-    return { accountId: s.accountId, result, servicePeriod, feeNano: s.feeNano, creditNano };
   }
 
-  /** Every account's month, page by page (for the close, a recompute, the benchmark). */
+  /**
+   * Every account's month, page by page (for the close, a recompute, the benchmark). The next
+   * page's signals are read while the caller evaluates and stores this one.
+   */
   async *evaluateAll(ctx: MonthContext): AsyncGenerator<AccountMonth[]> {
-    let after: string | null = null;
-    for (;;) {
+    const read = async (after: string | null) => {
       const page = await this.signals.accountPage(after, PAGE, ctx.bounds.start, ctx.bounds.end);
-      if (page.length === 0) return;
-      after = page[page.length - 1].id;
+      if (page.length === 0) return null;
       const signals = await this.signals.accountSignals(page, ctx.from, ctx.to, ctx.bounds.start, ctx.bounds.end, ctx.policy);
-      yield signals.map((s) => this.evaluate(ctx, s));
+      return { last: page[page.length - 1].id, signals };
+    };
+    let next = read(null);
+    try {
+      for (;;) {
+        const current = await next;
+        if (!current) return;
+        next = read(current.last);
+        next.catch(() => undefined); // awaited on the next turn, or below when the caller stops early
+        yield current.signals.map((s) => this.evaluate(ctx, s));
+      }
+    } finally {
+      await next.catch(() => undefined);
     }
   }
 
@@ -287,19 +347,36 @@ export class MonthClose {
   private async store(ctx: MonthContext, page: AccountMonth[], revision: number, before: (accountId: string) => bigint, reason: string | null): Promise<bigint> {
     const month = ctx.month;
     const notifications: NewNotification[] = [];
+    // the outage lists and maintenance of the page as JSON documents, each once: accounts that
+    // share a result share its documents, which go as one JSON array (no escaping into a text
+    // array, which cost more than the insert) and are parsed once for the page
+    const docs: string[] = [];
+    const docOf = new Map<MonthResult, number>();
+    const docIndex = (r: MonthResult) => {
+      let i = docOf.get(r);
+      if (i === undefined) {
+        docs.push(JSON.stringify(r.outages), JSON.stringify({ applied: r.maintenanceApplied, refused: r.maintenanceRefused }));
+        i = docs.length - 1; // 1-based index of the outages; the maintenance is the next
+        docOf.set(r, i);
+      }
+      return i;
+    };
     const result = await inTransaction(this.pool, async (c) => {
-      const cols = page.map((a) => ({ a, delta: a.creditNano - before(a.accountId) }));
+      const cols = page.map((a) => ({ a, delta: a.creditNano - before(a.accountId), doc: docIndex(a.result) }));
       const { rows: inserted } = await c.query<{ account_id: string }>(
-        `INSERT INTO sla_results (account_id, month, revision, policy_version, total_minutes, downtime_minutes, unknown_minutes,
+        `WITH docs AS MATERIALIZED (SELECT n::int AS n, d FROM jsonb_array_elements($21::jsonb) WITH ORDINALITY AS x(d, n))
+         INSERT INTO sla_results (account_id, month, revision, policy_version, total_minutes, downtime_minutes, unknown_minutes,
                                   availability_ppm, availability, meets_target, coverage_ppm, worst_window_coverage_ppm,
                                   coverage_alert, service_period, credit_pct, fee_base_nano, credit_nano, credit_delta_nano,
                                   outages, maintenance, reason, computed_at)
          SELECT t.account_id, $1::date, $2, $3, t.total, t.down, t.unknown, t.ppm, t.availability, t.meets, t.coverage, t.worst,
-                t.alert, t.service, t.pct, t.fee, t.credit, t.delta, t.outages::jsonb, t.maintenance::jsonb, $4, $5
+                t.alert, t.service, t.pct, t.fee, t.credit, t.delta, o.d, m.d, $4, $5
            FROM unnest($6::uuid[], $7::int[], $8::int[], $9::int[], $10::int[], $11::text[], $12::bool[], $13::int[], $14::int[],
-                       $15::bool[], $16::bool[], $17::int[], $18::bigint[], $19::bigint[], $20::bigint[], $21::text[], $22::text[])
+                       $15::bool[], $16::bool[], $17::int[], $18::bigint[], $19::bigint[], $20::bigint[], $22::int[])
                 AS t(account_id, total, down, unknown, ppm, availability, meets, coverage, worst, alert, service, pct, fee, credit,
-                     delta, outages, maintenance)
+                     delta, doc)
+           JOIN docs o ON o.n = t.doc
+           JOIN docs m ON m.n = t.doc + 1
          ON CONFLICT (account_id, month, revision) DO NOTHING
          RETURNING account_id`,
         [
@@ -323,16 +400,15 @@ export class MonthClose {
           cols.map(({ a }) => a.feeNano.toString()),
           cols.map(({ a }) => a.creditNano.toString()),
           cols.map(({ delta }) => delta.toString()),
-          cols.map(({ a }) => JSON.stringify(a.result.outages)),
-          cols.map(({ a }) => JSON.stringify({ applied: a.result.maintenanceApplied, refused: a.result.maintenanceRefused })),
+          `[${docs.join(',')}]`,
+          cols.map(({ doc }) => doc),
         ],
       );
       // a page stored before (a close that stopped half way) has no credit to move again
       const fresh = new Set(inserted.map((r) => r.account_id));
-      let moved = 0n;
-      for (const { a, delta } of cols) {
-        if (!fresh.has(a.accountId) || delta === 0n) continue;
-        moved += await this.moveCredit(c, month, revision, a, delta);
+      const credits = cols.filter(({ a, delta }) => fresh.has(a.accountId) && delta !== 0n);
+      const { moved, standing } = await this.moveCredits(c, month, revision, credits);
+      for (const { a, delta } of credits) {
         notifications.push({
           accountId: a.accountId,
           kind: 'sla_credit',
@@ -348,7 +424,7 @@ export class MonthClose {
           },
         });
       }
-      const ids = await insertNotifications(c, notifications);
+      const ids = [...standing, ...(await insertNotifications(c, notifications))];
       return { moved, ids };
     });
     await this.notifier?.dispatch(result.ids);
@@ -356,33 +432,35 @@ export class MonthClose {
   }
 
   /**
-   * The credit's change as a voucher: a grant for an increase; for a decrease, the vouchers
-   * still unspent taken back, never cash (a voucher already spent stays spent).
+   * The credits' changes as vouchers, one ledger entry each, all in a few statements: a grant for
+   * an increase; for a decrease, the vouchers still unspent taken back, never cash (a voucher
+   * already spent stays spent). Answers the vouchers moved, and the notifications the postings'
+   * standing changes stored.
    */
-  private async moveCredit(c: PoolClient, month: string, revision: number, a: AccountMonth, delta: bigint): Promise<bigint> {
-    const key = `sla-credit:${a.accountId}:${month}:r${revision}`;
-    let voucherDelta = delta;
-    if (delta < 0n) {
-      await c.query(`INSERT INTO balances (account_id) VALUES ($1) ON CONFLICT (account_id) DO NOTHING`, [a.accountId]);
-      const { rows } = await c.query<{ v: string }>(`SELECT voucher_nano::text AS v FROM balances WHERE account_id = $1 FOR UPDATE`, [a.accountId]);
-      const available = BigInt(rows[0].v);
-      voucherDelta = -delta > available ? -available : delta;
-      if (voucherDelta === 0n) return 0n;
-    }
-    const posted = await this.ledger.postWithin(c, {
-      accountId: a.accountId,
-      kind: delta > 0n ? 'voucher_grant' : 'adjustment',
-      voucherDelta,
-      idempotencyKey: key,
-      request: { month, revision, credit: a.creditNano.toString(), delta: delta.toString() },
-      reason:
-        delta > 0n
-          ? `SLA credit for ${month}: availability ${a.result.availability}%, ${a.result.creditPct}% of the month's cash fee`
-          : `SLA credit for ${month} revised down (revision ${revision})`,
-      meta: { sla: { month, revision } },
-    });
-    if (posted === null) throw new Error(`SLA credit ${key} posted twice at once`);
-    return posted.replayed ? 0n : voucherDelta;
+  private async moveCredits(
+    c: PoolClient,
+    month: string,
+    revision: number,
+    credits: ReadonlyArray<{ a: AccountMonth; delta: bigint }>,
+  ): Promise<{ moved: bigint; standing: string[] }> {
+    if (credits.length === 0) return { moved: 0n, standing: [] };
+    const posted = await this.ledger.postVoucherGrantsWithin(
+      c,
+      credits.map(({ a, delta }) => ({
+        accountId: a.accountId,
+        kind: delta > 0n ? 'voucher_grant' : 'adjustment',
+        voucherDelta: delta,
+        idempotencyKey: `sla-credit:${a.accountId}:${month}:r${revision}`,
+        request: { month, revision, credit: a.creditNano.toString(), delta: delta.toString() },
+        reason:
+          delta > 0n
+            ? `SLA credit for ${month}: availability ${a.result.availability}%, ${a.result.creditPct}% of the month's cash fee`
+            : `SLA credit for ${month} revised down (revision ${revision})`,
+        meta: { sla: { month, revision } },
+      })),
+    );
+    if (posted === null) throw new Error(`SLA credits of ${month} (revision ${revision}) posted twice at once`);
+    return { moved: posted.moved.reduce((n, v) => n + v, 0n), standing: posted.notifications };
   }
 }
 

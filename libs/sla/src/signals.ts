@@ -167,13 +167,15 @@ export class SlaSignals {
    * order after `after`, at most `limit`.
    */
   async accountPage(after: string | null, limit: number, monthStart: number, monthEnd: number): Promise<Array<{ id: string; createdAt: number; releasedAt: number | null }>> {
+    // both sides bounded by `after`: a merge join then starts at the page on either index, not
+    // at the first account (which made every page cost as much as all the pages before it)
     const { rows } = await this.pool.query<{ id: string; c: string; r: string | null }>(
       `SELECT a.id, (extract(epoch FROM a.created_at) * 1000)::bigint AS c, (extract(epoch FROM b.released_at) * 1000)::bigint AS r
-         FROM accounts a LEFT JOIN balances b ON b.account_id = a.id
-        WHERE ($1::uuid IS NULL OR a.id > $1::uuid) AND a.created_at < $3 AND (b.released_at IS NULL OR b.released_at >= $2)
+         FROM accounts a LEFT JOIN balances b ON b.account_id = a.id ${after === null ? '' : 'AND b.account_id > $4::uuid'}
+        WHERE ${after === null ? '' : 'a.id > $4::uuid AND'} a.created_at < $2 AND (b.released_at IS NULL OR b.released_at >= $1)
           AND NOT a.system
-        ORDER BY a.id LIMIT $4`,
-      [after, ts(monthStart), ts(monthEnd), limit],
+        ORDER BY a.id LIMIT $3`,
+      after === null ? [ts(monthStart), ts(monthEnd), limit] : [ts(monthStart), ts(monthEnd), limit, after],
     );
     return rows.map((r) => ({ id: r.id, createdAt: Number(r.c), releasedAt: r.r === null ? null : Number(r.r) }));
   }
@@ -195,9 +197,15 @@ export class SlaSignals {
            FROM queues WHERE account_id = ANY($1::uuid[]) AND created_at < $3 AND (deleted_at IS NULL OR deleted_at > $2)`,
         [ids, ts(from), ts(to)],
       ),
+      // a minute can be down by its error ratio only if it has server errors (the ratio is at
+      // least 1%): only the accounts with a server_error row in the span are summed, found by a
+      // partial index of those rows, not by reading every usage row of the page's accounts
       this.pool.query<{ account_id: string; m: string }>(
         `SELECT account_id, (extract(epoch FROM minute) / 60)::bigint AS m
-           FROM usage_minutely WHERE account_id = ANY($1::uuid[]) AND minute >= $2 AND minute < $3
+           FROM usage_minutely
+          WHERE account_id = ANY (ARRAY(SELECT DISTINCT account_id FROM usage_minutely
+                                         WHERE outcome = 'server_error' AND account_id = ANY($1::uuid[]) AND minute >= $2 AND minute < $3))
+            AND minute >= $2 AND minute < $3
           GROUP BY account_id, minute
          HAVING sum(requests) >= $4 AND coalesce(sum(requests) FILTER (WHERE outcome = 'server_error'), 0) * 100 >= sum(requests) * $5
           ORDER BY account_id, minute`,
