@@ -177,10 +177,14 @@ describe.each(CLIENT_MODES)('CMQ message cycle: $client $method $signatureMethod
       expect((await cmq('BatchSendMessage', { queueName, msgBody: bodies.slice(i, i + 16) })).code).toBe(0);
     }
     const seen: string[] = [];
+    let calls = 0;
     await Promise.all(
       Array.from({ length: 12 }, async () => {
         for (;;) {
-          const r = await cmq('BatchReceiveMessage', { queueName, numOfMsg: 7 });
+          // qcloudapi-sdk draws its Nonce from 0..65535: identical calls in one second could sign
+          // identically, which the server rightly refuses as a replay; a distinct clientRequestId
+          // keeps each call's signature its own
+          const r = await cmq('BatchReceiveMessage', { queueName, numOfMsg: 7, clientRequestId: String(++calls) });
           if (r.code === 7000) return;
           expect(r.code).toBe(0);
           for (const m of r.msgInfoList as Array<{ msgBody: string }>) seen.push(m.msgBody);
