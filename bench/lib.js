@@ -499,6 +499,7 @@ const ms2 = (v) => (Number.isFinite(v) ? Math.round(v * 100) / 100 : '-');
 
 module.exports = {
   startStack,
+  resetDatabase,
   signedBody,
   call,
   wrkLoad,

@@ -17,7 +17,7 @@
 const os = require('node:os');
 const { readFileSync, writeFileSync } = require('node:fs');
 const { Client, Pool } = require('pg');
-const { numArg, flagArg, postgresBackendsCpu, postgresCpuBetween, hostCpu, hostBusyPercent, checkpointsSoFar } = require('./lib');
+const { numArg, flagArg, resetDatabase, postgresBackendsCpu, postgresCpuBetween, hostCpu, hostBusyPercent, checkpointsSoFar } = require('./lib');
 const { loadConfigWith } = require('../dist/libs/config/src/config');
 const { runMigrations } = require('../dist/libs/db/src/bootstrap-db');
 const { LedgerService, formatAmount } = require('../dist/libs/billing/src');
@@ -48,14 +48,6 @@ function resetPeakRss() {
   } catch {
     return false;
   }
-}
-
-async function resetDatabase(name) {
-  const admin = new Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
 }
 
 async function dropDatabase(name) {

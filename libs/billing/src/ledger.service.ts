@@ -145,6 +145,44 @@ export function requestHash(request: unknown): string {
  * the balance row follows. A posting whose idempotency key exists already changes nothing and
  * answers the entry written the first time, or refuses if it asks for something else.
  */
+/** Appends one entry's columns to the column arrays of a batch insert ({@link insertEntries}). */
+function pushEntry(
+  entries: unknown[][],
+  p: Posting,
+  cashDelta: Nano,
+  voucherDelta: Nano,
+  cashAfter: Nano,
+  voucherAfter: Nano,
+  hash: string,
+): void {
+  [
+    p.accountId,
+    p.kind,
+    cashDelta.toString(),
+    voucherDelta.toString(),
+    cashAfter.toString(),
+    voucherAfter.toString(),
+    p.idempotencyKey,
+    hash,
+    p.reason ?? null,
+    p.meta ? JSON.stringify(p.meta) : null,
+  ].forEach((v, k) => entries[k].push(v));
+}
+
+/** Inserts a batch of entries in one statement; null when a key was taken meanwhile (nothing may count then). */
+async function insertEntries(c: PoolClient, entries: unknown[][]): Promise<EntryRow[] | null> {
+  const { rows } = await c.query<EntryRow>(
+    `INSERT INTO ledger_entries (account_id, kind, cash_delta_nano, voucher_delta_nano, cash_after_nano, voucher_after_nano,
+                                 idempotency_key, request_hash, reason, meta)
+     SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::text[],
+                          $9::text[], $10::jsonb[])
+     ON CONFLICT (idempotency_key) DO NOTHING
+     RETURNING ${ENTRY_COLUMNS}`,
+    entries,
+  );
+  return rows.length === entries[0].length ? rows : null;
+}
+
 @Injectable()
 export class LedgerService {
   private readonly hysteresisPercent: number;
@@ -352,31 +390,12 @@ export class LedgerService {
       b.vouchers += voucherDelta;
       b.spent += charge;
       b.posted = true;
-      [
-        p.accountId,
-        p.kind,
-        cashDelta.toString(),
-        voucherDelta.toString(),
-        b.cash.toString(),
-        b.vouchers.toString(),
-        p.idempotencyKey,
-        hashes[i],
-        p.reason ?? null,
-        p.meta ? JSON.stringify(p.meta) : null,
-      ].forEach((v, k) => entries[k].push(v));
+      pushEntry(entries, p, cashDelta, voucherDelta, b.cash, b.vouchers, hashes[i]);
     });
     const written = new Map<string, LedgerEntry>();
     if (entries[0].length > 0) {
-      const { rows } = await c.query<EntryRow>(
-        `INSERT INTO ledger_entries (account_id, kind, cash_delta_nano, voucher_delta_nano, cash_after_nano, voucher_after_nano,
-                                     idempotency_key, request_hash, reason, meta)
-         SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::text[],
-                              $9::text[], $10::jsonb[])
-         ON CONFLICT (idempotency_key) DO NOTHING
-         RETURNING ${ENTRY_COLUMNS}`,
-        entries,
-      );
-      if (rows.length !== entries[0].length) return null;
+      const rows = await insertEntries(c, entries);
+      if (!rows) return null;
       for (const r of rows) written.set(r.account_id, toEntry(r));
     }
     const rows = [...balances.entries()];
@@ -470,30 +489,11 @@ export class LedgerService {
       if (delta === 0n) return;
       b.vouchers += delta;
       moved[i] = delta;
-      [
-        p.accountId,
-        p.kind,
-        '0',
-        delta.toString(),
-        b.cash.toString(),
-        b.vouchers.toString(),
-        p.idempotencyKey,
-        hashes[i],
-        p.reason ?? null,
-        p.meta ? JSON.stringify(p.meta) : null,
-      ].forEach((v, k) => entries[k].push(v));
+      pushEntry(entries, p, 0n, delta, b.cash, b.vouchers, hashes[i]);
     });
     if (entries[0].length === 0) return { moved, replayed, notifications: [] };
-    const { rows } = await c.query<EntryRow>(
-      `INSERT INTO ledger_entries (account_id, kind, cash_delta_nano, voucher_delta_nano, cash_after_nano, voucher_after_nano,
-                                   idempotency_key, request_hash, reason, meta)
-       SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::text[],
-                            $9::text[], $10::jsonb[])
-       ON CONFLICT (idempotency_key) DO NOTHING
-       RETURNING ${ENTRY_COLUMNS}`,
-      entries,
-    );
-    if (rows.length !== entries[0].length) return null;
+    const rows = await insertEntries(c, entries);
+    if (!rows) return null;
     const written = rows.map(toEntry);
     await c.query(
       `UPDATE balances b SET voucher_nano = t.vouchers, updated_at = now()

@@ -9,7 +9,7 @@ import { evaluateMonth, type Outage } from './evaluate';
 import { localIso, MINUTE_MS, monthBounds } from './month';
 import { MonthClose } from './month-close';
 import { SlaSignals } from './signals';
-import { SlaOperations } from './operations';
+import { ActiveMaintenance, SlaOperations } from './operations';
 
 export interface OutageView {
   startUtc: string;
@@ -153,6 +153,19 @@ function persistenceOf(acknowledged: number, lost: number): string | null {
 
 export class MonthNotFoundError extends Error {}
 
+function maintenanceView(w: ActiveMaintenance, noticeMs: number, applied: boolean): MaintenanceView {
+  return {
+    id: w.id,
+    region: w.region,
+    startsAt: new Date(w.startsAt).toISOString(),
+    endsAt: new Date(w.endsAt).toISOString(),
+    announcedAt: new Date(w.announcedAt).toISOString(),
+    reason: w.reason,
+    inTime: w.announcedAt <= w.startsAt - noticeMs,
+    applied,
+  };
+}
+
 /**
  * The SLA reports of sla.md §6: per account and month (the closed month's latest revision, or
  * the open month so far), the fleet view, the finance CSV and a printable page.
@@ -234,16 +247,7 @@ export class SlaReports {
         outages: this.outageViews(r.outages, policy.timeZone),
         maintenance: windows
           .filter((w) => applied.has(w.id) || r.maintenance.refused.includes(w.id))
-          .map((w) => ({
-            id: w.id,
-            region: w.region,
-            startsAt: new Date(w.startsAt).toISOString(),
-            endsAt: new Date(w.endsAt).toISOString(),
-            announcedAt: new Date(w.announcedAt).toISOString(),
-            reason: w.reason,
-            inTime: w.announcedAt <= w.startsAt - notice,
-            applied: applied.has(w.id),
-          })),
+          .map((w) => maintenanceView(w, notice, applied.has(w.id))),
         persistence: await this.persistence(month, policy.timeZone),
         reason: r.reason,
         computedAt: r.computed_at.toISOString(),
@@ -279,16 +283,7 @@ export class SlaReports {
       outages: this.outageViews(live.result.outages, policy.timeZone),
       maintenance: windows
         .filter((w) => shown.has(w.id))
-        .map((w) => ({
-          id: w.id,
-          region: w.region,
-          startsAt: new Date(w.startsAt).toISOString(),
-          endsAt: new Date(w.endsAt).toISOString(),
-          announcedAt: new Date(w.announcedAt).toISOString(),
-          reason: w.reason,
-          inTime: w.announcedAt <= w.startsAt - notice,
-          applied: live.result.maintenanceApplied.includes(w.id),
-        })),
+        .map((w) => maintenanceView(w, notice, live.result.maintenanceApplied.includes(w.id))),
       persistence: await this.persistence(month, policy.timeZone),
       reason: null,
       computedAt: new Date().toISOString(),
