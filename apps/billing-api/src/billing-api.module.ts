@@ -18,6 +18,7 @@ import { ArrearsController } from './arrears/arrears.controller';
 import { SlaOpsController } from './sla/sla-ops.controller';
 import { SlaReportsController } from './sla/sla-reports.controller';
 import { SlaPoliciesController } from './sla/sla-policies.controller';
+import { ExportsApiModule } from './exports/exports.module';
 
 @Module({})
 export class BillingApiModule {
@@ -36,6 +37,7 @@ export class BillingApiModule {
         QueuesModule.forRoot(),
         BillingModule,
         SlaModule,
+        ExportsApiModule,
       ],
       controllers: [
         AccountsController,

@@ -15,6 +15,7 @@ import { UsageProcessor, UsageResender } from './usage/usage.processor';
 import { NotificationProcessor } from './notifications/notification.processor';
 import { SlaProcessor } from './sla/sla.processor';
 import { SlaScheduler } from './sla/sla.scheduler';
+import { ExportsWorkerModule } from './exports/exports-worker.module';
 
 @Module({})
 export class WorkerModule {
@@ -32,6 +33,7 @@ export class WorkerModule {
         BullModule.registerQueue({ name: JobQueue.Maintenance }, { name: JobQueue.Usage }, { name: JobQueue.Sla }),
         BillingModule,
         SlaModule,
+        ExportsWorkerModule,
       ],
       providers: [MessageSweeper, MaintenanceProcessor, MaintenanceScheduler, UsageProcessor, UsageResender, NotificationProcessor, SlaScheduler, SlaProcessor],
     };

@@ -12,6 +12,8 @@ export enum JobQueue {
   Notifications = 'notifications',
   /** SLA accounting: probes (job id `sla-probe-<slot>`) and the SLA's scheduled work */
   Sla = 'sla',
+  /** finance CSV export jobs (job id `export-<export id>`) */
+  Exports = 'exports',
 }
 
 /** Job names, one handler each. */

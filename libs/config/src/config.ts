@@ -112,6 +112,7 @@ const specs = {
   SLA_CLOSE_CHECK_MS: positiveInt({ default: 60000, desc: 'worker: how often it checks for an ended month to close' }),
   SLA_CLOSE_DELAY_SECONDS: nonNegativeInt({ default: 900, desc: 'a month is closed this long after it ends, so late probe and usage data are in' }),
   SLA_BURN_RATE_INTERVAL_MS: positiveInt({ default: 60000, desc: 'worker: how often burn-rate alerts are evaluated' }),
+  EXPORT_DIR: str({ default: '.cmq-exports', desc: 'where export jobs write their CSV files (relative to the working directory; created if missing)' }),
   LOG_LEVEL: str({ choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' }),
   LOG_PRETTY: bool({ default: false }),
   LOG_REQUESTS: bool({ default: false, desc: 'log every HTTP request (off by default: the CMQ path is hot)' }),
@@ -168,6 +169,8 @@ export interface AppConfig {
     closeDelaySeconds: number;
     burnRateIntervalMs: number;
   };
+  /** finance CSV export jobs: the absolute directory of their files */
+  exports: { dir: string };
 }
 
 export class ConfigError extends Error {}
@@ -266,6 +269,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,
       resendAfterMs: e.NOTIFICATION_RESEND_AFTER_MS,
     },
+    exports: { dir: resolve(cwd, e.EXPORT_DIR) },
   };
 }
 
