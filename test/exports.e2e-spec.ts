@@ -69,9 +69,9 @@ function parseCsv(text: string): string[][] {
 
 const sumNano = (values: string[]) => values.reduce((a, v) => a + parseAmount(v), 0n);
 const streamText = async (s: NodeJS.ReadableStream) => {
-  const chunks: Buffer[] = [];
-  for await (const c of s) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  let text = '';
+  for await (const c of s) text += typeof c === 'string' ? c : (c as Buffer).toString('utf8');
+  return text;
 };
 
 describe('finance CSV exports of the ledger and hourly usage', () => {

@@ -3,6 +3,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { Query } from 'pg';
 import type { Pool, PoolClient } from 'pg';
 
 /**
@@ -19,10 +20,13 @@ import type { Pool, PoolClient } from 'pg';
  * - Streamed: rows are read in keyset pages ({@link EXPORT_PAGE_ROWS}) by primary key, inside
  *   one REPEATABLE READ READ ONLY transaction (the whole file is one snapshot, so its totals are
  *   the totals of the ledger at one instant), and a page is read only when the consumer asks for
- *   more (Readable backpressure): memory is one page, however large the export.
+ *   more (Readable backpressure): memory is one page at most, however large the export. Rows
+ *   are not even held for a whole page: each becomes its CSV line as it arrives from Postgres,
+ *   so its strings die young in the V8 heap instead of being promoted with the page.
  *
  * The CSV lines are built here rather than by csv-stringify: the fields are a fixed, known set,
- * and a page becomes one string chunk instead of one object per row (see bench/ledger-export.js).
+ * and csv-stringify (an array per row, money through BigInt) measured ~40% slower and heavier
+ * on 1,000,000 ledger rows (bench/ledger-export.js --csv-stringify, docs/benchmarks.md).
  */
 
 /** Columns of the ledger CSV, in their documented order. */
@@ -64,6 +68,9 @@ export const EXPORT_COLUMNS: Record<ExportKind, readonly string[]> = {
 
 /** Rows read per keyset page. */
 export const EXPORT_PAGE_ROWS = 10_000;
+
+/** Rows per pushed chunk. */
+const CHUNK_ROWS = 400;
 
 export interface ExportFilter {
   /** inclusive: ISO 8601 with offset, or Postgres's timestamptz text (microseconds kept) */
@@ -151,8 +158,9 @@ const USAGE_HOURLY: Source = {
 const SOURCES: Record<ExportKind, Source> = { ledger: LEDGER, usage_hourly: USAGE_HOURLY };
 
 /**
- * A finance CSV as a byte stream: pages are read from the database only as the consumer reads
- * (one page per `_read`), one chunk per page. `rows` and `bytes` count what has been pushed.
+ * A finance CSV as a stream of text (UTF-8 strings, ~60 KB each): pages are read from the
+ * database only as the consumer reads, and each row is turned into its line as it arrives.
+ * `rows` counts the rows pushed, `bytes` their UTF-8 bytes.
  * The connection it holds (one snapshot for the whole file) goes back to the pool at the end,
  * on an error, or when the stream is destroyed (a client that went away).
  */
@@ -162,6 +170,9 @@ export class CsvExportStream extends Readable {
   private client: PoolClient | null = null;
   private cursor: unknown[] | null = null;
   private started = false;
+  private busy = false;
+  private wanted = false;
+  private ended = false;
   private readonly source: Source;
   private readonly pageRows: number;
 
@@ -171,20 +182,42 @@ export class CsvExportStream extends Readable {
     private readonly range: ExportFilter,
     private readonly opts: ExportOptions = {},
   ) {
-    // one page in flight: a page is ~1-2 MB of text, so buffer no further page behind it
-    super({ highWaterMark: 1 });
+    // one page in flight: what a page pushed is read before the next page is asked for
+    super({ highWaterMark: 1, encoding: 'utf8' });
     this.source = SOURCES[kind];
     this.pageRows = opts.pageRows ?? EXPORT_PAGE_ROWS;
   }
 
   private send(text: string): void {
-    const buf = Buffer.from(text, 'utf8');
-    this.bytes += buf.length;
-    this.push(buf);
+    this.bytes += Buffer.byteLength(text, 'utf8');
+    this.push(text, 'utf8');
   }
 
   override _read(): void {
-    this.next().catch((err: Error) => this.destroy(err));
+    // a chunk pushed in the middle of a page lets the stream ask again: the page goes on, and
+    // the next one starts when it is over
+    if (this.busy) {
+      this.wanted = true;
+      return;
+    }
+    this.pump();
+  }
+
+  private pump(): void {
+    this.busy = true;
+    this.wanted = false;
+    this.next().then(
+      () => {
+        this.busy = false;
+        if (this.wanted && !this.ended && !this.destroyed) this.pump();
+      },
+      (err: Error) => this.destroy(err),
+    );
+  }
+
+  private end(): void {
+    this.ended = true;
+    this.push(null);
   }
 
   private async next(): Promise<void> {
@@ -198,27 +231,45 @@ export class CsvExportStream extends Readable {
     const client = this.client;
     if (!client) return;
     const keys = this.cursor ?? new Array(this.source.keys).fill(null);
-    const { rows } = await client.query<string[]>({
-      text: this.source.sql,
-      values: [this.range.from, this.range.to, this.range.accountId ?? null, ...keys, this.pageRows],
-      rowMode: 'array',
+    const { line, after } = this.source;
+    // rows are turned into CSV as they arrive (a Query with a row listener keeps none): each
+    // row's strings die young, and what is pushed is chunks of CHUNK_ROWS rows (~60 KB)
+    const count = await new Promise<number>((resolve, reject) => {
+      // rowMode is a Query option @types/pg leaves out of QueryConfig
+      const config = {
+        text: this.source.sql,
+        values: [this.range.from, this.range.to, this.range.accountId ?? null, ...keys, this.pageRows],
+        rowMode: 'array',
+      };
+      const query = new Query(config);
+      let n = 0;
+      let inChunk = 0;
+      let text = '';
+      let last: string[] | null = null;
+      query.on('row', (row: string[]) => {
+        text += line(row) + '\r\n';
+        last = row;
+        n++;
+        if (++inChunk === CHUNK_ROWS) {
+          this.send(text);
+          text = '';
+          inChunk = 0;
+        }
+      });
+      query.on('end', () => {
+        if (text) this.send(text);
+        if (last) this.cursor = after(last);
+        resolve(n);
+      });
+      query.on('error', reject);
+      client.query(query);
     });
     if (this.destroyed) return;
-    if (rows.length === 0) {
+    this.rows += count;
+    if (count > 0) this.opts.onProgress?.(this.rows);
+    if (count < this.pageRows) {
       await this.finish();
-      this.push(null);
-      return;
-    }
-    const line = this.source.line;
-    let text = '';
-    for (let i = 0; i < rows.length; i++) text += line(rows[i]) + '\r\n';
-    this.cursor = this.source.after(rows[rows.length - 1]);
-    this.rows += rows.length;
-    this.send(text);
-    this.opts.onProgress?.(this.rows);
-    if (rows.length < this.pageRows) {
-      await this.finish();
-      this.push(null);
+      this.end();
     }
   }
 
