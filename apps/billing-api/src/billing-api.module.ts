@@ -18,6 +18,7 @@ import { ArrearsController } from './arrears/arrears.controller';
 import { SlaOpsController } from './sla/sla-ops.controller';
 import { SlaReportsController } from './sla/sla-reports.controller';
 import { SlaPoliciesController } from './sla/sla-policies.controller';
+import { BillsController } from './bills/bills.controller';
 import { ExportsApiModule } from './exports/exports.module';
 
 @Module({})
@@ -50,6 +51,7 @@ export class BillingApiModule {
         SlaOpsController,
         SlaReportsController,
         SlaPoliciesController,
+        BillsController,
       ],
     };
   }

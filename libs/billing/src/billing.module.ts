@@ -2,6 +2,7 @@ import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
 import { JobQueue } from '@app/common';
 import { ArrearsService } from './arrears.service';
+import { BillClose } from './bills';
 import { LedgerService } from './ledger.service';
 import { NotificationDispatcher, NotificationStore, WebhookDeliverer } from './notifications';
 import { PlanCatalog } from './plan-catalog';
@@ -10,7 +11,7 @@ import { UsageApplier } from './usage-applier';
 /** Needs BullModule.forRoot in the app: postings queue the notifications they store. */
 @Module({
   imports: [BullModule.registerQueue({ name: JobQueue.Notifications })],
-  providers: [LedgerService, PlanCatalog, UsageApplier, NotificationStore, NotificationDispatcher, WebhookDeliverer, ArrearsService],
-  exports: [LedgerService, PlanCatalog, UsageApplier, NotificationStore, NotificationDispatcher, WebhookDeliverer, ArrearsService, BullModule],
+  providers: [LedgerService, PlanCatalog, UsageApplier, NotificationStore, NotificationDispatcher, WebhookDeliverer, ArrearsService, BillClose],
+  exports: [LedgerService, PlanCatalog, UsageApplier, NotificationStore, NotificationDispatcher, WebhookDeliverer, ArrearsService, BillClose, BullModule],
 })
 export class BillingModule {}

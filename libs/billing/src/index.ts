@@ -12,3 +12,4 @@ export * from './webhook-signature';
 export * from './notifications';
 export * from './arrears.service';
 export * from './account-standing';
+export * from './bills';

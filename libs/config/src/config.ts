@@ -87,6 +87,7 @@ const specs = {
   MAX_QUEUES_PER_ACCOUNT: nonNegativeInt({ default: 0, desc: 'live queues per account; 0 means no limit' }),
   QUEUE_NAME_COOLDOWN_SECONDS: nonNegativeInt({ default: 10, desc: 'a deleted queue name can be created again after this' }),
   BILLING_TIME_ZONE: timeZone({ default: 'Asia/Shanghai', desc: 'the time zone of billing months' }),
+  BILL_CLOSE_DELAY_SECONDS: nonNegativeInt({ default: 300, desc: 'monthly bills are closed this long after the month ends in the billing time zone' }),
   RECONCILE_INTERVAL_MS: positiveInt({ default: 60000, desc: 'worker: how often balances are checked against the ledger' }),
   METERING: bool({ default: true, desc: 'queue-api: record usage of every authenticated CMQ request (off only for benchmarks)' }),
   USAGE_RELAY_INTERVAL_MS: positiveInt({ default: 200, desc: 'queue-api: how long committed usage is gathered into one job for the workers (fewer, larger apply transactions)' }),
@@ -144,7 +145,7 @@ export interface AppConfig {
     queueNameCooldownSeconds: number;
   };
   sweep: { intervalMs: number; batch: number };
-  billing: { reconcileIntervalMs: number; timeZone: string };
+  billing: { reconcileIntervalMs: number; timeZone: string; closeDelaySeconds: number };
   usage: { metering: boolean; relayIntervalMs: number; resendAfterMs: number; workerConcurrency: number };
   log: { level: string; pretty: boolean; requests: boolean };
   arrears: {
@@ -237,7 +238,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       queueNameCooldownSeconds: e.QUEUE_NAME_COOLDOWN_SECONDS,
     },
     sweep: { intervalMs: e.SWEEP_INTERVAL_MS, batch: e.SWEEP_BATCH },
-    billing: { reconcileIntervalMs: e.RECONCILE_INTERVAL_MS, timeZone: e.BILLING_TIME_ZONE },
+    billing: { reconcileIntervalMs: e.RECONCILE_INTERVAL_MS, timeZone: e.BILLING_TIME_ZONE, closeDelaySeconds: e.BILL_CLOSE_DELAY_SECONDS },
     usage: {
       metering: e.METERING,
       relayIntervalMs: e.USAGE_RELAY_INTERVAL_MS,

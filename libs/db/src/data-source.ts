@@ -11,6 +11,7 @@ import { Sla1764600000000 } from './migrations/1764600000000-sla';
 import { SystemAccount1764610000000 } from './migrations/1764610000000-system-account';
 import { SlaCloseScale1764620000000 } from './migrations/1764620000000-sla-close-scale';
 import { LedgerUsageByTime1764630000000 } from './migrations/1764630000000-ledger-usage-by-time';
+import { Bills1764700000000 } from './migrations/1764700000000-bills';
 import { ExportJobs1764710000000 } from './migrations/1764710000000-export-jobs';
 
 /** Every migration, in order. New ones are appended here. */
@@ -27,6 +28,7 @@ export const MIGRATIONS = [
   SlaCloseScale1764620000000,
   LedgerUsageByTime1764630000000,
   ExportJobs1764710000000,
+  Bills1764700000000,
 ];
 
 /** The one TypeORM options object, shared by the Nest module and the migration runner. */

@@ -1,0 +1,145 @@
+import {
+  BadRequestException,
+  ConflictException,
+  Controller,
+  Get,
+  Headers,
+  HttpCode,
+  NotFoundException,
+  Param,
+  ParseUUIDPipe,
+  Post,
+  Query,
+  UseGuards,
+} from '@nestjs/common';
+import { ApiBearerAuth, ApiHeader, ApiProperty, ApiPropertyOptional, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { Bill, BillClose, BillLine, formatAmount, isBillMonth, MonthNotEndedError } from '@app/billing';
+import { AdminTokenGuard } from '../admin-token.guard';
+import { operator } from '../sla/sla-ops.controller';
+
+function month(value: string): string {
+  if (!isBillMonth(value)) throw new BadRequestException('month must be YYYY-MM');
+  return value;
+}
+
+export class BillLineView {
+  @ApiProperty({ example: '2026-11', description: 'the month the usage was in (a late line: an earlier, closed month)' }) usageMonth: string;
+  @ApiProperty({ example: 'gz', description: "'' for a late line or usage without hourly statements" }) region: string;
+  @ApiProperty({ example: 'send', description: "action class; 'late' for late usage" }) actionClass: string;
+  @ApiProperty({ example: '120000', description: 'integer as a string' }) calls: string;
+  @ApiProperty({ example: '118000', description: 'integer as a string' }) billableCalls: string;
+  @ApiProperty({ example: '0.236', description: 'exact decimal string' }) amount: string;
+  @ApiProperty() late: boolean;
+
+  static of(l: BillLine): BillLineView {
+    return {
+      usageMonth: l.usageMonth,
+      region: l.region,
+      actionClass: l.actionClass,
+      calls: l.calls.toString(),
+      billableCalls: l.billableCalls.toString(),
+      amount: formatAmount(l.amount),
+      late: l.late,
+    };
+  }
+}
+
+export class BillView {
+  @ApiProperty() accountId: string;
+  @ApiProperty({ example: '2026-11' }) month: string;
+  @ApiProperty({ example: 'CNY' }) currency: string;
+  @ApiProperty({ description: 'cash + vouchers at the start (the previous bill’s closing balance)' }) openingBalance: string;
+  @ApiProperty() topups: string;
+  @ApiProperty({ description: 'usage charged in the month (late usage included), exact' }) usageTotal: string;
+  @ApiProperty({ description: 'the part of the usage paid from vouchers' }) vouchersUsed: string;
+  @ApiProperty({ description: 'the part of the usage paid in cash' }) cashCharged: string;
+  @ApiProperty({ description: 'SLA credits granted as vouchers' }) slaCredits: string;
+  @ApiProperty({ description: 'other voucher grants and uses' }) otherVouchers: string;
+  @ApiProperty({ description: 'operator adjustments (and rounding entries not of a bill)' }) adjustments: string;
+  @ApiProperty() refunds: string;
+  @ApiProperty({ description: 'amount due − total, posted as a `rounding` ledger entry' }) rounding: string;
+  @ApiProperty() closingBalance: string;
+  @ApiProperty({ description: 'the exact total (= usageTotal)' }) total: string;
+  @ApiProperty({ example: '12.35', description: 'the total rounded half-up to 0.01' }) amountDue: string;
+  @ApiProperty() lateUsage: string;
+  @ApiProperty({ example: '2026-12-01T00:05:00.000Z' }) createdAt: string;
+  @ApiPropertyOptional({ type: [BillLineView] }) lines?: BillLineView[];
+
+  static of(b: Bill): BillView {
+    return {
+      accountId: b.accountId,
+      month: b.month,
+      currency: b.currency,
+      openingBalance: formatAmount(b.openingBalance),
+      topups: formatAmount(b.topups),
+      usageTotal: formatAmount(b.usageTotal),
+      vouchersUsed: formatAmount(b.vouchersUsed),
+      cashCharged: formatAmount(b.cashCharged),
+      slaCredits: formatAmount(b.slaCredits),
+      otherVouchers: formatAmount(b.otherVouchers),
+      adjustments: formatAmount(b.adjustments),
+      refunds: formatAmount(b.refunds),
+      rounding: formatAmount(b.rounding),
+      closingBalance: formatAmount(b.closingBalance),
+      total: formatAmount(b.total),
+      amountDue: b.amountDue,
+      lateUsage: formatAmount(b.lateUsage),
+      createdAt: b.createdAt.toISOString(),
+      ...(b.lines ? { lines: b.lines.map(BillLineView.of) } : {}),
+    };
+  }
+}
+
+export class BillPage {
+  @ApiProperty({ type: [BillView] }) bills: BillView[];
+  @ApiProperty({ nullable: true, description: 'pass as `cursor` for the next page; null at the end' }) nextCursor: string | null;
+}
+
+export class BillCloseView {
+  @ApiProperty() month: string;
+  @ApiProperty({ description: 'false: closed before; nothing changed' }) closed: boolean;
+  @ApiProperty() accounts: number;
+  @ApiProperty({ description: 'sum of the bills’ exact totals' }) total: string;
+}
+
+/** Monthly bills (billing.md §6): per account, newest first, and the month close for operators. */
+@ApiTags('bills')
+@ApiBearerAuth()
+@UseGuards(AdminTokenGuard)
+@Controller('v1')
+export class BillsController {
+  constructor(private readonly bills: BillClose) {}
+
+  @Get('accounts/:id/bills')
+  @ApiQuery({ name: 'cursor', required: false, description: 'nextCursor of the page before' })
+  @ApiQuery({ name: 'limit', required: false, description: '1-100, default 12' })
+  async list(@Param('id', ParseUUIDPipe) id: string, @Query('cursor') cursor?: string, @Query('limit') limitText?: string): Promise<BillPage> {
+    if (cursor !== undefined && cursor !== '' && !isBillMonth(cursor)) throw new BadRequestException('cursor is not valid');
+    const limit = limitText === undefined || limitText === '' ? 12 : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new BadRequestException('limit must be an integer from 1 to 100');
+    const rows = await this.bills.list(id, limit + 1, cursor || undefined);
+    const page = rows.slice(0, limit);
+    return { bills: page.map(BillView.of), nextCursor: rows.length > limit ? page[page.length - 1].month : null };
+  }
+
+  @Get('accounts/:id/bills/:month')
+  async get(@Param('id', ParseUUIDPipe) id: string, @Param('month') m: string): Promise<BillView> {
+    const bill = await this.bills.get(id, month(m));
+    if (!bill) throw new NotFoundException(`no bill for account ${id} in ${m}`);
+    return BillView.of(bill);
+  }
+
+  @Post('bills/:month/close')
+  @HttpCode(200)
+  @ApiHeader({ name: 'X-Operator', required: true, description: 'who closes the month (recorded)' })
+  async close(@Param('month') m: string, @Headers('x-operator') who: string | undefined): Promise<BillCloseView> {
+    const by = operator(who);
+    try {
+      const r = await this.bills.close(month(m), { operator: by });
+      return { month: r.month, closed: r.closed, accounts: r.accounts, total: formatAmount(r.totalNano) };
+    } catch (err) {
+      if (err instanceof MonthNotEndedError) throw new ConflictException(err.message);
+      throw err;
+    }
+  }
+}
