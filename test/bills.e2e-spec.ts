@@ -111,6 +111,13 @@ describe('monthly bills: reconciliation to the nano, idempotent and resumable cl
     await db?.drop();
   });
 
+  it('the worker closes the month BILL_CLOSE_DELAY_SECONDS (300) after it ends in the billing zone', () => {
+    now = nextStart + 60_000;
+    expect(bills.monthToClose()).not.toBe(MONTH);
+    now = nextStart + 301_000;
+    expect(bills.monthToClose()).toBe(MONTH);
+  });
+
   it('refuses a month that has not ended', async () => {
     now = Date.now();
     await expect(bills.close(MONTH)).rejects.toThrow(/has not ended/);

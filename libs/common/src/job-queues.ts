@@ -27,6 +27,8 @@ export enum MaintenanceJob {
   SlaCloseMonth = 'sla-close-month',
   /** SLA burn-rate alerts */
   SlaBurnRate = 'sla-burn-rate',
+  /** the monthly bills of the month that ended (job id `bill-close-<YYYY-MM>`: once per month) */
+  BillCloseMonth = 'bill-close-month',
 }
 
 /** Job names of the SLA queue, one handler each. */

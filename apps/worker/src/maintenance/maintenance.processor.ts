@@ -3,7 +3,7 @@ import { Inject, Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { JobQueue, MaintenanceJob } from '@app/common';
-import { ArrearsRun, ArrearsService, LedgerService, Reconciliation, UsageApplier } from '@app/billing';
+import { ArrearsRun, ArrearsService, BillClose, BillCloseResult, LedgerService, Reconciliation, UsageApplier } from '@app/billing';
 import { MessageSweeper, SweepResult } from '@app/queues';
 import { UsageResender } from '../usage/usage.processor';
 import { BurnRateAlerts, CloseResult, MonthClose } from '@app/sla';
@@ -22,13 +22,14 @@ export class MaintenanceProcessor extends WorkerHost {
     private readonly arrears: ArrearsService,
     private readonly months: MonthClose,
     private readonly burnRate: BurnRateAlerts,
+    private readonly bills: BillClose,
   ) {
     super();
   }
 
   async process(
     job: Job,
-  ): Promise<(SweepResult & { usageEventIds: number }) | Reconciliation | ArrearsRun | { resent: number } | (Omit<CloseResult, 'creditsNano'> & { creditsNano: string }) | { alerts: number; blindRegions: string[] }> {
+  ): Promise<(SweepResult & { usageEventIds: number }) | Reconciliation | ArrearsRun | { resent: number } | (Omit<CloseResult, 'creditsNano'> & { creditsNano: string }) | { alerts: number; blindRegions: string[] } | (Omit<BillCloseResult, 'totalNano'> & { totalNano: string })> {
     switch (job.name as MaintenanceJob) {
       case MaintenanceJob.SweepMessages: {
         const result = { ...(await this.sweeper.sweep(this.config.sweep.batch)), usageEventIds: await this.applier.pruneEventIds(this.config.sweep.batch) };
@@ -57,6 +58,11 @@ export class MaintenanceProcessor extends WorkerHost {
         // a job's result is stored as JSON: the credits as a decimal string of nano
         const r = await this.months.close(String((job.data as { month?: unknown }).month));
         return { ...r, creditsNano: r.creditsNano.toString() };
+      }
+      case MaintenanceJob.BillCloseMonth: {
+        // a job's result is stored as JSON: the total as a decimal string of nano
+        const r = await this.bills.close(String((job.data as { month?: unknown }).month));
+        return { ...r, totalNano: r.totalNano.toString() };
       }
       case MaintenanceJob.SlaBurnRate:
         return {

@@ -5,6 +5,7 @@ import type { Queue } from 'bullmq';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { JobQueue, MaintenanceJob } from '@app/common';
 import { MonthClose } from '@app/sla';
+import { BillClose } from '@app/billing';
 
 /**
  * Ticks only enqueue. The job id names the tick's time slot, so however many worker replicas
@@ -19,6 +20,7 @@ export class MaintenanceScheduler implements OnApplicationBootstrap {
     @InjectQueue(JobQueue.Maintenance) private readonly queue: Queue,
     private readonly scheduler: SchedulerRegistry,
     private readonly months: MonthClose,
+    private readonly bills: BillClose,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -29,6 +31,25 @@ export class MaintenanceScheduler implements OnApplicationBootstrap {
     this.every(MaintenanceJob.SlaBurnRate, this.config.sla.burnRateIntervalMs);
     const close = setInterval(() => void this.enqueueClose(), this.config.sla.closeCheckMs);
     this.scheduler.addInterval(MaintenanceJob.SlaCloseMonth, close);
+    const billClose = setInterval(() => void this.enqueueBillClose(), this.config.sla.closeCheckMs);
+    this.scheduler.addInterval(MaintenanceJob.BillCloseMonth, billClose);
+  }
+
+  /**
+   * Queues the bills of the month that ended BILL_CLOSE_DELAY_SECONDS ago in the billing zone,
+   * unless it is closed: the job id names the month, so it is queued once however many replicas tick.
+   */
+  async enqueueBillClose(): Promise<string | null> {
+    try {
+      const month = this.bills.monthToClose();
+      if (await this.bills.isClosed(month)) return null;
+      const jobId = `bill-close-${month}`;
+      await this.queue.add(MaintenanceJob.BillCloseMonth, { month }, { jobId, removeOnComplete: 100, removeOnFail: 100, attempts: 3, backoff: { type: 'exponential', delay: 1000 } });
+      return jobId;
+    } catch (err) {
+      this.logger.warn(`could not enqueue the bill close: ${(err as Error).message}`);
+      return null;
+    }
   }
 
   /**
