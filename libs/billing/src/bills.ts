@@ -195,6 +195,7 @@ export class BillClose {
       );
       cut = rows[0].cut;
     }
+    await this.settle();
     const { rows: prev } = await this.pool.query<{ cut: string }>(
       `SELECT cut_entry_id::text AS cut FROM bill_closes WHERE month < $1::date AND closed_at IS NOT NULL ORDER BY month DESC LIMIT 1`,
       [day],
@@ -227,6 +228,22 @@ export class BillClose {
     ]);
     this.logger.log(`bills of ${month} closed: ${fin[0].accounts} accounts, total ${formatAmount(BigInt(fin[0].total))}`);
     return { month, closed: true, accounts: fin[0].accounts, totalNano: BigInt(fin[0].total) };
+  }
+
+  /**
+   * Waits until every transaction that was running when the cut was taken has ended: an entry
+   * id is drawn when its row is inserted, so one below the cut may still be uncommitted then.
+   * (Every posting locks its balance row first, so it holds a transaction id by then.)
+   */
+  private async settle(timeoutMs = 60_000): Promise<void> {
+    const { rows } = await this.pool.query<{ x: string }>(`SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS x`);
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const { rows: ok } = await this.pool.query<{ ok: boolean }>(`SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::xid8 AS ok`, [rows[0].x]);
+      if (ok[0].ok) return;
+      if (Date.now() > until) throw new Error('transactions in flight at the ledger cut did not end in time');
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   private async closePage(
