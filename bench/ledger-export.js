@@ -234,7 +234,8 @@ async function main() {
     for (const r of results) if (r.rows !== seeded.n) throw new Error(`${r.path}: ${r.rows} rows exported, ${seeded.n} in the range`);
     console.log(`\n| path | rows | MB | s | rows/s | peak RSS (MB) |\n|---|---:|---:|---:|---:|---:|`);
     for (const r of results) {
-      const peak = r.peakMb ?? `${r.serverPeakMb} (server VmHWM; ${r.serverRssBeforeMb} before)`;
+      const peak =
+        r.peakMb ?? `${r.serverPeakMb} (server VmHWM, start-up included: ${r.serverPeakBeforeMb} before the export; VmRSS ${r.serverRssBeforeMb} → sampled peak ${r.serverSampledPeakMb})`;
       console.log(`| ${r.path} | ${r.rows} | ${Math.round(r.bytes / 1048576)} | ${(r.ms / 1000).toFixed(2)} | ${r.rowsPerSec} | ${peak} |`);
     }
   } finally {
