@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
 import { loadConfigWith } from '@app/config';
 import { PgPool, runMigrations } from '@app/db';
-import { Bill, BillClose, formatAmount, LedgerService, NANO_PER_UNIT, parseAmount, PlanCatalog, roundHalfUp, UsageApplier, UsageRecord } from '@app/billing';
+import { actionClass, Bill, BillClose, formatAmount, LedgerService, NANO_PER_UNIT, parseAmount, PlanCatalog, roundHalfUp, UsageApplier, UsageRecord } from '@app/billing';
 import { scratchDatabase } from '@app/testing';
 import { BillsController } from '../apps/billing-api/src/bills/bills.controller';
 
@@ -240,8 +240,9 @@ describe('monthly bills: reconciliation to the nano, idempotent and resumable cl
     expect(bill.lateUsage).toBe(late);
     expect(bill.usageTotal).toBe(late);
     expect(bill.lines!.filter((l) => l.late)).toEqual([
-      { usageMonth: MONTH, region: '', actionClass: 'late', calls: 0n, billableCalls: 0n, amount: late, late: true },
+      { usageMonth: MONTH, region: 'gz', actionClass: actionClass('SendMessage'), calls: 12_345n, billableCalls: 12_345n, amount: late, late: true },
     ]);
+    expect(bill.lines!.reduce((t, l) => t + l.amount, 0n)).toBe(bill.usageTotal);
     expect(bill.closingBalance).toBe(prev.closingBalance - late - bill.rounding);
     const bal = await ledger.balance(id);
     expect(bal.cash + bal.vouchers).toBe(bill.closingBalance);

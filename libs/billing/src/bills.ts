@@ -44,6 +44,37 @@ export function allocate(total: Nano, weights: readonly bigint[]): Nano[] {
   return neg ? shares.map((s) => -s) : shares;
 }
 
+interface HourlyRow {
+  region: string;
+  action_class: string;
+  calls: bigint;
+  billable: bigint;
+}
+
+/**
+ * An amount as lines: split over regions by their weights (the rating's charges; by billable
+ * calls when none), then within a region by billable calls, exactly. No rows: one line
+ * `fallback` (region '').
+ */
+function spread(amount: Nano, rows: HourlyRow[], regionWeights: Map<string, bigint>, usageMonth: string, late: boolean, fallback: string): BillLine[] {
+  if (rows.length === 0) {
+    return amount === 0n ? [] : [{ usageMonth, region: '', actionClass: fallback, calls: 0n, billableCalls: 0n, amount, late }];
+  }
+  const regions = [...new Set(rows.map((h) => h.region))];
+  const rated = regions.map((r) => regionWeights.get(r) ?? 0n);
+  const weights = rated.some((x) => x > 0n) ? rated : regions.map((r) => rows.filter((h) => h.region === r).reduce((t, h) => t + h.billable, 0n));
+  const regionShares = allocate(amount, weights);
+  const out: BillLine[] = [];
+  regions.forEach((region, i) => {
+    const inRegion = rows.filter((h) => h.region === region);
+    const shares = allocate(regionShares[i], inRegion.map((h) => h.billable));
+    inRegion.forEach((h, k) =>
+      out.push({ usageMonth, region, actionClass: h.action_class, calls: h.calls, billableCalls: h.billable, amount: shares[k], late }),
+    );
+  });
+  return out;
+}
+
 export interface BillLine {
   usageMonth: string;
   region: string;
@@ -324,6 +355,38 @@ export class BillClose {
       [ids, w.cut, w.start, w.end, w.prevCut, this.timeZone],
     );
 
+    const lateKeys = [lateByMonth.map((l) => l.account_id), lateByMonth.map((l) => l.usage_month)];
+    const { rows: lateHourly } = lateByMonth.length
+      ? await c.query<{ account_id: string; usage_month: string; region: string; action_class: string; calls: string; billable: string }>(
+          `SELECT t.a AS account_id, t.um AS usage_month, h.region, h.action_class, sum(h.calls)::text AS calls, sum(h.billable_calls)::text AS billable
+             FROM unnest($1::uuid[], $2::text[]) AS t(a, um)
+             JOIN usage_hourly h ON h.account_id = t.a
+                                AND h.hour >= ((t.um || '-01')::date::timestamp AT TIME ZONE $3)
+                                AND h.hour < (((t.um || '-01')::date + interval '1 month')::timestamp AT TIME ZONE $3)
+            GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`,
+          [...lateKeys, this.timeZone],
+        )
+      : { rows: [] };
+    const { rows: lateBilled } = lateByMonth.length
+      ? await c.query<{ account_id: string; usage_month: string; region: string; action_class: string; calls: string; billable: string; amount: string }>(
+          `SELECT t.a AS account_id, t.um AS usage_month, l.region, l.action_class, sum(l.calls)::text AS calls,
+                  sum(l.billable_calls)::text AS billable, sum(l.amount_nano)::text AS amount
+             FROM unnest($1::uuid[], $2::text[]) AS t(a, um)
+             JOIN bill_lines l ON l.account_id = t.a AND l.usage_month = (t.um || '-01')::date
+            GROUP BY 1, 2, 3, 4`,
+          lateKeys,
+        )
+      : { rows: [] };
+    const { rows: lateRated } = lateByMonth.length
+      ? await c.query<{ account_id: string; usage_month: string; region: string; charged: string }>(
+          `SELECT t.a AS account_id, t.um AS usage_month, m.region, sum(m.charged_nano)::text AS charged
+             FROM unnest($1::uuid[], $2::text[]) AS t(a, um)
+             JOIN usage_monthly m ON m.account_id = t.a AND m.month = (t.um || '-01')::date
+            GROUP BY 1, 2, 3`,
+          lateKeys,
+        )
+      : { rows: [] };
+
     const bills: unknown[][] = Array.from({ length: 18 }, () => []);
     const lines: unknown[][] = Array.from({ length: 9 }, () => []);
     const pushLine = (accountId: string, l: BillLine) =>
@@ -340,22 +403,32 @@ export class BillClose {
       if (opening === 0n && m.n === '0' && accountHourly.length === 0) continue; // no activity, no balance: no bill
       // lines of the month: the month's usage (not late) over regions by their rating, then by billable calls
       const current = usage - lateUsage;
-      const regions = [...new Set(accountHourly.map((h) => h.region))];
       const byRegion = new Map(rated.filter((r) => r.account_id === a).map((r) => [r.region, BigInt(r.charged)]));
-      if (regions.length === 0 && current !== 0n) {
-        pushLine(a, { usageMonth: month, region: '', actionClass: 'usage', calls: 0n, billableCalls: 0n, amount: current, late: false });
-      } else if (regions.length > 0) {
-        const regionShares = allocate(current, regions.map((r) => byRegion.get(r) ?? 0n).some((x) => x > 0n) ? regions.map((r) => byRegion.get(r) ?? 0n) : regions.map((r) => accountHourly.filter((h) => h.region === r).reduce((s, h) => s + BigInt(h.billable), 0n)));
-        regions.forEach((region, i) => {
-          const rows = accountHourly.filter((h) => h.region === region);
-          const shares = allocate(regionShares[i], rows.map((h) => BigInt(h.billable)));
-          rows.forEach((h, k) =>
-            pushLine(a, { usageMonth: month, region, actionClass: h.action_class, calls: BigInt(h.calls), billableCalls: BigInt(h.billable), amount: shares[k], late: false }),
-          );
-        });
-      }
+      const currentRows = accountHourly.map((h) => ({ region: h.region, action_class: h.action_class, calls: BigInt(h.calls), billable: BigInt(h.billable) }));
+      for (const l of spread(current, currentRows, byRegion, month, false, 'usage')) pushLine(a, l);
+      // late lines: what the hours of the earlier month hold beyond what its bills (and late lines) billed
       for (const l of lateByMonth.filter((x) => x.account_id === a)) {
-        pushLine(a, { usageMonth: l.usage_month, region: '', actionClass: 'late', calls: 0n, billableCalls: 0n, amount: BigInt(l.amount), late: true });
+        const key = `${a}\u0000${l.usage_month}`;
+        const billedHere = lateBilled.filter((b) => `${b.account_id}\u0000${b.usage_month}` === key);
+        const billedOf = (region: string, cls: string) => billedHere.find((b) => b.region === region && b.action_class === cls);
+        const rows = lateHourly
+          .filter((h) => `${h.account_id}\u0000${h.usage_month}` === key)
+          .map((h) => {
+            const b = billedOf(h.region, h.action_class);
+            return {
+              region: h.region,
+              action_class: h.action_class,
+              calls: BigInt(h.calls) - BigInt(b?.calls ?? 0),
+              billable: BigInt(h.billable) - BigInt(b?.billable ?? 0),
+            };
+          })
+          .filter((h) => h.calls > 0n || h.billable > 0n);
+        const weights = new Map<string, bigint>();
+        for (const r of lateRated.filter((x) => `${x.account_id}\u0000${x.usage_month}` === key)) {
+          const billedAmount = billedHere.filter((b) => b.region === r.region).reduce((t, b) => t + BigInt(b.amount), 0n);
+          weights.set(r.region, BigInt(r.charged) - billedAmount);
+        }
+        for (const line of spread(BigInt(l.amount), rows, weights, l.usage_month, true, 'late')) pushLine(a, line);
       }
       const total = usage;
       const due = roundHalfUp(total);
