@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { Pool } from 'pg';
+import { Pool } from 'pg';
 import { formatAmount, parseAmount } from '@app/billing';
 import { exportCsv, formatNanoText, LEDGER_CSV_COLUMNS, USAGE_HOURLY_CSV_COLUMNS } from '@app/billing/exports';
 import { expectEventually, TestStack } from '@app/testing';
@@ -273,6 +273,34 @@ describe('finance CSV exports of the ledger and hourly usage', () => {
       expect(rows).toBe(kind === 'ledger' ? 1000 : 2 * 3 * 2 * 41);
       expect(pages[pages.length - 1]).toBe(rows);
       expect(pages.length).toBe(Math.ceil(rows / 7));
+    }
+  });
+
+  it('a reader that goes away mid-export gives its connection back (no leak, no transaction left open)', async () => {
+    const pool = new Pool({ connectionString: stack.config.database.url, max: 2 });
+    pool.on('error', () => undefined);
+    try {
+      for (let i = 0; i < 5; i++) {
+        const s = exportCsv(pool, 'ledger', { from: FROM, to: TO }, { pageRows: 7 });
+        await new Promise<void>((resolve, reject) => {
+          s.once('data', () => {
+            s.destroy();
+            resolve();
+          });
+          s.once('error', reject);
+        });
+        await new Promise((r) => s.once('close', r));
+      }
+      // five abandoned exports on a pool of two: a leaked connection would hang this one
+      const text = await streamText(exportCsv(pool, 'ledger', { from: FROM, to: TO, accountId: b }));
+      expect(parseCsv(text)).toHaveLength(1 + 300);
+      expect(pool.waitingCount).toBe(0);
+      const { rows } = await stack.db.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`,
+      );
+      expect(rows[0].n).toBe(0);
+    } finally {
+      await pool.end();
     }
   });
 
