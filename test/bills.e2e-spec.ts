@@ -3,7 +3,7 @@ import { Pool } from 'pg';
 import { loadConfigWith } from '@app/config';
 import { PgPool, runMigrations } from '@app/db';
 import { actionClass, Bill, BillClose, formatAmount, LedgerService, NANO_PER_UNIT, parseAmount, PlanCatalog, roundHalfUp, UsageApplier, UsageRecord } from '@app/billing';
-import { scratchDatabase } from '@app/testing';
+import { scratchDatabase, TestStack } from '@app/testing';
 import { BillsController } from '../apps/billing-api/src/bills/bills.controller';
 
 /**
@@ -19,6 +19,12 @@ describe('monthly bills: reconciliation to the nano, idempotent and resumable cl
   let applier: UsageApplier;
   let bills: BillClose;
   let api: BillsController;
+  let stack: TestStack;
+  /** the internal API over HTTP (the billing-api on the scratch database, with the test clock) */
+  const http = async (method: string, path: string, headers: Record<string, string> = {}) => {
+    const res = await fetch(stack.billingUrl + path, { method, headers: { authorization: `Bearer ${stack.config.adminToken}`, ...headers } });
+    return { status: res.status, body: (await res.json()) as any };
+  };
   let now = Date.now();
   const clock = { now: () => now };
   let MONTH: string;
@@ -58,6 +64,7 @@ describe('monthly bills: reconciliation to the nano, idempotent and resumable cl
     applier = new UsageApplier(config, pg, new PlanCatalog(pg), ledger);
     bills = new BillClose(config, pg, ledger, clock);
     api = new BillsController(bills);
+    stack = await TestStack.start({ DATABASE_URL: db.url, BILLING_TIME_ZONE: TZ }, { clock });
     const { rows } = await pool.query(
       `SELECT to_char(now() AT TIME ZONE $1, 'YYYY-MM') AS month,
               to_char((now() AT TIME ZONE $1) + interval '1 month', 'YYYY-MM') AS next,
@@ -107,6 +114,7 @@ describe('monthly bills: reconciliation to the nano, idempotent and resumable cl
   }, 120_000);
 
   afterAll(async () => {
+    await stack?.stop();
     await pool?.end();
     await db?.drop();
   });
@@ -122,6 +130,10 @@ describe('monthly bills: reconciliation to the nano, idempotent and resumable cl
     now = Date.now();
     await expect(bills.close(MONTH)).rejects.toThrow(/has not ended/);
     await expect(api.close(MONTH, 'ops@test')).rejects.toMatchObject({ status: 409 });
+    expect((await http('POST', `/v1/bills/${MONTH}/close`, { 'x-operator': 'ops@test' })).status).toBe(409);
+    expect((await http('POST', `/v1/bills/${MONTH}/close`)).status).toBe(400); // no X-Operator
+    expect((await http('POST', `/v1/bills/2026-13/close`, { 'x-operator': 'ops@test' })).status).toBe(400);
+    expect((await fetch(`${stack.billingUrl}/v1/accounts/${ids[0]}/bills`)).status).toBe(401);
   });
 
   it('an interrupted close resumes to the figures the ledger gives, reconciled to the nano', async () => {
@@ -192,9 +204,13 @@ describe('monthly bills: reconciliation to the nano, idempotent and resumable cl
       const calls = await sumOf(`SELECT sum(calls) AS s FROM usage_hourly WHERE account_id = $1`, [id]);
       expect(bill.lines!.reduce((s, l) => s + l.calls, 0n)).toBe(calls);
       // the API says the same, as decimal strings
-      const view = await api.get(id, MONTH);
+      const { status, body: view } = await http('GET', `/v1/accounts/${id}/bills/${MONTH}`);
+      expect(status).toBe(200);
       expect(view.total).toBe(formatAmount(bill.total));
-      expect(view.lines!.length).toBe(bill.lines!.length);
+      expect(view.amountDue).toBe(bill.amountDue);
+      expect(view.closingBalance).toBe(formatAmount(bill.closingBalance));
+      expect(view.lines.length).toBe(bill.lines!.length);
+      expect(view.lines.reduce((t: bigint, l: { amount: string }) => t + parseAmount(l.amount), 0n)).toBe(bill.usageTotal);
       totals += parseAmount(view.total);
       rounding += bill.rounding;
     }
@@ -219,8 +235,9 @@ describe('monthly bills: reconciliation to the nano, idempotent and resumable cl
     expect(await billRows(MONTH)).toEqual(before.bills);
     expect(await lineRows(MONTH)).toEqual(before.lines);
     expect(await ledgerCount()).toBe(before.entries);
-    const close = await api.close(MONTH, 'ops@test');
-    expect(close.closed).toBe(false);
+    const close = await http('POST', `/v1/bills/${MONTH}/close`, { 'x-operator': 'ops@test' });
+    expect(close).toEqual({ status: 200, body: { month: MONTH, closed: false, accounts: 0, total: '0.00' } });
+    expect(await ledgerCount()).toBe(before.entries);
   });
 
   it('usage that arrives after the close is a late line in the next month; the closed bill stays', async () => {
@@ -253,10 +270,18 @@ describe('monthly bills: reconciliation to the nano, idempotent and resumable cl
     const allTotals = await sumOf(`SELECT sum(total_nano) AS s FROM bills`);
     expect(allTotals).toBe(-(await sumOf(`SELECT sum(cash_delta_nano + voucher_delta_nano) AS s FROM ledger_entries WHERE kind = 'usage_charge'`)));
     // the list, newest first, with a cursor
-    const page1 = await api.list(id, undefined, '1');
-    expect(page1.bills.map((b) => b.month)).toEqual([NEXT]);
-    const page2 = await api.list(id, page1.nextCursor!, '1');
-    expect(page2.bills.map((b) => b.month)).toEqual([MONTH]);
+    const page1 = (await http('GET', `/v1/accounts/${id}/bills?limit=1`)).body;
+    expect(page1.bills.map((b: { month: string }) => b.month)).toEqual([NEXT]);
+    const page2 = (await http('GET', `/v1/accounts/${id}/bills?limit=1&cursor=${page1.nextCursor}`)).body;
+    expect(page2.bills.map((b: { month: string }) => b.month)).toEqual([MONTH]);
     expect(page2.nextCursor).toBeNull();
+    expect((await http('GET', `/v1/accounts/${id}/bills?limit=0`)).status).toBe(400);
+    expect((await http('GET', `/v1/accounts/${ids[4]}/bills/${MONTH}`)).status).toBe(404);
+    // the API's totals over all bills: the ledger's usage, to the nano
+    let apiTotal = 0n;
+    for (const a of ids) {
+      for (const b of (await http('GET', `/v1/accounts/${a}/bills?limit=100`)).body.bills) apiTotal += parseAmount(b.total);
+    }
+    expect(apiTotal).toBe(allTotals);
   });
 });
