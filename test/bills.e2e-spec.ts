@@ -266,6 +266,16 @@ describe('monthly bills: reconciliation to the nano, idempotent and resumable cl
     // accounts without activity carry their balance into a bill of their own
     const quiet = (await bills.get(ids[0], NEXT))!;
     expect(quiet.openingBalance).toBe(quiet.closingBalance);
+    // months close in order: not one before the last closed, not one with the month before it open
+    const { rows: around } = await pool.query(
+      `SELECT to_char(($1::date - interval '1 month'), 'YYYY-MM') AS before, to_char(($1::date + interval '3 months'), 'YYYY-MM') AS after_next`,
+      [`${MONTH}-01`],
+    );
+    await expect(bills.close(around[0].before)).rejects.toThrow(/in order/);
+    now = afterNextStart + 95 * 24 * 3_600_000;
+    await expect(bills.close(around[0].after_next)).rejects.toThrow(/in order/);
+    expect((await http('POST', `/v1/bills/${around[0].after_next}/close`, { 'x-operator': 'ops@test' })).status).toBe(409);
+    now = afterNextStart + 10 * 60_000;
     // all bills together: exactly the usage in the ledger
     const allTotals = await sumOf(`SELECT sum(total_nano) AS s FROM bills`);
     expect(allTotals).toBe(-(await sumOf(`SELECT sum(cash_delta_nano + voucher_delta_nano) AS s FROM ledger_entries WHERE kind = 'usage_charge'`)));

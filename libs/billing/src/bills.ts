@@ -117,6 +117,8 @@ export interface BillCloseResult {
 }
 
 export class MonthNotEndedError extends Error {}
+/** A month closed before the one before it, or after a later one. */
+export class MonthOrderError extends Error {}
 
 export interface BillCloseOptions {
   pageSize?: number;
@@ -218,6 +220,18 @@ export class BillClose {
     let cut: string;
     if (done[0]) cut = done[0].cut_entry_id;
     else {
+      // months close in order: a bill's opening is the previous bill's closing, and what came
+      // after the previous cut is this month's (or late)
+      const { rows: order } = await this.pool.query<{ later: boolean; earlier: boolean; previous_closed: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM bill_closes WHERE month > $1::date) AS later,
+                EXISTS (SELECT 1 FROM bill_closes WHERE month < $1::date) AS earlier,
+                EXISTS (SELECT 1 FROM bill_closes WHERE month = ($1::date - interval '1 month')::date AND closed_at IS NOT NULL) AS previous_closed`,
+        [day],
+      );
+      if (order[0].later) throw new MonthOrderError(`a month after ${month} has been closed (or is being closed): months close in order`);
+      if (order[0].earlier && !order[0].previous_closed) {
+        throw new MonthOrderError(`${previousBillMonth(month)} is not closed: months close in order`);
+      }
       const { rows } = await this.pool.query<{ cut: string }>(
         `INSERT INTO bill_closes (month, time_zone, cut_entry_id, started_at, closed_by)
          VALUES ($1::date, $2, (SELECT coalesce(max(id), 0) FROM ledger_entries), $3, $4)
@@ -393,17 +407,24 @@ export class BillClose {
       [accountId, day, `${l.usageMonth}-01`, l.region, l.actionClass, l.calls.toString(), l.billableCalls.toString(), l.amount.toString(), l.late].forEach(
         (v, k) => lines[k].push(v),
       );
+    const groupBy = <T extends { account_id: string }>(rows: T[]) => {
+      const by = new Map<string, T[]>();
+      for (const r of rows) by.set(r.account_id, [...(by.get(r.account_id) ?? []), r]);
+      return by;
+    };
+    const hourlyBy = groupBy(hourly);
+    const ratedBy = groupBy(rated);
     for (const m of moves) {
       const a = m.account_id;
       const opening = prevClosing.get(a) ?? beforeSum.get(a) ?? 0n;
       const usage = BigInt(m.usage);
       const lateUsage = BigInt(m.late_usage);
       const moved = BigInt(m.all_moves);
-      const accountHourly = hourly.filter((h) => h.account_id === a);
+      const accountHourly = hourlyBy.get(a) ?? [];
       if (opening === 0n && m.n === '0' && accountHourly.length === 0) continue; // no activity, no balance: no bill
       // lines of the month: the month's usage (not late) over regions by their rating, then by billable calls
       const current = usage - lateUsage;
-      const byRegion = new Map(rated.filter((r) => r.account_id === a).map((r) => [r.region, BigInt(r.charged)]));
+      const byRegion = new Map((ratedBy.get(a) ?? []).map((r) => [r.region, BigInt(r.charged)]));
       const currentRows = accountHourly.map((h) => ({ region: h.region, action_class: h.action_class, calls: BigInt(h.calls), billable: BigInt(h.billable) }));
       for (const l of spread(current, currentRows, byRegion, month, false, 'usage')) pushLine(a, l);
       // late lines: what the hours of the earlier month hold beyond what its bills (and late lines) billed

@@ -13,7 +13,7 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiProperty, ApiPropertyOptional, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { Bill, BillClose, BillLine, formatAmount, isBillMonth, MonthNotEndedError } from '@app/billing';
+import { Bill, BillClose, BillLine, formatAmount, isBillMonth, MonthNotEndedError, MonthOrderError } from '@app/billing';
 import { AdminTokenGuard } from '../admin-token.guard';
 import { operator } from '../sla/sla-ops.controller';
 
@@ -138,7 +138,7 @@ export class BillsController {
       const r = await this.bills.close(month(m), { operator: by });
       return { month: r.month, closed: r.closed, accounts: r.accounts, total: formatAmount(r.totalNano) };
     } catch (err) {
-      if (err instanceof MonthNotEndedError) throw new ConflictException(err.message);
+      if (err instanceof MonthNotEndedError || err instanceof MonthOrderError) throw new ConflictException(err.message);
       throw err;
     }
   }
