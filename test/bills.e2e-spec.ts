@@ -3,7 +3,8 @@ import { Pool } from 'pg';
 import { loadConfigWith } from '@app/config';
 import { PgPool, runMigrations } from '@app/db';
 import { actionClass, Bill, BillClose, formatAmount, LedgerService, NANO_PER_UNIT, parseAmount, PlanCatalog, roundHalfUp, UsageApplier, UsageRecord } from '@app/billing';
-import { scratchDatabase, TestStack } from '@app/testing';
+import { expectEventually, scratchDatabase, TestStack } from '@app/testing';
+import { createWorker } from '../apps/worker/src/worker.app';
 import { BillsController } from '../apps/billing-api/src/bills/bills.controller';
 
 /**
@@ -294,4 +295,32 @@ describe('monthly bills: reconciliation to the nano, idempotent and resumable cl
     }
     expect(apiTotal).toBe(allTotals);
   });
+  it('the worker closes the next month on its own, shortly after it ends', async () => {
+    const { rows } = await pool.query(
+      `SELECT to_char(($1::date + interval '2 months'), 'YYYY-MM') AS m,
+              extract(epoch FROM (($1::date + interval '3 months')::timestamp AT TIME ZONE $2)) * 1000 AS ends`,
+      [`${MONTH}-01`, TZ],
+    );
+    const month = rows[0].m as string;
+    now = Number(rows[0].ends) + 301_000; // BILL_CLOSE_DELAY_SECONDS (300) after its end
+    const config = loadConfigWith({
+      DATABASE_URL: db.url,
+      BILLING_TIME_ZONE: TZ,
+      REDIS_PREFIX: `bills-spec-${randomUUID().slice(0, 8)}`, // a queue of its own: no other worker takes the job
+      SLA_CLOSE_CHECK_MS: '200',
+      SWEEP_INTERVAL_MS: '600000',
+    });
+    const worker = await createWorker(config, { clock });
+    await worker.listen(0, '127.0.0.1');
+    try {
+      await expectEventually(async () => expect(await bills.isClosed(month)).toBe(true), 20_000, 200);
+    } finally {
+      await worker.close();
+    }
+    const prev = (await bills.get(ids[0], NEXT))!;
+    const bill = (await bills.get(ids[0], month))!;
+    expect(bill.openingBalance).toBe(prev.closingBalance);
+    expect(bill.closingBalance).toBe(prev.closingBalance);
+    expect(bill.usageTotal).toBe(0n);
+  }, 60_000);
 });
