@@ -1,11 +1,27 @@
 import { randomUUID } from 'node:crypto';
-import { Pool } from 'pg';
+import { Client, Pool } from 'pg';
 import { loadConfigWith } from '@app/config';
 import { PgPool, runMigrations } from '@app/db';
 import { actionClass, Bill, BillClose, formatAmount, LedgerService, NANO_PER_UNIT, parseAmount, PlanCatalog, roundHalfUp, UsageApplier, UsageRecord } from '@app/billing';
 import { expectEventually, scratchDatabase, TestStack } from '@app/testing';
 import { createWorker } from '../apps/worker/src/worker.app';
 import { BillsController } from '../apps/billing-api/src/bills/bills.controller';
+
+/** A copy of a scratch database (no one may be connected to it meanwhile). */
+async function copyOf(url: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const source = new URL(url).pathname.slice(1);
+  const name = `${source}_copy`;
+  const run = async (sql: string) => {
+    const c = new Client({ connectionString: process.env.CMQ_TEST_ADMIN_DATABASE_URL! });
+    await c.connect();
+    await c.query(sql);
+    await c.end();
+  };
+  await run(`CREATE DATABASE ${name} TEMPLATE ${source}`);
+  const copy = new URL(url);
+  copy.pathname = `/${name}`;
+  return { url: copy.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
 
 /**
  * Monthly bills on a database of their own (the close bills every account there is). The ledger's
@@ -21,6 +37,9 @@ describe('monthly bills: reconciliation to the nano, idempotent and resumable cl
   let bills: BillClose;
   let api: BillsController;
   let stack: TestStack;
+  let copy: { url: string; drop: () => Promise<void> };
+  let copyPool: Pool;
+  let copyBills: BillClose;
   /** the internal API over HTTP (the billing-api on the scratch database, with the test clock) */
   const http = async (method: string, path: string, headers: Record<string, string> = {}) => {
     const res = await fetch(stack.billingUrl + path, { method, headers: { authorization: `Bearer ${stack.config.adminToken}`, ...headers } });
@@ -58,14 +77,16 @@ describe('monthly bills: reconciliation to the nano, idempotent and resumable cl
     db = await scratchDatabase();
     const config = loadConfigWith({ DATABASE_URL: db.url, BILLING_TIME_ZONE: TZ });
     await runMigrations(config);
-    pool = new Pool({ connectionString: db.url, max: 6 });
-    pool.on('error', () => undefined);
-    const pg = pool as unknown as PgPool;
-    ledger = new LedgerService(pg);
-    applier = new UsageApplier(config, pg, new PlanCatalog(pg), ledger);
-    bills = new BillClose(config, pg, ledger, clock);
-    api = new BillsController(bills);
-    stack = await TestStack.start({ DATABASE_URL: db.url, BILLING_TIME_ZONE: TZ }, { clock });
+    const connect = () => {
+      pool = new Pool({ connectionString: db.url, max: 6 });
+      pool.on('error', () => undefined);
+      const pg = pool as unknown as PgPool;
+      ledger = new LedgerService(pg);
+      applier = new UsageApplier(config, pg, new PlanCatalog(pg), ledger);
+      bills = new BillClose(config, pg, ledger, clock);
+      api = new BillsController(bills);
+    };
+    connect();
     const { rows } = await pool.query(
       `SELECT to_char(now() AT TIME ZONE $1, 'YYYY-MM') AS month,
               to_char((now() AT TIME ZONE $1) + interval '1 month', 'YYYY-MM') AS next,
@@ -112,9 +133,20 @@ describe('monthly bills: reconciliation to the nano, idempotent and resumable cl
       await applier.apply(`t-batch-${b}`, records);
     }
     await pool.query(`INSERT INTO balances (account_id) VALUES ($1) ON CONFLICT DO NOTHING`, [ids[4]]);
+    // an identical copy of the data, closed without interruption to compare with
+    await pool.end();
+    copy = await copyOf(db.url);
+    copyPool = new Pool({ connectionString: copy.url, max: 2 });
+    copyPool.on('error', () => undefined);
+    const copyPg = copyPool as unknown as PgPool;
+    copyBills = new BillClose(config, copyPg, new LedgerService(copyPg), clock);
+    connect();
+    stack = await TestStack.start({ DATABASE_URL: db.url, BILLING_TIME_ZONE: TZ }, { clock });
   }, 120_000);
 
   afterAll(async () => {
+    await copyPool?.end();
+    await copy?.drop();
     await stack?.stop();
     await pool?.end();
     await db?.drop();
@@ -169,6 +201,16 @@ describe('monthly bills: reconciliation to the nano, idempotent and resumable cl
     expect(await bills.isClosed(MONTH)).toBe(true);
 
     const stored = await billRows(MONTH);
+    // the same bills, lines and rounding entries as an uninterrupted close of an identical copy
+    expect((await copyBills.close(MONTH, { pageSize: 500 })).closed).toBe(true);
+    const copied = async (sql: string) => (await copyPool.query(sql, [`${MONTH}-01`])).rows.map((r) => ({ ...r, created_at: undefined }));
+    expect(await copied(`SELECT * FROM bills WHERE month = $1::date ORDER BY account_id`)).toEqual(stored);
+    expect(await copied(`SELECT * FROM bill_lines WHERE month = $1::date ORDER BY account_id, usage_month, region, action_class`)).toEqual(
+      await lineRows(MONTH),
+    );
+    const roundingOf = async (p: Pool) =>
+      (await p.query(`SELECT idempotency_key, cash_delta_nano FROM ledger_entries WHERE kind = 'rounding' ORDER BY idempotency_key`)).rows;
+    expect(await roundingOf(copyPool)).toEqual(await roundingOf(pool));
     expect(stored.map((b) => b.account_id)).toEqual(ids.slice(0, 4)); // account 4: no activity, no balance
     let totals = 0n;
     let rounding = 0n;
