@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { ClientRequest, get as httpGet, IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -129,7 +130,7 @@ describe('finance CSV exports of the ledger and hourly usage', () => {
     await worker?.close();
     await stack.stop();
     rmSync(exportDir, { recursive: true, force: true });
-  });
+  }, 15000);
 
   it('money from the text of a bigint is formatAmount exactly', () => {
     for (const n of [0n, 1n, -1n, 10n, 999999999n, 1000000000n, -1000000000n, 1230000000n, 1234567891n, -98765432100n, 9223372036854775807n, -9223372036854775808n, 100n, -120000000n]) {
@@ -302,6 +303,51 @@ describe('finance CSV exports of the ledger and hourly usage', () => {
     } finally {
       await pool.end();
     }
+  });
+
+  it('at most 4 downloads stream at once per process: the fifth is 503 with a reason, and once one is gone a download goes through', async () => {
+    const c = (await stack.tenant('export-big')).accountId;
+    // ~30 MB of CSV: more than the sockets of a reader that does not read can hold
+    await stack.db.query(
+      `INSERT INTO ledger_entries (account_id, kind, cash_delta_nano, cash_after_nano, voucher_after_nano, idempotency_key, reason, created_at)
+       SELECT $1::uuid, 'topup', g, g, 0, 'export-spec-big:' || g, 'a reason long enough to make the rows a little heavier', timestamptz '2032-01-01T00:00:00Z' + g * interval '1 second'
+         FROM generate_series(1, 200000) g`,
+      [c],
+    );
+    const path = `/v1/exports/ledger.csv?from=2032-01-01T00:00:00Z&to=2032-02-01T00:00:00Z&accountId=${c}`;
+    const open = async () => fetch(stack.billingUrl + path, { headers: { authorization: `Bearer ${stack.config.adminToken}` } });
+    // readers that read nothing, on sockets of their own (node:http, no keep-alive): destroyed to go away
+    const readers: ClientRequest[] = [];
+    for (let i = 0; i < 4; i++) {
+      const req = httpGet(`${stack.billingUrl}${path}`, { headers: { authorization: `Bearer ${stack.config.adminToken}` }, agent: false });
+      req.on('error', () => undefined); // destroyed on purpose below
+      readers.push(req);
+      const res = await new Promise<IncomingMessage>((resolve, reject) => req.once('response', resolve).once('error', reject));
+      expect(res.statusCode).toBe(200);
+      res.pause();
+    }
+    const fifth = await open();
+    expect(fifth.status).toBe(503);
+    expect(fifth.headers.get('retry-after')).toBe('10');
+    expect(((await fifth.json()) as any).message).toMatch(/4 exports are streaming from this process already.*POST \/v1\/exports/);
+    readers[0].destroy();
+    const ok = await expectEventually(async () => {
+      const r = await open();
+      if (r.status !== 200) await r.body?.cancel();
+      expect(r.status).toBe(200);
+      return r;
+    }, 10000);
+    const rows = parseCsv(await ok.text());
+    expect(rows).toHaveLength(1 + 200000);
+    expect(sumNano(rows.slice(1).map((x) => x[3]))).toBe(200000n * 200001n / 2n);
+    for (const reader of readers) reader.destroy();
+    // the server lets go of them: no snapshot left open
+    await expectEventually(async () => {
+      const { rows: open } = await stack.db.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`,
+      );
+      expect(open[0].n).toBe(0);
+    }, 10000);
   });
 
   it.each([

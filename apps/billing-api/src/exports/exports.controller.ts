@@ -12,6 +12,7 @@ import {
   Post,
   Query,
   Res,
+  ServiceUnavailableException,
   UseGuards,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiProduces, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
@@ -73,6 +74,13 @@ function filterOf(q: { from?: unknown; to?: unknown; accountId?: unknown }, maxD
   }
 }
 
+/**
+ * Downloads streaming at once per billing-api process: each holds a connection of the pool (16
+ * by default) in its snapshot for as long as the client takes to read, so a few slow readers
+ * must not starve the other endpoints. Beyond it: 503, and the export jobs are the way.
+ */
+export const MAX_CONCURRENT_DOWNLOADS = 4;
+
 function bomOf(v: string | undefined): boolean {
   if (v === undefined || v === '' || v === 'false' || v === '0') return false;
   if (v === 'true' || v === '1') return true;
@@ -90,6 +98,7 @@ function bomOf(v: string | undefined): boolean {
 @Controller('v1/exports')
 export class ExportsController {
   private readonly jobs: ExportJobStore;
+  private downloads = 0;
 
   constructor(
     private readonly pool: PgPool,
@@ -102,7 +111,16 @@ export class ExportsController {
   private async download(kind: ExportKind, q: Record<string, string | undefined>, reply: FastifyReply, name: string): Promise<void> {
     const filter = filterOf(q);
     const bom = bomOf(q.bom);
+    if (this.downloads >= MAX_CONCURRENT_DOWNLOADS) {
+      void reply.header('retry-after', '10');
+      throw new ServiceUnavailableException(
+        `${MAX_CONCURRENT_DOWNLOADS} exports are streaming from this process already: try again shortly, or POST /v1/exports for a file`,
+      );
+    }
+    this.downloads++;
     const stream = exportCsv(this.pool, kind, filter, { bom });
+    // 'close' comes once the stream ended, failed or was destroyed (the client went away)
+    stream.once('close', () => this.downloads--);
     await reply
       .header('content-type', 'text/csv; charset=utf-8')
       .header('content-disposition', `attachment; filename="${name}-${filter.from.slice(0, 10)}-${filter.to.slice(0, 10)}.csv"`)
