@@ -428,4 +428,40 @@ describe('finance CSV exports of the ledger and hourly usage', () => {
     const { rows } = await stack.db.query(`SELECT status, rows::int, file FROM export_jobs WHERE id = $1`, [id]);
     expect(rows[0]).toEqual({ status: 'done', rows: 1000, file: `${id}.csv` });
   });
+
+  it('a large export job shows its progress while it runs: rows only grow, and end at the file\'s rows and bytes', async () => {
+    const d = (await stack.tenant('export-job-big')).accountId;
+    await stack.db.query(
+      `INSERT INTO ledger_entries (account_id, kind, cash_delta_nano, cash_after_nano, voucher_after_nano, idempotency_key, created_at)
+       SELECT $1::uuid, 'usage_charge', -g, -g, 0, 'export-spec-job:' || g, timestamptz '2033-01-01T00:00:00Z' + g * interval '1 second'
+         FROM generate_series(1, 300000) g`,
+      [d],
+    );
+    if (!worker) {
+      worker = await createWorker(stack.config);
+      await worker.listen(0, '127.0.0.1');
+    }
+    const created = await stack.admin('POST', '/v1/exports', { kind: 'ledger', from: '2033-01-01T00:00:00Z', to: '2033-02-01T00:00:00Z', accountId: d });
+    expect(created.status).toBe(202);
+    const seen: Array<{ status: string; rows: number }> = [];
+    let job: any;
+    await expectEventually(
+      async () => {
+        job = (await stack.admin('GET', `/v1/exports/${created.body.id}`)).body;
+        seen.push({ status: job.status, rows: job.rows });
+        expect(job.status).toBe('done');
+      },
+      30000,
+      20,
+    );
+    for (let i = 1; i < seen.length; i++) expect(seen[i].rows).toBeGreaterThanOrEqual(seen[i - 1].rows);
+    expect(seen.every((x) => ['pending', 'running', 'done'].includes(x.status))).toBe(true);
+    expect(job.rows).toBe(300000);
+    const file = await get(`/v1/exports/${created.body.id}/file`);
+    expect(file.buf.length).toBe(job.bytes);
+    expect(file.headers.get('content-length')).toBe(String(job.bytes));
+    const rows = parseCsv(file.text);
+    expect(rows).toHaveLength(1 + 300000);
+    expect(sumNano(rows.slice(1).map((x) => x[3]))).toBe(-(300000n * 300001n) / 2n);
+  });
 });
