@@ -278,7 +278,8 @@ describe('finance CSV exports of the ledger and hourly usage', () => {
   });
 
   it('a reader that goes away mid-export gives its connection back (no leak, no transaction left open)', async () => {
-    const pool = new Pool({ connectionString: stack.config.database.url, max: 2 });
+    // a name of its own: other specs share the database, and their transactions are not this pool's
+    const pool = new Pool({ connectionString: stack.config.database.url, max: 2, application_name: 'cmq-export-abandon-test' });
     pool.on('error', () => undefined);
     try {
       for (let i = 0; i < 5; i++) {
@@ -297,7 +298,8 @@ describe('finance CSV exports of the ledger and hourly usage', () => {
       expect(parseCsv(text)).toHaveLength(1 + 300);
       expect(pool.waitingCount).toBe(0);
       const { rows } = await stack.db.query(
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`,
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND application_name = 'cmq-export-abandon-test' AND state LIKE 'idle in transaction%'`,
       );
       expect(rows[0].n).toBe(0);
     } finally {
@@ -344,7 +346,8 @@ describe('finance CSV exports of the ledger and hourly usage', () => {
     // the server lets go of them: no snapshot left open
     await expectEventually(async () => {
       const { rows: open } = await stack.db.query(
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`,
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND application_name = 'cmq-export-abandon-test' AND state LIKE 'idle in transaction%'`,
       );
       expect(open[0].n).toBe(0);
     }, 10000);

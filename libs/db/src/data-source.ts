@@ -27,8 +27,8 @@ export const MIGRATIONS = [
   SystemAccount1764610000000,
   SlaCloseScale1764620000000,
   LedgerUsageByTime1764630000000,
-  ExportJobs1764710000000,
   Bills1764700000000,
+  ExportJobs1764710000000,
 ];
 
 /** The one TypeORM options object, shared by the Nest module and the migration runner. */
