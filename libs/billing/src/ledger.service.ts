@@ -155,7 +155,12 @@ function pushEntry(
   voucherAfter: Nano,
   hash: string,
 ): void {
-  [
+  entryValues(p, cashDelta, voucherDelta, cashAfter, voucherAfter, hash).forEach((v, k) => entries[k].push(v));
+}
+
+/** The values of one entry's INSERT, in the column order of {@link insertEntries}. */
+function entryValues(p: Posting, cashDelta: Nano, voucherDelta: Nano, cashAfter: Nano, voucherAfter: Nano, hash: string): unknown[] {
+  return [
     p.accountId,
     p.kind,
     cashDelta.toString(),
@@ -166,7 +171,7 @@ function pushEntry(
     hash,
     p.reason ?? null,
     p.meta ? JSON.stringify(p.meta) : null,
-  ].forEach((v, k) => entries[k].push(v));
+  ];
 }
 
 /** Inserts a batch of entries in one statement; null when a key was taken meanwhile (nothing may count then). */
@@ -249,18 +254,7 @@ export class LedgerService {
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
        ON CONFLICT (idempotency_key) DO NOTHING
        RETURNING ${ENTRY_COLUMNS}`,
-      [
-        p.accountId,
-        p.kind,
-        cashDelta.toString(),
-        voucherDelta.toString(),
-        cashAfter.toString(),
-        voucherAfter.toString(),
-        p.idempotencyKey,
-        hash,
-        p.reason ?? null,
-        p.meta ? JSON.stringify(p.meta) : null,
-      ],
+      entryValues(p, cashDelta, voucherDelta, cashAfter, voucherAfter, hash),
     );
     if (!rows[0]) return null;
     const entry = toEntry(rows[0]);
