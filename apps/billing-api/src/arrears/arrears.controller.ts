@@ -13,11 +13,11 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min, ValidateIf } from 'class-validator';
+import { IsOptional, IsString, IsUrl, Matches, MaxLength, ValidateIf } from 'class-validator';
 import { AccountsService } from '@app/accounts';
 import { LedgerService, Notification, NOTIFICATION_KINDS, NotificationStore, parseAmount, Webhook } from '@app/billing';
 import { AdminTokenGuard } from '../admin-token.guard';
+import { PageLimitQuery } from '../pagination';
 import { AMOUNT, AMOUNT_MESSAGE, BalanceView } from '../ledger/ledger.controller';
 
 export class SetWebhookDto {
@@ -58,15 +58,7 @@ export class SetAlertThresholdDto {
   amount: string | null;
 }
 
-export class ListNotificationsQuery {
-  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'limit must be an integer from 1 to 100' })
-  @Min(1, { message: 'limit must be an integer from 1 to 100' })
-  @Max(100, { message: 'limit must be an integer from 1 to 100' })
-  limit?: number;
-
+export class ListNotificationsQuery extends PageLimitQuery {
   @ApiPropertyOptional({ description: 'a notification id: only older ones (the previous page’s nextBefore)' })
   @IsOptional()
   @Matches(/^[1-9]\d{0,17}$/, { message: 'before must be a notification id' })

@@ -13,8 +13,7 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsISO8601, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsISO8601, IsOptional, IsString, IsUUID, Matches, MaxLength } from 'class-validator';
 import {
   ATTRIBUTED_CAUSES,
   AttributedCause,
@@ -27,6 +26,7 @@ import {
   SlaOperationsErrorCode,
 } from '@app/sla';
 import { AdminTokenGuard } from '../admin-token.guard';
+import { PageLimitQuery } from '../pagination';
 
 /** An instant with its offset: a date alone or a local time would be read in some unknown zone. */
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/;
@@ -155,15 +155,7 @@ export class ListAttributionsQuery extends RangeQuery {
   includeWithdrawn?: 'true' | 'false';
 }
 
-export class AuditQuery {
-  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'limit must be an integer from 1 to 100' })
-  @Min(1, { message: 'limit must be an integer from 1 to 100' })
-  @Max(100, { message: 'limit must be an integer from 1 to 100' })
-  limit?: number;
-
+export class AuditQuery extends PageLimitQuery {
   @ApiPropertyOptional({ description: 'an audit entry id: only older ones (the previous page’s nextBefore)' })
   @IsOptional()
   @Matches(/^[1-9]\d{0,17}$/, { message: 'before must be an audit entry id' })
