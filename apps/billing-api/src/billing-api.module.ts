@@ -18,6 +18,7 @@ import { ArrearsController } from './arrears/arrears.controller';
 import { SlaOpsController } from './sla/sla-ops.controller';
 import { SlaReportsController } from './sla/sla-reports.controller';
 import { SlaPoliciesController } from './sla/sla-policies.controller';
+import { DataRightsController } from './data-rights/data-rights.controller';
 import { BillsController } from './bills/bills.controller';
 import { ExportsApiModule } from './exports/exports.module';
 
@@ -51,6 +52,7 @@ export class BillingApiModule {
         SlaOpsController,
         SlaReportsController,
         SlaPoliciesController,
+        DataRightsController,
         BillsController,
       ],
     };

@@ -60,6 +60,21 @@ const timeZone = makeValidator<string>((input) => {
 
 export const DEV_SECRETS_DIR = '.cmq-dev';
 
+/** `gz=Guangzhou, China (data center GZ-3);sh=Shanghai, China`: where each region keeps its data. */
+const locationMap = makeValidator<Record<string, string>>((input) => {
+  const out: Record<string, string> = {};
+  for (const part of String(input).split(';').map((p) => p.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    const region = part.slice(0, eq).trim();
+    const place = part.slice(eq + 1).trim();
+    if (eq <= 0 || !REGION_RE.test(region) || place === '' || place.length > 200) {
+      throw new Error(`"${part}" is not region=location (e.g. gz=Guangzhou, China)`);
+    }
+    out[region] = place;
+  }
+  return out;
+});
+
 const specs = {
   NODE_ENV: str({ choices: ['development', 'test', 'production'], default: 'development' }),
   HOST: str({ default: '0.0.0.0', desc: 'interface every app listens on' }),
@@ -114,6 +129,10 @@ const specs = {
   SLA_CLOSE_DELAY_SECONDS: nonNegativeInt({ default: 900, desc: 'a month is closed this long after it ends, so late probe and usage data are in' }),
   SLA_BURN_RATE_INTERVAL_MS: positiveInt({ default: 60000, desc: 'worker: how often burn-rate alerts are evaluated' }),
   EXPORT_DIR: str({ default: '.cmq-exports', desc: 'where export jobs write their CSV files (relative to the working directory; created if missing)' }),
+  DATA_LOCATIONS: locationMap({ default: {}, desc: 'where each region stores its data, told to accounts (region=location;…); a region left out is reported as not configured' }),
+  DATA_REPLICAS: positiveInt({ default: 1, desc: 'copies of the data kept live (the database and its synchronous replicas), told to accounts' }),
+  DATA_BACKUP_COPIES: nonNegativeInt({ default: 0, desc: 'backup copies of the data retained, told to accounts' }),
+  DATA_BACKUP_RETENTION_DAYS: nonNegativeInt({ default: 0, desc: 'how long backups are kept, told to accounts' }),
   LOG_LEVEL: str({ choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' }),
   LOG_PRETTY: bool({ default: false }),
   LOG_REQUESTS: bool({ default: false, desc: 'log every HTTP request (off by default: the CMQ path is hot)' }),
@@ -132,6 +151,8 @@ export interface AppConfig {
   masterKey: Buffer;
   regions: string[];
   defaultRegion: string;
+  /** what accounts are told of where their data lives and how many copies exist */
+  dataResidency: { locations: Record<string, string>; replicas: number; backupCopies: number; backupRetentionDays: number };
   cmq: {
     signatureWindowSeconds: number;
     credentialCacheMs: number;
@@ -225,6 +246,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     masterKey: e.MASTER_KEY ?? loadDevMasterKey(cwd),
     regions: e.REGIONS,
     defaultRegion: e.REGIONS[0],
+    dataResidency: {
+      locations: e.DATA_LOCATIONS,
+      replicas: e.DATA_REPLICAS,
+      backupCopies: e.DATA_BACKUP_COPIES,
+      backupRetentionDays: e.DATA_BACKUP_RETENTION_DAYS,
+    },
     cmq: {
       signatureWindowSeconds: e.SIGNATURE_WINDOW_SECONDS,
       credentialCacheMs: e.CREDENTIAL_CACHE_MS,

@@ -1,0 +1,98 @@
+import { Controller, Get, Inject, Param, ParseUUIDPipe, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { IsOptional, Matches } from 'class-validator';
+import { AccountsService } from '@app/accounts';
+import { APP_CONFIG, AppConfig } from '@app/config';
+import { PgPool } from '@app/db';
+import { AdminTokenGuard } from '../admin-token.guard';
+import { PageLimitQuery } from '../pagination';
+
+export class DataStoreView {
+  @ApiProperty({ example: 'gz' }) region: string;
+  @ApiProperty({ example: 'Guangzhou, China (data center GZ-3)', nullable: true, description: 'null: the operator has not configured it' })
+  location: string | null;
+  @ApiProperty({ description: 'what of the account this region holds' }) holds: string[];
+  @ApiProperty() liveQueues: number;
+  @ApiProperty() messages: number;
+}
+
+export class DataRightsView {
+  @ApiProperty() accountId: string;
+  @ApiProperty({ description: 'the account’s home region: its account, key, usage and billing records are kept there' }) homeRegion: string;
+  @ApiProperty({ type: [DataStoreView] }) stores: DataStoreView[];
+  @ApiProperty({ description: 'live copies of every record (the database and its synchronous replicas)' }) replicas: number;
+  @ApiProperty({ description: 'backup copies retained' }) backupCopies: number;
+  @ApiProperty({ description: 'days backups are kept' }) backupRetentionDays: number;
+  @ApiProperty({ description: 'replicas + backup copies' }) copies: number;
+}
+
+export class AuditRecordsQuery extends PageLimitQuery {
+  @ApiPropertyOptional({ description: 'an audit record id: only older ones (the previous page’s nextBefore)' })
+  @IsOptional()
+  @Matches(/^[1-9]\d{0,17}$/, { message: 'before must be an audit record id' })
+  before?: string;
+}
+
+/**
+ * The account's data rights: where its data is stored (each region's location, from
+ * DATA_LOCATIONS) and how many copies exist (DATA_REPLICAS, DATA_BACKUP_COPIES), and the audit
+ * records of what was done to its resources without a request of its own.
+ */
+@ApiTags('accounts')
+@ApiBearerAuth()
+@UseGuards(AdminTokenGuard)
+@Controller('v1/accounts/:id')
+export class DataRightsController {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly accounts: AccountsService,
+    private readonly pool: PgPool,
+  ) {}
+
+  @Get('data-rights')
+  async dataRights(@Param('id', new ParseUUIDPipe()) id: string): Promise<DataRightsView> {
+    const account = await this.accounts.getAccount(id);
+    const { rows } = await this.pool.query<{ region: string; queues: number; messages: string }>(
+      `SELECT q.region, count(DISTINCT q.id)::int AS queues,
+              coalesce(sum((SELECT sum(c.msgs) FROM queue_counters c WHERE c.queue_id = q.id)), 0)::text AS messages
+         FROM queues q WHERE q.account_id = $1 AND q.deleted_at IS NULL GROUP BY q.region ORDER BY q.region`,
+      [id],
+    );
+    const byRegion = new Map(rows.map((r) => [r.region, r]));
+    const regions = [...new Set([account.region, ...rows.map((r) => r.region)])].sort();
+    const { locations, replicas, backupCopies, backupRetentionDays } = this.config.dataResidency;
+    return {
+      accountId: id,
+      homeRegion: account.region,
+      stores: regions.map((region) => ({
+        region,
+        location: locations[region] ?? null,
+        holds: [
+          ...(region === account.region ? ['account and access keys', 'usage, ledger and bills', 'SLA results', 'audit records'] : []),
+          ...(byRegion.has(region) ? ['queues and their messages'] : []),
+        ],
+        liveQueues: byRegion.get(region)?.queues ?? 0,
+        messages: Number(byRegion.get(region)?.messages ?? 0),
+      })),
+      replicas,
+      backupCopies,
+      backupRetentionDays,
+      copies: replicas + backupCopies,
+    };
+  }
+
+  @Get('audit-records')
+  async auditRecords(@Param('id', new ParseUUIDPipe()) id: string, @Query() q: AuditRecordsQuery) {
+    await this.accounts.getAccount(id);
+    const limit = q.limit ?? 20;
+    const { rows } = await this.pool.query<{ id: string; action: string; actor: string; details: unknown; created_at: Date }>(
+      `SELECT id::text, action, actor, details, created_at FROM audit_log
+        WHERE account_id = $1 AND ($2::bigint IS NULL OR id < $2::bigint) ORDER BY id DESC LIMIT $3`,
+      [id, q.before ?? null, limit],
+    );
+    return {
+      records: rows.map((r) => ({ id: r.id, action: r.action, actor: r.actor, details: r.details, at: r.created_at.toISOString() })),
+      nextBefore: rows.length === limit ? rows[rows.length - 1].id : null,
+    };
+  }
+}
