@@ -110,6 +110,8 @@ describe('SLA prober: canary round trips per region, unbilled, recorded when the
   let workerPort: number;
   const clients: CmqClient[] = [];
   const adminToken = process.env.ADMIN_TOKEN!;
+  /** when all three apps answered their health checks: a probe started before may find the queue-api not yet listening */
+  let readyAt: Date;
 
   beforeAll(async () => {
     db = await scratchDatabase();
@@ -139,6 +141,7 @@ describe('SLA prober: canary round trips per region, unbilled, recorded when the
     } catch (err) {
       throw new Error(`${(err as Error).message}\n${[billing, queueApi, worker].map((a) => a.output()).join('\n')}`);
     }
+    readyAt = new Date();
   }, 60_000);
 
   afterAll(async () => {
@@ -182,7 +185,8 @@ describe('SLA prober: canary round trips per region, unbilled, recorded when the
 
   it('stores an ok round trip per region and tick, by this worker, with its latency, stamped with the minute it was received in', async () => {
     await okProbes(3);
-    const rows = await probes();
+    await expectEventually(async () => expect((await probes('started_at >= $1', [readyAt])).length).toBeGreaterThanOrEqual(3 * REGIONS.length), 15_000, 100);
+    const rows = await probes('started_at >= $1', [readyAt]);
     for (const r of rows) {
       expect({ ok: r.ok, step: r.failed_step, code: r.code, message: r.message, lost: r.lost, prober: r.prober }).toEqual({
         ok: true,
