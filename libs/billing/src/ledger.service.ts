@@ -285,6 +285,32 @@ export class LedgerService {
   }
 
   /** The status and low-balance arming a posting moved, on the balance row (and the account). */
+  /**
+   * The arrears standing of an account a batch posting moved (its balance row locked, cash and
+   * vouchers as they are now): statements only where the standing moves; answers the ids of the
+   * notifications stored.
+   */
+  private async standingAfterBatch(
+    c: PoolClient,
+    accountId: string,
+    row: LockedBalance,
+    cash: Nano,
+    vouchers: Nano,
+    entry: LedgerEntry,
+  ): Promise<string[]> {
+    const threshold = row.alert_threshold_nano === null ? null : BigInt(row.alert_threshold_nano);
+    const change = afterPosting(
+      { status: row.status, alertThreshold: threshold, lowAlertArmed: row.low_alert_armed },
+      cash,
+      vouchers,
+      this.hysteresisPercent,
+    );
+    if (!change) return [];
+    const status = change.status ?? row.status;
+    await this.moveStanding(c, accountId, status, change.lowAlertArmed ?? row.low_alert_armed, change.status !== undefined);
+    return insertNotifications(c, this.notificationsOf(change, entry, status, row.currency, threshold));
+  }
+
   private async moveStanding(c: PoolClient, accountId: string, status: AccountStatus, lowAlertArmed: boolean, statusChanged: boolean): Promise<void> {
     await c.query(
       `UPDATE balances
@@ -410,18 +436,7 @@ export class LedgerService {
     const notifications: string[] = [];
     for (const [accountId, b] of rows) {
       const entry = written.get(accountId);
-      if (!entry) continue;
-      const threshold = b.row.alert_threshold_nano === null ? null : BigInt(b.row.alert_threshold_nano);
-      const change = afterPosting(
-        { status: b.row.status, alertThreshold: threshold, lowAlertArmed: b.row.low_alert_armed },
-        b.cash,
-        b.vouchers,
-        this.hysteresisPercent,
-      );
-      if (!change) continue;
-      const status = change.status ?? b.row.status;
-      await this.moveStanding(c, accountId, status, change.lowAlertArmed ?? b.row.low_alert_armed, change.status !== undefined);
-      notifications.push(...(await insertNotifications(c, this.notificationsOf(change, entry, status, b.row.currency, threshold))));
+      if (entry) notifications.push(...(await this.standingAfterBatch(c, accountId, b.row, b.cash, b.vouchers, entry)));
     }
     return { notifications };
   }
@@ -498,17 +513,7 @@ export class LedgerService {
     const notifications: string[] = [];
     for (const entry of written) {
       const b = balances.get(entry.accountId.toLowerCase())!;
-      const threshold = b.row.alert_threshold_nano === null ? null : BigInt(b.row.alert_threshold_nano);
-      const change = afterPosting(
-        { status: b.row.status, alertThreshold: threshold, lowAlertArmed: b.row.low_alert_armed },
-        b.cash,
-        b.vouchers,
-        this.hysteresisPercent,
-      );
-      if (!change) continue;
-      const status = change.status ?? b.row.status;
-      await this.moveStanding(c, entry.accountId, status, change.lowAlertArmed ?? b.row.low_alert_armed, change.status !== undefined);
-      notifications.push(...(await insertNotifications(c, this.notificationsOf(change, entry, status, b.row.currency, threshold))));
+      notifications.push(...(await this.standingAfterBatch(c, entry.accountId, b.row, b.cash, b.vouchers, entry)));
     }
     return { moved, replayed, notifications };
   }
