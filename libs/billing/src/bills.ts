@@ -1,26 +1,10 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import type { PoolClient } from 'pg';
-import { CLOCK, Clock } from '@app/common';
+import { CLOCK, Clock, isMonth, monthOf, previousMonth } from '@app/common';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { inTransaction, PgPool } from '@app/db';
 import { LedgerService } from './ledger.service';
 import { formatAmount, Nano, roundHalfUp } from './money';
-
-const MONTH_RE = /^(\d{4})-(0[1-9]|1[0-2])$/;
-export const isBillMonth = (s: string): boolean => MONTH_RE.test(s);
-
-/** The month ('YYYY-MM') in `timeZone` that holds instant `ms`. */
-export function billMonthOf(ms: number, timeZone: string): string {
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', { timeZone, year: 'numeric', month: '2-digit' }).formatToParts(new Date(ms)).map((p) => [p.type, p.value]),
-  );
-  return `${parts.year}-${parts.month}`;
-}
-
-export function previousBillMonth(month: string): string {
-  const [y, m] = month.split('-').map(Number);
-  return m === 1 ? `${y - 1}-12` : `${y}-${String(m - 1).padStart(2, '0')}`;
-}
 
 /**
  * Splits `total` over `weights` in proportion, exactly (largest remainder; ties to the first).
@@ -173,11 +157,11 @@ export class BillClose {
 
   /** The month that ended `delaySeconds` ago in the billing zone. */
   monthToClose(delaySeconds = this.config.billing.closeDelaySeconds): string {
-    return previousBillMonth(billMonthOf(this.now() - delaySeconds * 1000, this.timeZone));
+    return previousMonth(monthOf(this.now() - delaySeconds * 1000, this.timeZone));
   }
 
   async bounds(month: string): Promise<{ start: Date; end: Date }> {
-    if (!isBillMonth(month)) throw new RangeError(`not a month: ${month}`);
+    if (!isMonth(month)) throw new RangeError(`not a month: ${month}`);
     const { rows } = await this.pool.query<{ start: Date; end: Date }>(
       `SELECT ($1::date::timestamp AT TIME ZONE $2) AS start, (($1::date + interval '1 month')::timestamp AT TIME ZONE $2) AS "end"`,
       [`${month}-01`, this.timeZone],
@@ -230,7 +214,7 @@ export class BillClose {
       );
       if (order[0].later) throw new MonthOrderError(`a month after ${month} has been closed (or is being closed): months close in order`);
       if (order[0].earlier && !order[0].previous_closed) {
-        throw new MonthOrderError(`${previousBillMonth(month)} is not closed: months close in order`);
+        throw new MonthOrderError(`${previousMonth(month)} is not closed: months close in order`);
       }
       const { rows } = await this.pool.query<{ cut: string }>(
         `INSERT INTO bill_closes (month, time_zone, cut_entry_id, started_at, closed_by)

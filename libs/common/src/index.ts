@@ -7,3 +7,4 @@ export * from './bootstrap';
 export * from './job-queues';
 export * from './wait-for-http';
 export * from './clock';
+export * from './month';

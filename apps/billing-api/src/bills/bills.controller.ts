@@ -13,12 +13,13 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiProperty, ApiPropertyOptional, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { Bill, BillClose, BillLine, formatAmount, isBillMonth, MonthNotEndedError, MonthOrderError } from '@app/billing';
+import { Bill, BillClose, BillLine, formatAmount, MonthNotEndedError, MonthOrderError } from '@app/billing';
+import { isMonth } from '@app/common';
 import { AdminTokenGuard } from '../admin-token.guard';
 import { operator } from '../sla/sla-ops.controller';
 
 function month(value: string): string {
-  if (!isBillMonth(value)) throw new BadRequestException('month must be YYYY-MM');
+  if (!isMonth(value)) throw new BadRequestException('month must be YYYY-MM');
   return value;
 }
 
@@ -114,7 +115,7 @@ export class BillsController {
   @ApiQuery({ name: 'cursor', required: false, description: 'nextCursor of the page before' })
   @ApiQuery({ name: 'limit', required: false, description: '1-100, default 12' })
   async list(@Param('id', ParseUUIDPipe) id: string, @Query('cursor') cursor?: string, @Query('limit') limitText?: string): Promise<BillPage> {
-    if (cursor !== undefined && cursor !== '' && !isBillMonth(cursor)) throw new BadRequestException('cursor is not valid');
+    if (cursor !== undefined && cursor !== '' && !isMonth(cursor)) throw new BadRequestException('cursor is not valid');
     const limit = limitText === undefined || limitText === '' ? 12 : Number(limitText);
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new BadRequestException('limit must be an integer from 1 to 100');
     const rows = await this.bills.list(id, limit + 1, cursor || undefined);
