@@ -16,12 +16,8 @@ import { ApiBearerAuth, ApiHeader, ApiProperty, ApiPropertyOptional, ApiQuery, A
 import { Bill, BillClose, BillLine, formatAmount, MonthNotEndedError, MonthOrderError } from '@app/billing';
 import { isMonth } from '@app/common';
 import { AdminTokenGuard } from '../admin-token.guard';
-import { operator } from '../sla/sla-ops.controller';
+import { monthParam, operator } from '../params';
 
-function month(value: string): string {
-  if (!isMonth(value)) throw new BadRequestException('month must be YYYY-MM');
-  return value;
-}
 
 export class BillLineView {
   @ApiProperty({ example: '2026-11', description: 'the month the usage was in (a late line: an earlier, closed month)' }) usageMonth: string;
@@ -125,7 +121,7 @@ export class BillsController {
 
   @Get('accounts/:id/bills/:month')
   async get(@Param('id', ParseUUIDPipe) id: string, @Param('month') m: string): Promise<BillView> {
-    const bill = await this.bills.get(id, month(m));
+    const bill = await this.bills.get(id, monthParam(m));
     if (!bill) throw new NotFoundException(`no bill for account ${id} in ${m}`);
     return BillView.of(bill);
   }
@@ -136,7 +132,7 @@ export class BillsController {
   async close(@Param('month') m: string, @Headers('x-operator') who: string | undefined): Promise<BillCloseView> {
     const by = operator(who);
     try {
-      const r = await this.bills.close(month(m), { operator: by });
+      const r = await this.bills.close(monthParam(m), { operator: by });
       return { month: r.month, closed: r.closed, accounts: r.accounts, total: formatAmount(r.totalNano) };
     } catch (err) {
       if (err instanceof MonthNotEndedError || err instanceof MonthOrderError) throw new ConflictException(err.message);

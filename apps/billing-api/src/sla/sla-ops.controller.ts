@@ -27,21 +27,13 @@ import {
 } from '@app/sla';
 import { AdminTokenGuard } from '../admin-token.guard';
 import { PageLimitQuery } from '../pagination';
+import { operator } from '../params';
 
 /** An instant with its offset: a date alone or a local time would be read in some unknown zone. */
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/;
 const instantMessage = (field: string) => `${field} must be an ISO 8601 instant with an offset, e.g. 2026-11-01T02:00:00Z`;
 const REGION = /^[a-z][a-z0-9-]{1,15}$/;
 const REASON = /\S/;
-
-const OPERATOR = /^[\x20-\x7e]{1,128}$/;
-
-/** Who does a write: the X-Operator header, 1-128 printable ASCII characters. */
-export function operator(header: string | undefined): string {
-  if (header === undefined || header.trim() === '') throw new BadRequestException('the X-Operator header is required (who does this)');
-  if (!OPERATOR.test(header)) throw new BadRequestException('X-Operator must be 1-128 printable ASCII characters');
-  return header;
-}
 
 const STATUS: Record<SlaOperationsErrorCode, (message: string) => Error> = {
   [SlaOperationsErrorCode.INVALID]: (m) => new BadRequestException(m),

@@ -4,7 +4,7 @@ import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsInt, IsString, Matches, MaxLength, MinLength, ValidateNested } from 'class-validator';
 import { PolicyRejectedError, SlaPolicies, SlaPolicy } from '@app/sla';
 import { AdminTokenGuard } from '../admin-token.guard';
-import { operator } from './sla-ops.controller';
+import { operator } from '../params';
 
 export class CreditBandDto {
   @ApiProperty({ example: 999500, description: 'the band applies below this availability, in ppm' }) @IsInt() belowPpm: number;

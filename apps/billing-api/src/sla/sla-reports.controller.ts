@@ -1,5 +1,4 @@
 import {
-  BadRequestException,
   Body,
   ConflictException,
   Controller,
@@ -18,10 +17,10 @@ import {
 import { ApiBearerAuth, ApiHeader, ApiProduces, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { IsString, MaxLength, MinLength } from 'class-validator';
 import type { FastifyReply } from 'fastify';
-import { AccountReport, FleetReport, isMonth, MonthClose, MonthNotClosedError, MonthNotFoundError, SLA_CSV_COLUMNS, SlaReports } from '@app/sla';
+import { AccountReport, FleetReport, MonthClose, MonthNotClosedError, MonthNotFoundError, SLA_CSV_COLUMNS, SlaReports } from '@app/sla';
 import { formatAmount } from '@app/billing';
 import { AdminTokenGuard } from '../admin-token.guard';
-import { operator } from './sla-ops.controller';
+import { monthParam, operator } from '../params';
 
 export class RecomputeDto {
   @ApiProperty({ example: 'incident 2026-11-14 attributed to a third party after review', description: 'why the closed month is computed again (audited)' })
@@ -31,10 +30,6 @@ export class RecomputeDto {
   reason: string;
 }
 
-function month(value: string): string {
-  if (!isMonth(value)) throw new BadRequestException('month must be YYYY-MM');
-  return value;
-}
 
 /**
  * SLA results (sla.md §6): per account and month as JSON and as a printable page, the fleet
@@ -53,7 +48,7 @@ export class SlaReportsController {
 
   @Get('accounts/:id/months/:month')
   async account(@Param('id', ParseUUIDPipe) id: string, @Param('month') m: string): Promise<AccountReport> {
-    const r = await this.reports.account(id, month(m));
+    const r = await this.reports.account(id, monthParam(m));
     if (!r) throw new NotFoundException(`no SLA result for account ${id} in ${m}`);
     return r;
   }
@@ -62,21 +57,21 @@ export class SlaReportsController {
   @ApiProduces('text/html')
   @Header('content-type', 'text/html; charset=utf-8')
   async accountHtml(@Param('id', ParseUUIDPipe) id: string, @Param('month') m: string): Promise<string> {
-    const r = await this.reports.account(id, month(m));
+    const r = await this.reports.account(id, monthParam(m));
     if (!r) throw new NotFoundException(`no SLA result for account ${id} in ${m}`);
     return this.reports.html(r);
   }
 
   @Get('months/:month')
   async fleet(@Param('month') m: string): Promise<FleetReport> {
-    return this.reports.fleet(month(m));
+    return this.reports.fleet(monthParam(m));
   }
 
   @Get('months/:month/results.csv')
   @ApiProduces('text/csv')
   async csv(@Param('month') m: string, @Query('bom') bom: string | undefined, @Res() reply: FastifyReply): Promise<void> {
     try {
-      const stream = await this.reports.csv(month(m), { bom: bom === 'true' || bom === '1' });
+      const stream = await this.reports.csv(monthParam(m), { bom: bom === 'true' || bom === '1' });
       await reply
         .header('content-type', 'text/csv; charset=utf-8')
         .header('content-disposition', `attachment; filename="sla-results-${m}.csv"`)
@@ -93,7 +88,7 @@ export class SlaReportsController {
   @ApiHeader({ name: 'X-Operator', required: true })
   async closeMonth(@Param('month') m: string, @Headers('x-operator') who: string | undefined) {
     operator(who);
-    const target = month(m);
+    const target = monthParam(m);
     if (!(await this.close.ended(target))) throw new ConflictException(`month ${m} has not ended yet`);
     const r = await this.close.close(target);
     return { month: r.month, closed: r.closed, revision: r.revision, accounts: r.accounts, belowTarget: r.breaches, credits: formatAmount(r.creditsNano), ms: r.ms };
@@ -105,7 +100,7 @@ export class SlaReportsController {
   async recompute(@Param('month') m: string, @Headers('x-operator') who: string | undefined, @Body() body: RecomputeDto) {
     const actor = operator(who);
     try {
-      const r = await this.close.recompute(month(m), actor, body.reason);
+      const r = await this.close.recompute(monthParam(m), actor, body.reason);
       return { month: m, revision: r.revision, changed: r.changed, creditChange: formatAmount(r.creditDeltaNano) };
     } catch (err) {
       if (err instanceof MonthNotClosedError) throw new ConflictException(err.message);
