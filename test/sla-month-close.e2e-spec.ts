@@ -58,8 +58,22 @@ describe('SLA month close: results, credits as vouchers, revisions by difference
       );
     }
   }
+  /**
+   * A usage charge dated inside the month (the fee base is the month's cash charged), whatever
+   * the day the spec runs: posted, then moved back past the ledger's append-only trigger.
+   */
   async function fee(accountId: string, amount: string) {
-    await ledger.post({ accountId, kind: 'usage_charge', charge: parseAmount(amount), idempotencyKey: `fee-${accountId}`, request: { amount } });
+    const key = `fee-${accountId}`;
+    await ledger.post({ accountId, kind: 'usage_charge', charge: parseAmount(amount), idempotencyKey: key, request: { amount } });
+    const c = await pool.connect();
+    try {
+      await c.query('BEGIN');
+      await c.query('SET LOCAL session_replication_role = replica');
+      await c.query(`UPDATE ledger_entries SET created_at = $2 WHERE idempotency_key = $1`, [key, iso(B.start + 1_000)]);
+      await c.query('COMMIT');
+    } finally {
+      c.release();
+    }
   }
   const entries = async (accountId: string) =>
     (
