@@ -10,10 +10,10 @@ describe('internal API: accounts and access keys', () => {
   it('refuses calls without the admin bearer token (401 with a reason)', async () => {
     const none = await stack.admin('POST', '/v1/accounts', { name: 'x' }, '');
     expect(none.status).toBe(401);
-    expect(none.body.message).toBe('missing bearer token');
+    expect(none.body.detail).toBe('missing bearer token');
     const wrong = await stack.admin('POST', '/v1/accounts', { name: 'x' }, 'not-the-token');
     expect(wrong.status).toBe(401);
-    expect(wrong.body.message).toBe('invalid bearer token');
+    expect(wrong.body.detail).toBe('invalid bearer token');
   });
 
   it('creates an account in the default region and reads it back', async () => {
@@ -38,7 +38,7 @@ describe('internal API: accounts and access keys', () => {
     const since = (await stack.db.query('SELECT now() AS t')).rows[0].t;
     const res = await stack.admin('POST', '/v1/accounts', body);
     expect(res.status).toBe(400);
-    expect(JSON.stringify(res.body.message)).toMatch(reason);
+    expect(JSON.stringify(res.body.detail)).toMatch(reason);
     const name = String((body as { name?: unknown }).name ?? '');
     const stored = await stack.db.query('SELECT count(*)::int AS n FROM accounts WHERE name = $1 AND created_at >= $2', [name, since]);
     expect(stored.rows[0].n).toBe(0);
@@ -49,14 +49,14 @@ describe('internal API: accounts and access keys', () => {
     expect(bad.status).toBe(400);
     const region = await stack.admin('POST', '/v1/accounts', { name: 'a', region: 'sh' });
     expect(region.status).toBe(400);
-    expect(region.body.message).toMatch(/region "sh" is not served here/);
+    expect(region.body.detail).toMatch(/region "sh" is not served here/);
   });
 
   it('answers 404 for unknown accounts and 400 for malformed ids', async () => {
     expect((await stack.admin('GET', '/v1/accounts/00000000-0000-4000-8000-000000000000')).status).toBe(404);
     const bad = await stack.admin('GET', '/v1/accounts/not-a-uuid');
     expect(bad.status).toBe(400);
-    expect(bad.body.message).toMatch(/uuid/);
+    expect(bad.body.detail).toMatch(/uuid/);
   });
 
   it('issues keys, shows the secret once, lists, disables, enables and deletes them', async () => {

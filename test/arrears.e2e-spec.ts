@@ -528,7 +528,7 @@ describe('arrears: alerts, overdue, suspension, restore, release, signed webhook
     for (const [method, path, body, status, reason] of bad) {
       const r = await api(method, `/v1/accounts/${accountId}/${path}`, body);
       expect([method, path, r.status]).toEqual([method, path, status]);
-      expect(JSON.stringify(r.body.message)).toMatch(reason);
+      expect(JSON.stringify(r.body.detail)).toMatch(reason);
     }
     expect((await api('PUT', `/v1/accounts/${accountId}/alert-threshold`, { amount: null })).body).toMatchObject({ alertThreshold: null });
     expect((await api('GET', `/v1/accounts/${randomUUID()}/notifications`)).status).toBe(404);

@@ -70,7 +70,7 @@ describe('price plans, the ledger, top-ups and adjustments', () => {
     expect(again).toMatchObject({ status: 201, body: first.body, replayed: 'true' });
     const other = await topup(t.accountId, { amount: '100.01' }, 'order-1');
     expect(other.status).toBe(409);
-    expect(other.body.message).toMatch(/Idempotency-Key/);
+    expect(other.body.detail).toMatch(/Idempotency-Key/);
 
     const retries = await Promise.all(Array.from({ length: 20 }, () => topup(t.accountId, { amount: '0.000000001' }, 'tiny')));
     expect(new Set(retries.map((r) => r.body.entryId)).size).toBe(1);
@@ -101,7 +101,7 @@ describe('price plans, the ledger, top-ups and adjustments', () => {
   ])('refuses top-up %j (key %j) with %d and a reason, storing nothing', async (body, key, status, reason) => {
     const r = await topup(tenant.accountId, body, key);
     expect(r.status).toBe(status);
-    expect(JSON.stringify(r.body.message)).toMatch(reason);
+    expect(JSON.stringify(r.body.detail)).toMatch(reason);
     const { rows } = await stack.db.query(`SELECT count(*)::int AS n FROM ledger_entries WHERE account_id = $1`, [tenant.accountId]);
     expect(rows[0].n).toBe(0);
   });
@@ -177,7 +177,7 @@ describe('price plans, the ledger, top-ups and adjustments', () => {
       await expectEventually(async () => {
         const h = await stack.admin('GET', '/health/ledger');
         expect(h.status).toBe(503);
-        expect(h.body.message.error.ledger).toMatchObject({ status: 'down', mismatched: 1, accounts: [t.accountId] });
+        expect(h.body.error.ledger).toMatchObject({ status: 'down', mismatched: 1, accounts: [t.accountId] });
       }, 10_000, 200);
       await stack.db.query(`UPDATE balances SET voucher_nano = voucher_nano - 7 WHERE account_id = $1`, [t.accountId]);
       await expectEventually(async () => expect((await stack.admin('GET', '/health/ledger')).status).toBe(200), 10_000, 200);

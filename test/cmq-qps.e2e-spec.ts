@@ -49,7 +49,7 @@ describe('the per-queue QPS cap', () => {
     for (const bad of [{ qpsLimit: 0 }, { qpsLimit: 1.5 }, { qpsLimit: 'fast' }, {}]) {
       const res = await stack.admin('PUT', `/v1/accounts/${tenant.accountId}/queues/settings/qps-limit`, bad);
       expect(res.status).toBe(400);
-      expect(JSON.stringify(res.body.message)).toMatch(/qpsLimit/);
+      expect(JSON.stringify(res.body.detail)).toMatch(/qpsLimit/);
     }
     const missing = await stack.admin('PUT', `/v1/accounts/${tenant.accountId}/queues/nowhere/qps-limit`, { qpsLimit: 5 });
     expect(missing.status).toBe(404);

@@ -331,7 +331,7 @@ describe('finance CSV exports of the ledger and hourly usage', () => {
     const fifth = await open();
     expect(fifth.status).toBe(503);
     expect(fifth.headers.get('retry-after')).toBe('10');
-    expect(((await fifth.json()) as any).message).toMatch(/4 exports are streaming from this process already.*POST \/v1\/exports/);
+    expect(((await fifth.json()) as any).detail).toMatch(/4 exports are streaming from this process already.*POST \/v1\/exports/);
     readers[0].destroy();
     const ok = await expectEventually(async () => {
       const r = await open();
@@ -367,7 +367,7 @@ describe('finance CSV exports of the ledger and hourly usage', () => {
     for (const path of ['ledger.csv', 'usage-hourly.csv']) {
       const r = await get(`/v1/exports/${path}?${q}`);
       expect(r.status).toBe(400);
-      expect(JSON.parse(r.text).message).toMatch(reason);
+      expect(JSON.parse(r.text).detail).toMatch(reason);
     }
   });
 
@@ -387,7 +387,7 @@ describe('finance CSV exports of the ledger and hourly usage', () => {
     const before = await stack.db.query(`SELECT count(*)::int AS n FROM export_jobs`);
     const r = await stack.admin('POST', '/v1/exports', body);
     expect(r.status).toBe(400);
-    expect(JSON.stringify(r.body.message)).toMatch(reason);
+    expect(JSON.stringify(r.body.detail)).toMatch(reason);
     const after = await stack.db.query(`SELECT count(*)::int AS n FROM export_jobs`);
     expect(after.rows[0].n).toBe(before.rows[0].n);
   });

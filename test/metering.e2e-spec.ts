@@ -314,7 +314,7 @@ describe('metering: every authenticated CMQ request counted once, charged exactl
     const t = await stack.tenant('metering-assign');
     const bad = await stack.admin('PUT', `/v1/accounts/${t.accountId}/plans/gz`, { plan: 'no-such-plan' });
     expect(bad.status).toBe(400);
-    expect(bad.body.message).toContain('no plan no-such-plan');
+    expect(bad.body.detail).toContain('no plan no-such-plan');
     expect((await stack.admin('PUT', `/v1/accounts/${t.accountId}/plans/mars`, { plan: 'default' })).status).toBe(400);
     const ok = await stack.admin('PUT', `/v1/accounts/${t.accountId}/plans/gz`, { plan: 'default', reason: 'contract 7' });
     expect(ok.status).toBe(200);

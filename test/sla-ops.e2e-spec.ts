@@ -43,8 +43,8 @@ describe('SLA operations: maintenance windows, attributions, audit', () => {
     return { status: res.status, body: (await res.json()) as any };
   };
 
-  /** The reason of a refusal: the message, or the validator's messages joined. */
-  const reasonOf = (body: any) => [body?.message].flat().join('; ');
+  /** The reason of a refusal: the problem's detail (the validator's messages joined). */
+  const reasonOf = (body: any) => String(body?.detail ?? '');
 
   const counts = async () =>
     (
@@ -157,10 +157,10 @@ describe('SLA operations: maintenance windows, attributions, audit', () => {
     const before = await counts();
     const ended = await call('POST', `/v1/sla/maintenance/${rows[0].id}/cancel`, { reason: 'too late' });
     expect(ended.status).toBe(409);
-    expect(ended.body.message).toMatch(new RegExp(`^maintenance window ${rows[0].id} ended at .*: only a window that has not ended can be cancelled$`));
+    expect(ended.body.detail).toMatch(new RegExp(`^maintenance window ${rows[0].id} ended at .*: only a window that has not ended can be cancelled$`));
     const unknown = await call('POST', '/v1/sla/maintenance/999999999/cancel', { reason: 'x' });
     expect(unknown.status).toBe(404);
-    expect(unknown.body.message).toBe('maintenance window 999999999 does not exist');
+    expect(unknown.body.detail).toBe('maintenance window 999999999 does not exist');
     expect((await call('POST', '/v1/sla/maintenance/abc/cancel', { reason: 'x' })).status).toBe(404);
     expect((await call('GET', '/v1/sla/maintenance/999999999')).status).toBe(404);
     expect(await counts()).toEqual(before);

@@ -249,7 +249,7 @@ describe('POST /v1/usage-events', () => {
     bodies.push(bodies[3], bodies[3]);
     const replies = await Promise.all(bodies.map((b) => stack.admin('POST', '/v1/usage-events', b)));
     replies.forEach((r, k) => expect(r.status).toBe(k === 7 ? 400 : 200));
-    expect(replies[7].body.message).toMatch(/no plan default covers/);
+    expect(replies[7].body.detail).toMatch(/no plan default covers/);
     expect(replies.filter((r) => r.status === 200).reduce((n, r) => n + r.body.accepted, 0)).toBe(55);
     expect(replies.filter((r) => r.status === 200).reduce((n, r) => n + r.body.duplicates, 0)).toBe(10);
     const { rows } = await stack.db.query(`SELECT client_id FROM usage_event_ids WHERE account_id = $1 AND client_id LIKE 'k7-%'`, [t.accountId]);
@@ -266,7 +266,7 @@ describe('POST /v1/usage-events', () => {
     ]) {
       const r = await stack.admin('POST', '/v1/usage-events', { events: [event(t.accountId, 'fine'), unpriced] });
       expect(r.status).toBe(400);
-      expect(r.body.message).toMatch(/no plan default covers/);
+      expect(r.body.detail).toMatch(/no plan default covers/);
     }
     const { rows } = await stack.db.query(`SELECT count(*)::int AS n FROM usage_event_ids WHERE account_id = $1`, [t.accountId]);
     expect(rows[0].n).toBe(0);
@@ -284,7 +284,7 @@ describe('POST /v1/usage-events', () => {
   ])('refuses %#: 400 with a reason, nothing stored', async (body, reason) => {
     const r = await stack.admin('POST', '/v1/usage-events', body);
     expect(r.status).toBe(400);
-    expect(JSON.stringify(r.body.message)).toMatch(reason);
+    expect(JSON.stringify(r.body.detail)).toMatch(reason);
     const after = await stack.db.query(`SELECT count(*)::int AS n FROM usage_event_ids WHERE client_id IN ('a', 'x0')`);
     expect(after.rows[0].n).toBe(0);
   });

@@ -1,5 +1,6 @@
 import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import { AppConfig, ConfigModule } from '@app/config';
 import { DbModule } from '@app/db';
@@ -21,6 +22,7 @@ import { SlaPoliciesController } from './sla/sla-policies.controller';
 import { DataRightsController } from './data-rights/data-rights.controller';
 import { BillsController } from './bills/bills.controller';
 import { ExportsApiModule } from './exports/exports.module';
+import { ApiTokenGuard } from './auth/api-token.guard';
 
 @Module({})
 export class BillingApiModule {
@@ -41,6 +43,8 @@ export class BillingApiModule {
         SlaModule,
         ExportsApiModule,
       ],
+      // every route needs a bearer token and a role that may call it, unless marked @Public()
+      providers: [{ provide: APP_GUARD, useClass: ApiTokenGuard }],
       controllers: [
         AccountsController,
         QueueLimitsController,

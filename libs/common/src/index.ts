@@ -8,3 +8,4 @@ export * from './job-queues';
 export * from './wait-for-http';
 export * from './clock';
 export * from './month';
+export * from './public';

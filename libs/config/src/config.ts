@@ -75,6 +75,31 @@ const locationMap = makeValidator<Record<string, string>>((input) => {
   return out;
 });
 
+export const API_ROLES = ['admin', 'ops', 'finance'] as const;
+export type ApiRole = (typeof API_ROLES)[number];
+
+/** A bearer token of the internal API: who it is (recorded in the audit trail) and its role. */
+export interface ApiToken {
+  name: string;
+  role: ApiRole;
+  token: string;
+}
+
+/** `finance-bot:finance:<token>,ops-alice:ops:<token>`: the internal API's further tokens. */
+const tokenList = makeValidator<ApiToken[]>((input) => {
+  const out: ApiToken[] = [];
+  for (const part of String(input).split(',').map((p) => p.trim()).filter(Boolean)) {
+    const [name, role, ...rest] = part.split(':');
+    const token = rest.join(':');
+    if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(name ?? '')) throw new Error(`"${name}" is not a token name (1-64 of A-Z a-z 0-9 _ . @ -)`);
+    if (!(API_ROLES as readonly string[]).includes(role ?? '')) throw new Error(`token ${name}: role must be one of ${API_ROLES.join(', ')}`);
+    if (!/^[\x21-\x7e]{16,256}$/.test(token)) throw new Error(`token ${name}: the token must be 16-256 printable ASCII characters`);
+    if (out.some((t) => t.name === name)) throw new Error(`token name ${name} is given twice`);
+    out.push({ name, role: role as ApiRole, token });
+  }
+  return out;
+});
+
 const specs = {
   NODE_ENV: str({ choices: ['development', 'test', 'production'], default: 'development' }),
   HOST: str({ default: '0.0.0.0', desc: 'interface every app listens on' }),
@@ -88,7 +113,8 @@ const specs = {
   MIGRATIONS_RUN: bool({ default: true, desc: 'apply pending migrations at start (under an advisory lock)' }),
   REDIS_URL: url({ default: 'redis://127.0.0.1:6379' }),
   REDIS_PREFIX: prefix({ default: 'cmq', desc: 'prefix of every Redis key and channel, BullMQ included' }),
-  ADMIN_TOKEN: str({ default: undefined, desc: 'bearer token of the internal API (generated in development)' }),
+  ADMIN_TOKEN: str({ default: undefined, desc: 'bearer token of the internal API with the admin role, named "admin" (generated in development)' }),
+  API_TOKENS: tokenList({ default: [], desc: 'further tokens of the internal API, name:role:token, comma-separated (roles: admin, ops, finance)' }),
   MASTER_KEY: masterKey({ default: undefined, desc: '32-byte base64 key that encrypts SecretKeys at rest' }),
   REGIONS: regionList({ default: ['gz'], desc: 'regions this deployment serves; the first is the default' }),
   SIGNATURE_WINDOW_SECONDS: positiveInt({ default: 300, desc: 'accepted Timestamp skew; replays are refused inside it' }),
@@ -148,6 +174,8 @@ export interface AppConfig {
   adminToken: string;
   /** true when no ADMIN_TOKEN was configured and one was generated for this process */
   adminTokenGenerated: boolean;
+  /** every bearer token of the internal API: ADMIN_TOKEN as `admin` first, then API_TOKENS */
+  apiTokens: ApiToken[];
   masterKey: Buffer;
   regions: string[];
   defaultRegion: string;
@@ -229,6 +257,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     throw new ConfigError('Invalid configuration: ADMIN_TOKEN must be at least 16 characters');
   }
   const adminToken = e.ADMIN_TOKEN ?? randomBytes(24).toString('base64url');
+  const apiTokens: ApiToken[] = [{ name: 'admin', role: 'admin', token: adminToken }, ...e.API_TOKENS];
+  const names = apiTokens.map((t) => t.name);
+  const tokens = apiTokens.map((t) => t.token);
+  if (new Set(names).size !== names.length) throw new ConfigError('Invalid configuration: API_TOKENS must not name a token "admin" (that is ADMIN_TOKEN)');
+  if (new Set(tokens).size !== tokens.length) throw new ConfigError('Invalid configuration: every token of ADMIN_TOKEN and API_TOKENS must differ');
   return {
     env: e.NODE_ENV as AppConfig['env'],
     host: e.HOST,
@@ -243,6 +276,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     redis: { url: e.REDIS_URL, prefix: e.REDIS_PREFIX },
     adminToken,
     adminTokenGenerated: e.ADMIN_TOKEN === undefined,
+    apiTokens,
     masterKey: e.MASTER_KEY ?? loadDevMasterKey(cwd),
     regions: e.REGIONS,
     defaultRegion: e.REGIONS[0],

@@ -1,8 +1,8 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { AccountsException, AccountsExceptionCode, AccountsService } from '@app/accounts';
-import { AdminTokenGuard } from '../admin-token.guard';
 import { AccountView, CreateAccountDto, CreatedKeyView, KeyView } from './accounts.dto';
+import { Roles } from '../auth/roles';
 
 const SECRET_ID = /^AKID[A-Za-z0-9]{1,60}$/;
 
@@ -16,7 +16,6 @@ function secretIdParam(secretId: string): string {
 
 @ApiTags('accounts')
 @ApiBearerAuth()
-@UseGuards(AdminTokenGuard)
 @Controller('v1/accounts')
 export class AccountsController {
   constructor(private readonly accounts: AccountsService) {}
@@ -42,12 +41,14 @@ export class AccountsController {
     return (await this.accounts.listKeys(id)).map((k) => KeyView.of(k));
   }
 
+  @Roles('ops')
   @Post(':id/keys/:secretId/disable')
   @HttpCode(200)
   async disable(@Param('id', new ParseUUIDPipe()) id: string, @Param('secretId') secretId: string): Promise<KeyView> {
     return KeyView.of(await this.accounts.setKeyStatus(id, secretIdParam(secretId), 'disabled'));
   }
 
+  @Roles('ops')
   @Post(':id/keys/:secretId/enable')
   @HttpCode(200)
   async enable(@Param('id', new ParseUUIDPipe()) id: string, @Param('secretId') secretId: string): Promise<KeyView> {

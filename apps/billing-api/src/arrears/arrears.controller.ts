@@ -10,13 +10,11 @@ import {
   ParseUUIDPipe,
   Put,
   Query,
-  UseGuards,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsOptional, IsString, IsUrl, Matches, MaxLength, ValidateIf } from 'class-validator';
 import { AccountsService } from '@app/accounts';
 import { LedgerService, Notification, NOTIFICATION_KINDS, NotificationStore, parseAmount, Webhook } from '@app/billing';
-import { AdminTokenGuard } from '../admin-token.guard';
 import { PageLimitQuery } from '../pagination';
 import { AMOUNT, AMOUNT_MESSAGE, BalanceView } from '../ledger/ledger.controller';
 
@@ -101,7 +99,6 @@ export class NotificationPage {
  */
 @ApiTags('billing')
 @ApiBearerAuth()
-@UseGuards(AdminTokenGuard)
 @Controller('v1/accounts/:id')
 export class ArrearsController {
   constructor(

@@ -1,4 +1,5 @@
 import { SetMetadata } from '@nestjs/common';
+import { API_ROLES, ApiRole } from '@app/config';
 
 /**
  * Roles of the internal API's bearer tokens:
@@ -7,8 +8,8 @@ import { SetMetadata } from '@nestjs/common';
  *   disabling, queue limits, releases) and every read;
  * - `finance`: read-only: every read, CSV downloads and export jobs, audit verification.
  */
-export const ROLES = ['admin', 'ops', 'finance'] as const;
-export type Role = (typeof ROLES)[number];
+export const ROLES = API_ROLES;
+export type Role = ApiRole;
 
 export const ROLES_KEY = 'cmq:roles';
 

@@ -10,13 +10,12 @@ import {
   ParseUUIDPipe,
   Post,
   Query,
-  UseGuards,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiProperty, ApiPropertyOptional, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { Bill, BillClose, BillLine, formatAmount, MonthNotEndedError, MonthOrderError } from '@app/billing';
 import { isMonth } from '@app/common';
-import { AdminTokenGuard } from '../admin-token.guard';
 import { monthParam, operator } from '../params';
+import { Roles } from '../auth/roles';
 
 
 export class BillLineView {
@@ -102,7 +101,6 @@ export class BillCloseView {
 /** Monthly bills (billing.md §6): per account, newest first, and the month close for operators. */
 @ApiTags('bills')
 @ApiBearerAuth()
-@UseGuards(AdminTokenGuard)
 @Controller('v1')
 export class BillsController {
   constructor(private readonly bills: BillClose) {}
@@ -126,6 +124,7 @@ export class BillsController {
     return BillView.of(bill);
   }
 
+  @Roles('ops')
   @Post('bills/:month/close')
   @HttpCode(200)
   @ApiHeader({ name: 'X-Operator', required: true, description: 'who closes the month (recorded)' })

@@ -1,10 +1,9 @@
-import { Controller, Get, Inject, Param, ParseUUIDPipe, Query, UseGuards } from '@nestjs/common';
+import { Controller, Get, Inject, Param, ParseUUIDPipe, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsOptional, Matches } from 'class-validator';
 import { AccountsService } from '@app/accounts';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { PgPool } from '@app/db';
-import { AdminTokenGuard } from '../admin-token.guard';
 import { PageLimitQuery } from '../pagination';
 
 export class DataStoreView {
@@ -40,7 +39,6 @@ export class AuditRecordsQuery extends PageLimitQuery {
  */
 @ApiTags('accounts')
 @ApiBearerAuth()
-@UseGuards(AdminTokenGuard)
 @Controller('v1/accounts/:id')
 export class DataRightsController {
   constructor(

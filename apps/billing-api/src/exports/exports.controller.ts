@@ -13,7 +13,6 @@ import {
   Query,
   Res,
   ServiceUnavailableException,
-  UseGuards,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiProduces, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsBoolean, IsIn, IsOptional, IsString } from 'class-validator';
@@ -39,7 +38,7 @@ import {
   parseExportFilter,
   RUN_EXPORT_JOB,
 } from '@app/billing/exports';
-import { AdminTokenGuard } from '../admin-token.guard';
+import { Roles } from '../auth/roles';
 
 export class CreateExportDto {
   @ApiProperty({ enum: EXPORT_KINDS })
@@ -94,7 +93,6 @@ function bomOf(v: string | undefined): boolean {
  */
 @ApiTags('exports')
 @ApiBearerAuth()
-@UseGuards(AdminTokenGuard)
 @Controller('v1/exports')
 export class ExportsController {
   private readonly jobs: ExportJobStore;
@@ -140,6 +138,7 @@ export class ExportsController {
     await this.download('usage_hourly', q, reply, 'usage-hourly');
   }
 
+  @Roles('ops', 'finance')
   @Post()
   @HttpCode(202)
   async create(@Body() body: CreateExportDto): Promise<Pick<ExportJobView, 'id' | 'status'>> {

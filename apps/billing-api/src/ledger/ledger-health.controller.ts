@@ -3,6 +3,7 @@ import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs
 import { ApiExcludeController } from '@nestjs/swagger';
 import { LedgerService } from '@app/billing';
 import { APP_CONFIG, AppConfig } from '@app/config';
+import { Public } from '@app/common';
 
 /**
  * `GET /health/ledger`: the latest scheduled reconciliation of balances against the ledger.
@@ -10,6 +11,7 @@ import { APP_CONFIG, AppConfig } from '@app/config';
  * when no reconciliation ran for three intervals while there are balances to check.
  */
 @ApiExcludeController()
+@Public()
 @Controller('health')
 export class LedgerHealthController {
   constructor(

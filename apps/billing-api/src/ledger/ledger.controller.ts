@@ -10,14 +10,13 @@ import {
   ParseUUIDPipe,
   Post,
   Res,
-  UseGuards,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { IsNotEmpty, IsString, Matches, MaxLength } from 'class-validator';
 import type { FastifyReply } from 'fastify';
 import { AccountsService } from '@app/accounts';
 import { Balance, EntryKind, formatAmount, IdempotencyConflictError, LedgerEntry, LedgerService, Nano, parseAmount } from '@app/billing';
-import { AdminTokenGuard } from '../admin-token.guard';
+import { Roles } from '../auth/roles';
 
 export const AMOUNT = /^-?\d{1,18}(\.\d{1,9})?$/;
 export const AMOUNT_MESSAGE = 'amount must be a decimal string such as "100.00" (at most 9 decimals)';
@@ -109,7 +108,6 @@ function idempotencyKey(header: string | undefined): string {
  */
 @ApiTags('billing')
 @ApiBearerAuth()
-@UseGuards(AdminTokenGuard)
 @Controller('v1/accounts/:id')
 export class LedgerController {
   constructor(
@@ -145,6 +143,7 @@ export class LedgerController {
     }
   }
 
+  @Roles('ops')
   @Post('topups')
   @HttpCode(201)
   @ApiHeader({ name: 'Idempotency-Key', required: true })
@@ -159,6 +158,7 @@ export class LedgerController {
     return this.post(res, id, key, 'topup', amount, { amount: amount.toString() });
   }
 
+  @Roles('ops')
   @Post('adjustments')
   @HttpCode(201)
   @ApiHeader({ name: 'Idempotency-Key', required: true })

@@ -1,10 +1,9 @@
-import { BadRequestException, Body, Controller, Get, HttpCode, Inject, Param, ParseUUIDPipe, Put, UseGuards } from '@nestjs/common';
+import { BadRequestException, Body, Controller, Get, HttpCode, Inject, Param, ParseUUIDPipe, Put } from '@nestjs/common';
 import { ApiBearerAuth, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsNotEmpty, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { AccountsService } from '@app/accounts';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { NoPlanError, PlanAssignment, PlanCatalog } from '@app/billing';
-import { AdminTokenGuard } from '../admin-token.guard';
 
 export class AssignPlanDto {
   @ApiProperty({ example: 'default', description: 'code of a price plan that covers the region' })
@@ -44,7 +43,6 @@ export class PlanAssignmentView {
  */
 @ApiTags('billing')
 @ApiBearerAuth()
-@UseGuards(AdminTokenGuard)
 @Controller('v1/accounts/:id/plans')
 export class AccountPlansController {
   constructor(

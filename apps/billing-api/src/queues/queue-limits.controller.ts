@@ -1,10 +1,10 @@
-import { Body, Controller, NotFoundException, Param, ParseUUIDPipe, Put, UseGuards } from '@nestjs/common';
+import { Body, Controller, NotFoundException, Param, ParseUUIDPipe, Put } from '@nestjs/common';
 import { ApiBearerAuth, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsInt, IsOptional, IsString, Matches, Max, Min, ValidateIf } from 'class-validator';
 import { AccountsService } from '@app/accounts';
 import { CmqError, QUEUE_NAME_RE } from '@app/cmq';
 import { QpsThrottle, QueueService } from '@app/queues';
-import { AdminTokenGuard } from '../admin-token.guard';
+import { Roles } from '../auth/roles';
 
 export class SetQpsLimitDto {
   @ApiProperty({ nullable: true, example: 10000, description: "requests/s; null restores the deployment's QUEUE_QPS_LIMIT" })
@@ -32,7 +32,6 @@ export class QpsLimitView {
 /** Operator settings of a tenant's queues that CMQ itself does not expose. */
 @ApiTags('queues')
 @ApiBearerAuth()
-@UseGuards(AdminTokenGuard)
 @Controller('v1/accounts/:id/queues')
 export class QueueLimitsController {
   constructor(
@@ -42,6 +41,7 @@ export class QueueLimitsController {
   ) {}
 
   /** Sets one queue's requests/s cap; every queue-api process applies it at once. */
+  @Roles('ops')
   @Put(':queueName/qps-limit')
   async setQpsLimit(
     @Param('id', new ParseUUIDPipe()) id: string,

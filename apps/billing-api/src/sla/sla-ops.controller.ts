@@ -10,7 +10,6 @@ import {
   Param,
   Post,
   Query,
-  UseGuards,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsIn, IsISO8601, IsOptional, IsString, IsUUID, Matches, MaxLength } from 'class-validator';
@@ -25,9 +24,9 @@ import {
   SlaOperationsError,
   SlaOperationsErrorCode,
 } from '@app/sla';
-import { AdminTokenGuard } from '../admin-token.guard';
 import { PageLimitQuery } from '../pagination';
 import { operator } from '../params';
+import { Roles } from '../auth/roles';
 
 /** An instant with its offset: a date alone or a local time would be read in some unknown zone. */
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/;
@@ -251,12 +250,12 @@ const range = (q: RangeQuery) => ({
  */
 @ApiTags('sla')
 @ApiBearerAuth()
-@UseGuards(AdminTokenGuard)
 @Controller('v1/sla')
 export class SlaOpsController {
   constructor(private readonly ops: SlaOperations) {}
 
   /** A window from now on; `excludesUnderPolicy` says whether it is announced early enough to exclude anything. */
+  @Roles('ops')
   @Post('maintenance')
   @HttpCode(201)
   @ApiHeader({ name: 'X-Operator', required: true, description: 'who announces it (1-128 printable ASCII characters)' })
@@ -287,6 +286,7 @@ export class SlaOpsController {
   }
 
   /** Until the window ends; a window already cancelled answers as it stands (409 once it has ended). */
+  @Roles('ops')
   @Post('maintenance/:id/cancel')
   @HttpCode(200)
   @ApiHeader({ name: 'X-Operator', required: true })
@@ -295,6 +295,7 @@ export class SlaOpsController {
     return MaintenanceView.of(await answer(this.ops.cancelMaintenance(id, actor, dto.reason)));
   }
 
+  @Roles('ops')
   @Post('attributions')
   @HttpCode(201)
   @ApiHeader({ name: 'X-Operator', required: true, description: 'who attributes it (1-128 printable ASCII characters)' })
@@ -322,6 +323,7 @@ export class SlaOpsController {
   }
 
   /** An attribution already withdrawn answers as it stands. */
+  @Roles('ops')
   @Post('attributions/:id/withdraw')
   @HttpCode(200)
   @ApiHeader({ name: 'X-Operator', required: true })

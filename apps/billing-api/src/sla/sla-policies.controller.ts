@@ -1,9 +1,8 @@
-import { BadRequestException, Body, Controller, Get, Headers, Post, UseGuards } from '@nestjs/common';
+import { BadRequestException, Body, Controller, Get, Headers, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsInt, IsString, Matches, MaxLength, MinLength, ValidateNested } from 'class-validator';
 import { PolicyRejectedError, SlaPolicies, SlaPolicy } from '@app/sla';
-import { AdminTokenGuard } from '../admin-token.guard';
 import { operator } from '../params';
 
 export class CreditBandDto {
@@ -37,7 +36,6 @@ export class CreatePolicyDto {
 /** The versions of the SLA policy (sla.md: every rule a field of a versioned policy). */
 @ApiTags('sla')
 @ApiBearerAuth()
-@UseGuards(AdminTokenGuard)
 @Controller('v1/sla/policies')
 export class SlaPoliciesController {
   constructor(private readonly policies: SlaPolicies) {}

@@ -12,15 +12,14 @@ import {
   Post,
   Query,
   Res,
-  UseGuards,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiProduces, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { IsString, MaxLength, MinLength } from 'class-validator';
 import type { FastifyReply } from 'fastify';
 import { AccountReport, FleetReport, MonthClose, MonthNotClosedError, MonthNotFoundError, SLA_CSV_COLUMNS, SlaReports } from '@app/sla';
 import { formatAmount } from '@app/billing';
-import { AdminTokenGuard } from '../admin-token.guard';
 import { monthParam, operator } from '../params';
+import { Roles } from '../auth/roles';
 
 export class RecomputeDto {
   @ApiProperty({ example: 'incident 2026-11-14 attributed to a third party after review', description: 'why the closed month is computed again (audited)' })
@@ -38,7 +37,6 @@ export class RecomputeDto {
  */
 @ApiTags('sla')
 @ApiBearerAuth()
-@UseGuards(AdminTokenGuard)
 @Controller('v1/sla')
 export class SlaReportsController {
   constructor(
@@ -83,6 +81,7 @@ export class SlaReportsController {
     }
   }
 
+  @Roles('ops')
   @Post('months/:month/close')
   @HttpCode(200)
   @ApiHeader({ name: 'X-Operator', required: true })
@@ -94,6 +93,7 @@ export class SlaReportsController {
     return { month: r.month, closed: r.closed, revision: r.revision, accounts: r.accounts, belowTarget: r.breaches, credits: formatAmount(r.creditsNano), ms: r.ms };
   }
 
+  @Roles('ops')
   @Post('months/:month/recompute')
   @HttpCode(200)
   @ApiHeader({ name: 'X-Operator', required: true })

@@ -7,7 +7,6 @@ import {
   Injectable,
   PipeTransform,
   Post,
-  UseGuards,
   ValidationPipe,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
@@ -39,7 +38,6 @@ import { In, Repository } from 'typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
 import { AccountEntity } from '@app/accounts';
 import { NoPlanError, Outcome, UsageApplier } from '@app/billing';
-import { AdminTokenGuard } from '../admin-token.guard';
 import { VALIDATION_PIPE_OPTIONS } from '../validation';
 
 const OUTCOMES: Outcome[] = ['ok', 'no_message', 'client_error', 'throttled', 'overdue', 'server_error'];
@@ -167,7 +165,6 @@ const RawBody = createParamDecorator((_: unknown, ctx: ExecutionContext) => ctx.
 /** Usage produced outside the queue core (billing.md §7), rated and charged like CMQ usage. */
 @ApiTags('billing')
 @ApiBearerAuth()
-@UseGuards(AdminTokenGuard)
 @Controller('v1/usage-events')
 export class UsageEventsController {
   constructor(
