@@ -36,6 +36,7 @@ describe('internal API roles: admin, ops, finance (read-only)', () => {
     'POST /v1/sla/policies': [],
     'POST /v1/bills/{month}/close': ['ops'],
     'POST /v1/exports': ['ops', 'finance'],
+    'POST /v1/audit/releases': ['ops'],
   };
 
   const tokens = { ops: randomBytes(24).toString('base64url'), finance: randomBytes(24).toString('base64url') };

@@ -439,9 +439,18 @@ describe('arrears: alerts, overdue, suspension, restore, release, signed webhook
     // the queues are gone (ListQueue still answers), the messages follow with the sweep, all audited
     expect(await cmq.call('ListQueue', {})).toMatchObject({ code: 0, totalCount: 0 });
     expect(await cmq.call('SendMessage', { queueName: 'orders', msgBody: 'x' })).toMatchObject({ code: 4300 });
-    const { rows: audit } = await pool.query(`SELECT action, actor, details, created_at FROM audit_log WHERE account_id = $1`, [accountId]);
+    const { rows: audit } = await pool.query(
+      `SELECT action, actor_kind, actor, details, at AS created_at FROM audit_trail WHERE account_id = $1 AND action = 'release'`,
+      [accountId],
+    );
     expect(audit).toHaveLength(1);
-    expect(audit[0]).toMatchObject({ action: 'release', actor: 'arrears', details: { cash: '-2.00' } });
+    expect(audit[0]).toMatchObject({ action: 'release', actor_kind: 'component', actor: 'arrears', details: { cash: '-2.00' } });
+    // the ladder's steps are component events of the trail too, each once
+    const { rows: steps } = await pool.query(
+      `SELECT action FROM audit_trail WHERE account_id = $1 AND actor_kind = 'component' ORDER BY seq`,
+      [accountId],
+    );
+    expect(steps.map((r) => r.action)).toEqual(['account.overdue', 'account.suspend', 'account.restore', 'account.overdue', 'account.suspend', 'release']);
     expect(audit[0].details.queuesDeleted.map((q: { name: string }) => q.name).sort()).toEqual(['audit', 'orders', 'probe']);
     const releasedAt = audit[0].created_at.getTime();
     expect(releasedAt - Date.parse(second.suspendedAt)).toBeGreaterThanOrEqual(RELEASE_AFTER_SECONDS * 1000);

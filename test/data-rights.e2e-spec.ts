@@ -51,22 +51,29 @@ describe('data rights: locations, copies, audit records', () => {
   it("lists the account's own audit records, newest first, paged, and no one else's", async () => {
     const a = await stack.tenant('audited');
     const b = await stack.tenant('other');
-    for (const [acct, action] of [
-      [a.accountId, 'release_notice'],
-      [b.accountId, 'released'],
-      [a.accountId, 'released'],
-      [a.accountId, 'queues_deleted'],
-    ]) {
-      await stack.db.query(`INSERT INTO audit_log (account_id, action, actor, details) VALUES ($1, $2, 'worker', '{"queues": 2}')`, [acct, action]);
-    }
+    const hook = { url: 'https://example.com/hook', secret: 'whsec-0123456789abcdef' };
+    expect((await stack.admin('PUT', `/v1/accounts/${a.accountId}/webhook`, hook)).status).toBe(200);
+    expect((await stack.admin('PUT', `/v1/accounts/${b.accountId}/alert-threshold`, { amount: '5.00' })).status).toBe(200);
+    expect((await stack.admin('POST', `/v1/accounts/${a.accountId}/keys/${a.secretId}/disable`)).status).toBe(200);
+
     const first = await stack.admin('GET', `/v1/accounts/${a.accountId}/audit-records?limit=2`);
     expect(first.status).toBe(200);
-    expect(first.body.records.map((r: { action: string }) => r.action)).toEqual(['queues_deleted', 'released']);
-    expect(first.body.records[0]).toMatchObject({ actor: 'worker', details: { queues: 2 }, at: expect.stringMatching(/Z$/) });
-    const next = await stack.admin('GET', `/v1/accounts/${a.accountId}/audit-records?limit=2&before=${first.body.nextBefore}`);
-    expect(next.body.records.map((r: { action: string }) => r.action)).toEqual(['release_notice']);
-    expect(next.body.nextBefore).toBeNull();
-    expect((await stack.admin('GET', `/v1/accounts/${a.accountId}/audit-records?before=abc`)).status).toBe(400);
+    expect(first.body.entries.map((r: { action: string }) => r.action)).toEqual(['key.disable', 'webhook.set']);
+    expect(first.body.entries[1]).toMatchObject({
+      accountId: a.accountId,
+      actorKind: 'operator',
+      actor: 'admin',
+      via: 'api:admin',
+      details: { url: hook.url },
+      at: expect.stringMatching(/Z$/),
+    });
+    expect(JSON.stringify(first.body)).not.toContain(hook.secret);
+    const next = await stack.admin('GET', `/v1/accounts/${a.accountId}/audit-records?limit=2&cursor=${first.body.nextCursor}`);
+    expect(next.body.entries.map((r: { action: string }) => r.action)).toEqual(['key.create', 'account.create']);
+    expect(next.body.nextCursor).toBeNull();
+    const theirs = await stack.admin('GET', `/v1/accounts/${b.accountId}/audit-records`);
+    expect(theirs.body.entries.map((r: { action: string }) => r.action)).toEqual(['alert-threshold.set', 'key.create', 'account.create']);
+    expect((await stack.admin('GET', `/v1/accounts/${a.accountId}/audit-records?cursor=abc`)).status).toBe(400);
   });
 
   it('an unknown account is 404; a malformed configuration stops the app at start', async () => {

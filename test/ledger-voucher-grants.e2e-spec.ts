@@ -135,7 +135,7 @@ describe('LedgerService.postVoucherGrantsWithin: voucher grants and take-backs o
   it('moves the arrears standing as postWithin does: a low-balance alert re-armed by a grant, fired by a take-back', async () => {
     const a = await account();
     await ledger.post({ accountId: a, kind: 'topup', cashDelta: parseAmount('5.00'), idempotencyKey: key(), request: { t: 5 } });
-    await ledger.setAlertThreshold(a, parseAmount('10.00'));
+    await ledger.setAlertThreshold(a, parseAmount('10.00'), { kind: 'operator', name: 'spec' });
     // funds 5.00 < 10.00: the threshold is armed, the next posting below it alerts and disarms
     await ledger.post({ accountId: a, kind: 'topup', cashDelta: 1n, idempotencyKey: key(), request: { t: 1 } });
     expect(await balance(a)).toMatchObject({ armed: false });

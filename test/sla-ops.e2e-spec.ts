@@ -53,14 +53,14 @@ describe('SLA operations: maintenance windows, attributions, audit', () => {
                 (SELECT count(*) FROM sla_attributions)::int AS attributions,
                 (SELECT count(*) FROM sla_attributions WHERE withdrawn_at IS NOT NULL)::int AS withdrawn,
                 (SELECT count(*) FROM sla_maintenance WHERE cancelled_at IS NOT NULL)::int AS cancelled,
-                (SELECT count(*) FROM sla_audit)::int AS audit`,
+                (SELECT count(*) FROM audit_trail WHERE domain = 'sla')::int AS audit`,
       )
     ).rows[0];
 
   const auditOf = async (subject: string) =>
     (
       await stack.db.query(
-        `SELECT actor, action, reason, details FROM sla_audit WHERE subject = $1 ORDER BY id`,
+        `SELECT actor, action, reason, details FROM audit_trail WHERE domain = 'sla' AND subject = $1 ORDER BY seq`,
         [subject],
       )
     ).rows;
@@ -112,9 +112,11 @@ describe('SLA operations: maintenance windows, attributions, audit', () => {
       subject: `maintenance:${id}`,
       reason: 'gz storage cluster upgrade',
       details: res.body,
-      createdAt: announcedAt,
+      at: announcedAt,
+      domain: 'sla',
+      actorKind: 'operator',
     });
-    expect(audit.body.nextBefore).toBe(audit.body.entries[0].id);
+    expect(audit.body.nextCursor).toBeNull(); // the only SLA write so far: the last page
   });
 
   it('says whether a window excludes under the notice period: not when 1 h ahead, yes when 48 h ahead', async () => {
@@ -316,7 +318,7 @@ describe('SLA operations: maintenance windows, attributions, audit', () => {
     await stack.db.query(`
       CREATE FUNCTION sla_audit_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN IF NEW.actor = 'audit-breaker' THEN RAISE EXCEPTION 'audit refused'; END IF; RETURN NEW; END $$;
-      CREATE TRIGGER sla_audit_refuse BEFORE INSERT ON sla_audit FOR EACH ROW EXECUTE FUNCTION sla_audit_refuse();`);
+      CREATE TRIGGER sla_audit_refuse BEFORE INSERT ON audit_trail FOR EACH ROW EXECUTE FUNCTION sla_audit_refuse();`);
     try {
       const m = (await announce({ startsAt: ahead(5 * DAY), endsAt: ahead(5 * DAY + HOUR) })).body;
       const before = await counts();
@@ -335,15 +337,16 @@ describe('SLA operations: maintenance windows, attributions, audit', () => {
       expect(await counts()).toEqual(before);
       expect((await call('GET', `/v1/sla/maintenance/${m.id}`)).body.cancelledAt).toBeNull();
     } finally {
-      await stack.db.query(`DROP TRIGGER sla_audit_refuse ON sla_audit; DROP FUNCTION sla_audit_refuse();`);
+      await stack.db.query(`DROP TRIGGER sla_audit_refuse ON audit_trail; DROP FUNCTION sla_audit_refuse();`);
     }
   });
 
   it('pages the audit newest first', async () => {
     const page1 = await call('GET', '/v1/sla/audit?limit=2');
-    const page2 = await call('GET', `/v1/sla/audit?limit=2&before=${page1.body.nextBefore}`);
-    const all = (await stack.db.query(`SELECT id::text FROM sla_audit ORDER BY id DESC LIMIT 4`)).rows.map((r) => r.id);
-    expect([...page1.body.entries, ...page2.body.entries].map((e: any) => e.id)).toEqual(all);
+    const page2 = await call('GET', `/v1/sla/audit?limit=2&cursor=${page1.body.nextCursor}`);
+    const all = (await stack.db.query(`SELECT seq::text FROM audit_trail WHERE domain = 'sla' ORDER BY audit_trail.seq DESC LIMIT 4`)).rows.map((r) => r.seq);
+    expect([...page1.body.entries, ...page2.body.entries].map((e: any) => e.seq)).toEqual(all);
+    expect([...page1.body.entries, ...page2.body.entries].every((e: any) => e.domain === 'sla')).toBe(true);
     expect((await call('GET', '/v1/sla/audit?limit=2', undefined, null)).status).toBe(200);
     const unauthorised = await fetch(`${stack.billingUrl}/v1/sla/audit`);
     expect(unauthorised.status).toBe(401);
@@ -409,7 +412,7 @@ describe('SLA operations: maintenance windows, attributions, audit', () => {
       expect(w.withdrawnAt?.toISOString()).toBe('2030-03-14T00:00:00.000Z');
 
       const audit = (
-        await stack.db.query(`SELECT subject, action, created_at FROM sla_audit WHERE subject IN ($1, $2, $3) ORDER BY id`, [
+        await stack.db.query(`SELECT subject, action, at AS created_at FROM audit_trail WHERE subject IN ($1, $2, $3) ORDER BY seq`, [
           `maintenance:${m.id}`,
           `maintenance:${onTime.id}`,
           `attribution:${a.id}`,

@@ -67,7 +67,7 @@ describe('SLA policies: versioned, from a month that has not begun', () => {
     const signals = new SlaSignals(stack.db as unknown as PgPool);
     expect((await signals.policyFor(later)).version).toBe(2);
     expect((await signals.policyFor(next)).version).toBe(1);
-    const audit = await stack.db.query(`SELECT actor, action, subject, reason FROM sla_audit WHERE action = 'policy.create'`);
+    const audit = await stack.db.query(`SELECT actor, action, subject, reason FROM audit_trail WHERE action = 'policy.create'`);
     expect(audit.rows).toEqual([{ actor: 'alice', action: 'policy.create', subject: 'policy:2', reason: 'premium tier: 99.99%' }]);
     // versions are never edited: one from the same month again is refused
     expect((await post(body)).status).toBe(400);

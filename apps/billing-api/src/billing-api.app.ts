@@ -5,6 +5,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import type { AppConfig } from '@app/config';
 import type { Clock } from '@app/common';
+import { auditScope } from '@app/audit';
 import { ApiExceptionFilter } from './api-exception.filter';
 import { BillingApiModule } from './billing-api.module';
 import { VALIDATION_PIPE_OPTIONS } from './validation';
@@ -17,6 +18,12 @@ export async function createBillingApi(config: AppConfig, opts: { clock?: Clock 
     { bufferLogs: true },
   );
   app.useLogger(app.get(Logger));
+  // each request runs in an audit scope of its own: what it changes is recorded as coming
+  // through the token the guard found (see ApiTokenGuard)
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('onRequest', (_req, _reply, done) => auditScope.run(() => done()));
   app.useGlobalPipes(new ValidationPipe(VALIDATION_PIPE_OPTIONS));
   app.useGlobalFilters(new ApiExceptionFilter());
   const doc = new DocumentBuilder()

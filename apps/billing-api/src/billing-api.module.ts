@@ -9,6 +9,7 @@ import { ACCOUNT_ENTITIES, AccountsModule } from '@app/accounts';
 import { QueuesModule } from '@app/queues';
 import { BillingModule } from '@app/billing';
 import { SlaModule } from '@app/sla';
+import { AuditModule } from '@app/audit';
 import { LedgerController } from './ledger/ledger.controller';
 import { LedgerHealthController } from './ledger/ledger-health.controller';
 import { UsageEventsController } from './usage/usage-events.controller';
@@ -23,6 +24,7 @@ import { DataRightsController } from './data-rights/data-rights.controller';
 import { BillsController } from './bills/bills.controller';
 import { ExportsApiModule } from './exports/exports.module';
 import { ApiTokenGuard } from './auth/api-token.guard';
+import { AuditController } from './audit/audit.controller';
 
 @Module({})
 export class BillingApiModule {
@@ -37,6 +39,7 @@ export class BillingApiModule {
         CommonModule,
         // producer only: postings queue the notifications they store
         BullModule.forRoot({ connection: bullConnection(config.redis.url), prefix: `${config.redis.prefix}:bull` }),
+        AuditModule,
         AccountsModule,
         QueuesModule.forRoot(),
         BillingModule,
@@ -58,6 +61,7 @@ export class BillingApiModule {
         SlaPoliciesController,
         DataRightsController,
         BillsController,
+        AuditController,
       ],
     };
   }

@@ -1,9 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
+import type { PoolClient } from 'pg';
 import { Repository } from 'typeorm';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { RedisService } from '@app/common';
+import { actorFields, appendAudit, AuditActor } from '@app/audit';
+import { inTransaction, PgPool } from '@app/db';
 import { AccessKeyEntity, AccessKeyStatus } from './access-key.entity';
 import { AccountEntity } from './account.entity';
 import { AccountsException, AccountsExceptionCode } from './accounts.exception';
@@ -20,6 +23,10 @@ export interface CreatedKey {
   createdAt: Date;
 }
 
+/**
+ * Accounts and their access keys. Every change is recorded in the audit trail with who made it,
+ * in the change's own transaction.
+ */
 @Injectable()
 export class AccountsService {
   private readonly box: SecretBox;
@@ -29,11 +36,12 @@ export class AccountsService {
     @InjectRepository(AccountEntity) private readonly accounts: Repository<AccountEntity>,
     @InjectRepository(AccessKeyEntity) private readonly keys: Repository<AccessKeyEntity>,
     private readonly redis: RedisService,
+    private readonly pool: PgPool,
   ) {
     this.box = new SecretBox(config.masterKey);
   }
 
-  async createAccount(name: string, region: string | undefined): Promise<AccountEntity> {
+  async createAccount(name: string, region: string | undefined, by: AuditActor): Promise<AccountEntity> {
     const home = region ?? this.config.defaultRegion;
     if (!this.config.regions.includes(home)) {
       throw new AccountsException(
@@ -42,7 +50,10 @@ export class AccountsService {
       );
     }
     const id = randomUUID();
-    await this.accounts.insert({ id, name, region: home, status: 'active' });
+    await inTransaction(this.pool, async (c) => {
+      await c.query(`INSERT INTO accounts (id, name, region, status) VALUES ($1, $2, $3, 'active')`, [id, name, home]);
+      await appendAudit(c, { domain: 'accounts', action: 'account.create', ...actorFields(by), accountId: id, subject: `account:${id}`, details: { name, region: home } });
+    });
     return this.getAccount(id);
   }
 
@@ -53,18 +64,19 @@ export class AccountsService {
   }
 
   /** Issues a key pair. The SecretKey is returned here once and stored only encrypted. */
-  async createKey(accountId: string): Promise<CreatedKey> {
+  async createKey(accountId: string, by: AuditActor): Promise<CreatedKey> {
     await this.getAccount(accountId);
     const secretId = 'AKID' + randomAlnum(32);
     const secretKey = randomAlnum(32);
-    await this.keys.insert({
-      secretId,
-      accountId,
-      secretKeyEnc: this.box.seal(secretKey, secretId),
-      status: 'enabled',
+    const createdAt = await inTransaction(this.pool, async (c) => {
+      const { rows } = await c.query<{ status: AccessKeyStatus; created_at: Date }>(
+        `INSERT INTO access_keys (secret_id, account_id, secret_key_enc, status) VALUES ($1, $2, $3, 'enabled') RETURNING status, created_at`,
+        [secretId, accountId, this.box.seal(secretKey, secretId)],
+      );
+      await this.auditKey(c, by, accountId, secretId, 'key.create');
+      return rows[0].created_at;
     });
-    const row = await this.getKey(accountId, secretId);
-    return { secretId, secretKey, status: row.status, createdAt: row.createdAt };
+    return { secretId, secretKey, status: 'enabled', createdAt };
   }
 
   async listKeys(accountId: string): Promise<AccessKeyEntity[]> {
@@ -78,16 +90,31 @@ export class AccountsService {
     return key;
   }
 
-  async setKeyStatus(accountId: string, secretId: string, status: AccessKeyStatus): Promise<AccessKeyEntity> {
+  /** A key enabled or disabled; audited when its status changes (setting it again changes nothing). */
+  async setKeyStatus(accountId: string, secretId: string, status: AccessKeyStatus, by: AuditActor): Promise<AccessKeyEntity> {
     await this.getKey(accountId, secretId);
-    await this.keys.update({ accountId, secretId }, { status });
-    await this.redis.publish(CREDENTIALS_CHANNEL, secretId);
+    const changed = await inTransaction(this.pool, async (c) => {
+      const { rowCount } = await c.query(
+        `UPDATE access_keys SET status = $3, updated_at = now() WHERE account_id = $1 AND secret_id = $2 AND status <> $3`,
+        [accountId, secretId, status],
+      );
+      if (rowCount) await this.auditKey(c, by, accountId, secretId, status === 'disabled' ? 'key.disable' : 'key.enable');
+      return (rowCount ?? 0) > 0;
+    });
+    if (changed) await this.redis.publish(CREDENTIALS_CHANNEL, secretId);
     return this.getKey(accountId, secretId);
   }
 
-  async deleteKey(accountId: string, secretId: string): Promise<void> {
-    const { affected } = await this.keys.delete({ accountId, secretId });
-    if (!affected) throw new AccountsException(AccountsExceptionCode.KEY_NOT_FOUND, `key ${secretId} does not exist`);
+  async deleteKey(accountId: string, secretId: string, by: AuditActor): Promise<void> {
+    await inTransaction(this.pool, async (c) => {
+      const { rowCount } = await c.query(`DELETE FROM access_keys WHERE account_id = $1 AND secret_id = $2`, [accountId, secretId]);
+      if (!rowCount) throw new AccountsException(AccountsExceptionCode.KEY_NOT_FOUND, `key ${secretId} does not exist`);
+      await this.auditKey(c, by, accountId, secretId, 'key.delete');
+    });
     await this.redis.publish(CREDENTIALS_CHANNEL, secretId);
+  }
+
+  private async auditKey(c: PoolClient, by: AuditActor, accountId: string, secretId: string, action: string): Promise<void> {
+    await appendAudit(c, { domain: 'accounts', action, ...actorFields(by), accountId, subject: `key:${secretId}`, details: { secretId } });
   }
 }

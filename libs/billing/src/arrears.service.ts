@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { PoolClient } from 'pg';
+import { appendAudit } from '@app/audit';
 import { RedisService } from '@app/common';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { inTransaction, PgPool } from '@app/db';
@@ -180,18 +181,23 @@ export class ArrearsService {
           `UPDATE queues SET deleted_at = now() WHERE account_id = $1 AND deleted_at IS NULL RETURNING queue_id, region, name`,
           [accountId],
         );
-        await c.query(`INSERT INTO audit_log (account_id, action, actor, details) VALUES ($1, 'release', 'arrears', $2)`, [
+        await c.query(`UPDATE balances SET status = 'released', released_at = now(), updated_at = now() WHERE account_id = $1`, [accountId]);
+        await this.mirrorStatus(c, rows, 'released');
+        await appendAudit(c, {
+          domain: 'billing',
+          action: 'release',
+          actorKind: 'component',
+          actor: 'arrears',
           accountId,
-          JSON.stringify({
-            reason: `suspended for ${after} s (RELEASE_AFTER_SECONDS) with the charge overdue`,
+          subject: `account:${accountId}`,
+          reason: `suspended for ${after} s (RELEASE_AFTER_SECONDS) with the charge overdue`,
+          details: {
             ...money(r),
             suspendedAt: r.suspended_at.toISOString(),
             releaseNoticeAt: r.release_notice_at.toISOString(),
             queuesDeleted: deleted.map((q) => ({ queueId: q.queue_id, region: q.region, name: q.name })),
-          }),
-        ]);
-        await c.query(`UPDATE balances SET status = 'released', released_at = now(), updated_at = now() WHERE account_id = $1`, [accountId]);
-        await this.mirrorStatus(c, rows, 'released');
+          },
+        });
         const notifications = await insertNotifications(c, [
           {
             accountId,

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import type { PoolClient } from 'pg';
 import { CLOCK, Clock, isMonth, monthOf, previousMonth } from '@app/common';
 import { APP_CONFIG, AppConfig } from '@app/config';
+import { appendAudit } from '@app/audit';
 import { inTransaction, PgPool } from '@app/db';
 import { LedgerService } from './ledger.service';
 import { formatAmount, Nano, roundHalfUp } from './money';
@@ -250,11 +251,22 @@ export class BillClose {
       `SELECT count(*)::int AS accounts, coalesce(sum(total_nano), 0)::text AS total FROM bills WHERE month = $1::date`,
       [day],
     );
-    await this.pool.query(`UPDATE bill_closes SET closed_at = $2, accounts = $3 WHERE month = $1::date AND closed_at IS NULL`, [
-      day,
-      new Date(this.now()),
-      fin[0].accounts,
-    ]);
+    await inTransaction(this.pool, async (c) => {
+      const { rowCount } = await c.query(`UPDATE bill_closes SET closed_at = $2, accounts = $3 WHERE month = $1::date AND closed_at IS NULL`, [
+        day,
+        new Date(this.now()),
+        fin[0].accounts,
+      ]);
+      if (!rowCount) return;
+      await appendAudit(c, {
+        domain: 'billing',
+        action: 'bills.close',
+        actorKind: opts.operator ? 'operator' : 'component',
+        actor: opts.operator ?? 'worker',
+        subject: `bills:${month}`,
+        details: { month, timeZone: this.timeZone, cutEntryId: cut, accounts: fin[0].accounts, total: formatAmount(BigInt(fin[0].total)) },
+      });
+    });
     this.logger.log(`bills of ${month} closed: ${fin[0].accounts} accounts, total ${formatAmount(BigInt(fin[0].total))}`);
     return { month, closed: true, accounts: fin[0].accounts, totalNano: BigInt(fin[0].total) };
   }

@@ -1,9 +1,10 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import type { PoolClient } from 'pg';
+import { actorFields, appendAudit, AuditActor, AuditEvent } from '@app/audit';
 import type { AccountStatus } from '@app/accounts';
 import { APP_CONFIG, AppConfig } from '@app/config';
-import { PgPool } from '@app/db';
+import { inTransaction, PgPool } from '@app/db';
 import { formatAmount, Nano } from './money';
 import { insertNotifications, NewNotification, NotificationDispatcher } from './notifications';
 import { afterPosting, StandingChange } from './standing';
@@ -61,6 +62,11 @@ export interface Posting {
   request: unknown;
   reason?: string;
   meta?: Record<string, unknown>;
+  /**
+   * The audit-trail entry of an operator's posting (a top-up, an adjustment), recorded in the
+   * posting's transaction with the entry it made; a replayed posting records nothing again.
+   */
+  audit?: Pick<AuditEvent, 'actorKind' | 'actor' | 'action' | 'reason'>;
 }
 
 /** What {@link LedgerService.postVoucherGrantsWithin} did, per posting in the order given. */
@@ -272,6 +278,7 @@ export class LedgerService {
         `UPDATE balances SET cash_nano = $2, voucher_nano = $3, spent_nano = spent_nano + $4, updated_at = now() WHERE account_id = $1`,
         [p.accountId, cashAfter.toString(), voucherAfter.toString(), spent.toString()],
       );
+      await this.auditPosting(c, p, entry);
       return { entry, replayed: false };
     }
     const status = change.status ?? bal[0].status;
@@ -280,8 +287,29 @@ export class LedgerService {
       [p.accountId, cashAfter.toString(), voucherAfter.toString(), spent.toString()],
     );
     await this.moveStanding(c, p.accountId, status, change.lowAlertArmed ?? bal[0].low_alert_armed, change.status !== undefined);
+    // the posting is recorded before the standing change it caused
+    await this.auditPosting(c, p, entry);
     const notifications = await insertNotifications(c, this.notificationsOf(change, entry, status, bal[0].currency, threshold));
     return notifications.length ? { entry, replayed: false, notifications } : { entry, replayed: false };
+  }
+
+  private async auditPosting(c: PoolClient, p: Posting, entry: LedgerEntry): Promise<void> {
+    if (!p.audit) return;
+    await appendAudit(c, {
+      domain: 'billing',
+      ...p.audit,
+      accountId: p.accountId,
+      subject: `ledger:${entry.id}`,
+      details: {
+        entryId: entry.id,
+        kind: entry.kind,
+        cashDelta: formatAmount(entry.cashDelta),
+        voucherDelta: formatAmount(entry.voucherDelta),
+        cashAfter: formatAmount(entry.cashAfter),
+        voucherAfter: formatAmount(entry.voucherAfter),
+        idempotencyKey: p.idempotencyKey,
+      },
+    });
   }
 
   /** The status and low-balance arming a posting moved, on the balance row (and the account). */
@@ -345,13 +373,23 @@ export class LedgerService {
    * Sets (or with null, clears) the low-balance alert threshold; a new threshold is armed, so the
    * next posting that leaves the funds below it alerts.
    */
-  async setAlertThreshold(accountId: string, threshold: Nano | null): Promise<Balance> {
+  async setAlertThreshold(accountId: string, threshold: Nano | null, by: AuditActor): Promise<Balance> {
     if (threshold !== null && threshold <= 0n) throw new RangeError('an alert threshold must be more than 0');
-    await this.pool.query(
-      `INSERT INTO balances (account_id, alert_threshold_nano) VALUES ($1, $2)
-       ON CONFLICT (account_id) DO UPDATE SET alert_threshold_nano = excluded.alert_threshold_nano, low_alert_armed = true, updated_at = now()`,
-      [accountId, threshold?.toString() ?? null],
-    );
+    await inTransaction(this.pool, async (c) => {
+      await c.query(
+        `INSERT INTO balances (account_id, alert_threshold_nano) VALUES ($1, $2)
+         ON CONFLICT (account_id) DO UPDATE SET alert_threshold_nano = excluded.alert_threshold_nano, low_alert_armed = true, updated_at = now()`,
+        [accountId, threshold?.toString() ?? null],
+      );
+      await appendAudit(c, {
+        domain: 'billing',
+        action: 'alert-threshold.set',
+        ...actorFields(by),
+        accountId,
+        subject: `account:${accountId}`,
+        details: { alertThreshold: threshold === null ? null : formatAmount(threshold) },
+      });
+    });
     return this.balance(accountId);
   }
 

@@ -2,10 +2,11 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import type { PoolClient } from 'pg';
+import { actorFields, appendAudit, AuditActor } from '@app/audit';
 import { SecretBox } from '@app/accounts';
 import { DELIVER_NOTIFICATION_JOB, JobQueue } from '@app/common';
 import { APP_CONFIG, AppConfig } from '@app/config';
-import { PgPool } from '@app/db';
+import { inTransaction, PgPool } from '@app/db';
 import type { NotificationKind } from './standing';
 import { signWebhook, SIGNATURE_HEADER, TIMESTAMP_HEADER } from './webhook-signature';
 
@@ -64,22 +65,47 @@ function toNotification(r: NotificationRow): Notification {
   };
 }
 
+/** Standing changes a notification reports, and the audit action each is recorded as. */
+const STANDING_AUDIT: Partial<Record<NotificationKind, string>> = {
+  overdue: 'account.overdue',
+  suspended: 'account.suspend',
+  restored: 'account.restore',
+};
+
 /**
  * Stores notifications inside the caller's transaction, so a notification exists exactly when
  * the change it reports committed. Answers the ids of the rows created: a key stored before
- * creates nothing (a replayed posting or a repeated run notifies no one again).
+ * creates nothing (a replayed posting or a repeated run notifies no one again). The standing
+ * changes among them (overdue, suspended, restored) are component events of the audit trail,
+ * recorded in the same transaction, once each for the same reason.
  */
 export async function insertNotifications(c: Pick<PoolClient, 'query'>, list: readonly NewNotification[]): Promise<string[]> {
   if (list.length === 0) return [];
-  const { rows } = await c.query<{ id: string }>(
+  const { rows } = await c.query<{ id: string; account_id: string; kind: NotificationKind; payload: Record<string, unknown> }>(
     `INSERT INTO notifications (account_id, kind, payload, idempotency_key)
      SELECT a, k, p::jsonb, i FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS t(a, k, p, i, n)
       ORDER BY n
      ON CONFLICT (idempotency_key) DO NOTHING
-     RETURNING id`,
+     RETURNING id, account_id, kind, payload`,
     [list.map((n) => n.accountId), list.map((n) => n.kind), list.map((n) => JSON.stringify(n.payload)), list.map((n) => n.idempotencyKey)],
   );
-  return rows.map((r) => r.id).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+  const sorted = rows.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+  const standing = sorted.filter((r) => STANDING_AUDIT[r.kind]);
+  if (standing.length > 0) {
+    await appendAudit(
+      c,
+      standing.map((r) => ({
+        domain: 'billing' as const,
+        action: STANDING_AUDIT[r.kind]!,
+        actorKind: 'component' as const,
+        actor: 'arrears',
+        accountId: r.account_id,
+        subject: `account:${r.account_id}`,
+        details: { notification: r.id, ...r.payload },
+      })),
+    );
+  }
+  return sorted.map((r) => r.id);
 }
 
 /** The account's notifications, newest first, and the webhook they go to. */
@@ -105,19 +131,27 @@ export class NotificationStore {
     return rows.map(toNotification);
   }
 
-  async setWebhook(accountId: string, url: string, secret: string): Promise<Webhook> {
-    const { rows } = await this.pool.query<{ url: string; updated_at: Date }>(
-      `INSERT INTO account_webhooks (account_id, url, secret_enc) VALUES ($1, $2, $3)
-       ON CONFLICT (account_id) DO UPDATE SET url = excluded.url, secret_enc = excluded.secret_enc, updated_at = now()
-       RETURNING url, updated_at`,
-      [accountId, url, this.box.seal(secret, webhookSecretBinding(accountId))],
-    );
-    return { url: rows[0].url, updatedAt: rows[0].updated_at };
+  /** Where the account's notifications go (audited: the URL, never the secret). */
+  async setWebhook(accountId: string, url: string, secret: string, by: AuditActor): Promise<Webhook> {
+    return inTransaction(this.pool, async (c) => {
+      const { rows } = await c.query<{ url: string; updated_at: Date }>(
+        `INSERT INTO account_webhooks (account_id, url, secret_enc) VALUES ($1, $2, $3)
+         ON CONFLICT (account_id) DO UPDATE SET url = excluded.url, secret_enc = excluded.secret_enc, updated_at = now()
+         RETURNING url, updated_at`,
+        [accountId, url, this.box.seal(secret, webhookSecretBinding(accountId))],
+      );
+      await appendAudit(c, { domain: 'billing', action: 'webhook.set', ...actorFields(by), accountId, subject: `webhook:${accountId}`, details: { url } });
+      return { url: rows[0].url, updatedAt: rows[0].updated_at };
+    });
   }
 
-  async removeWebhook(accountId: string): Promise<boolean> {
-    const { rowCount } = await this.pool.query(`DELETE FROM account_webhooks WHERE account_id = $1`, [accountId]);
-    return (rowCount ?? 0) > 0;
+  async removeWebhook(accountId: string, by: AuditActor): Promise<boolean> {
+    return inTransaction(this.pool, async (c) => {
+      const { rows } = await c.query<{ url: string }>(`DELETE FROM account_webhooks WHERE account_id = $1 RETURNING url`, [accountId]);
+      if (!rows[0]) return false;
+      await appendAudit(c, { domain: 'billing', action: 'webhook.remove', ...actorFields(by), accountId, subject: `webhook:${accountId}`, details: { url: rows[0].url } });
+      return true;
+    });
   }
 
   async webhook(accountId: string): Promise<Webhook | null> {

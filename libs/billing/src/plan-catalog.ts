@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { PgPool } from '@app/db';
+import { actorFields, appendAudit, AuditActor } from '@app/audit';
+import { inTransaction, PgPool } from '@app/db';
 import type { MeteringRule } from './metering';
 import type { PricePlan, PriceTier } from './rating';
 
@@ -99,14 +100,25 @@ export class PlanCatalog {
    * Puts the account on plan `code` in `region` from the start of the next hour (the plan must
    * cover the region then). The row is kept for good: the assignments are the audit trail.
    */
-  async assign(accountId: string, region: string, code: string, reason: string | null, now = new Date()): Promise<PlanAssignment> {
+  async assign(accountId: string, region: string, code: string, reason: string | null, by: AuditActor, now = new Date()): Promise<PlanAssignment> {
     const from = new Date((Math.floor(now.getTime() / HOUR) + 1) * HOUR);
     await this.effective(code, region, from);
-    const { rows } = await this.pool.query<{ assigned_at: Date }>(
-      `INSERT INTO account_plans (account_id, region, plan_code, effective_from, reason) VALUES ($1, $2, $3, $4, $5) RETURNING assigned_at`,
-      [accountId, region, code, from, reason],
-    );
-    return { region, plan: code, effectiveFrom: from, reason, assignedAt: rows[0].assigned_at };
+    return inTransaction(this.pool, async (c) => {
+      const { rows } = await c.query<{ assigned_at: Date }>(
+        `INSERT INTO account_plans (account_id, region, plan_code, effective_from, reason) VALUES ($1, $2, $3, $4, $5) RETURNING assigned_at`,
+        [accountId, region, code, from, reason],
+      );
+      await appendAudit(c, {
+        domain: 'billing',
+        action: 'plan.assign',
+        ...actorFields(by),
+        accountId,
+        subject: `plan:${accountId}/${region}`,
+        reason,
+        details: { region, plan: code, effectiveFrom: from.toISOString() },
+      });
+      return { region, plan: code, effectiveFrom: from, reason, assignedAt: rows[0].assigned_at };
+    });
   }
 
   /** Every assignment of the account, newest first. */

@@ -9,6 +9,7 @@ import {
   QueueLimits,
 } from '@app/cmq';
 import { APP_CONFIG, AppConfig } from '@app/config';
+import { actorFields, appendAudit, AuditActor } from '@app/audit';
 import { inTransaction, PgPool } from '@app/db';
 import { LongPoll } from './long-poll';
 import { counterUpsert } from './message-store';
@@ -91,6 +92,18 @@ export class QueueService {
     return inTransaction(this.pool, fn);
   }
 
+  /** The audit entry of a queue change, in its transaction (last: the chain's head is locked until commit). */
+  private audit(c: PoolClient, by: AuditActor, scope: TenantScope, name: string, action: string, details: Record<string, unknown>): Promise<unknown> {
+    return appendAudit(c, {
+      domain: 'queues',
+      action,
+      ...actorFields(by),
+      accountId: scope.accountId,
+      subject: `queue:${scope.region}/${name}`,
+      details,
+    });
+  }
+
   /** Serialises this account's queue-set changes (creation under a limit, dead-letter bindings). */
   private async lockAccount(c: PoolClient, accountId: string): Promise<void> {
     await c.query(`SELECT pg_advisory_xact_lock(hashtextextended('queues:' || $1, 0))`, [accountId]);
@@ -139,7 +152,8 @@ export class QueueService {
     scope: TenantScope,
     name: string,
     given: Partial<QueueAttributes>,
-    deadLetter?: DeadLetterPolicyParam,
+    deadLetter: DeadLetterPolicyParam | undefined,
+    by: AuditActor,
   ): Promise<string> {
     const attrs = {} as QueueAttributes;
     for (const a of QUEUE_ATTRIBUTE_NAMES) attrs[a] = given[a] ?? QueueLimits[a].default;
@@ -192,6 +206,7 @@ export class QueueService {
             binding.max_time_to_live,
           ],
         );
+        await this.audit(c, by, scope, name, 'queue.create', { queueId, attributes: attrs, deadLetter: deadLetter ?? null });
       });
     } catch (err) {
       if ((err as { code?: string }).code === '23505') throw CmqErrors.queueExists();
@@ -316,7 +331,8 @@ export class QueueService {
     scope: TenantScope,
     name: string,
     given: Partial<QueueAttributes>,
-    deadLetter?: DeadLetterChange,
+    deadLetter: DeadLetterChange | undefined,
+    by: AuditActor,
   ): Promise<QueueAttributes & { queueId: string }> {
     const row = await this.tx(async (c) => {
       if (deadLetter !== undefined) await this.lockAccount(c, scope.accountId);
@@ -360,6 +376,11 @@ export class QueueService {
           binding.max_time_to_live,
         ],
       );
+      await this.audit(c, by, scope, current.name, deadLetter === null && Object.keys(given).length === 0 ? 'queue.unbind-dead-letter' : 'queue.set', {
+        queueId: current.queueId,
+        changed: given,
+        deadLetter: deadLetter === undefined ? 'unchanged' : deadLetter,
+      });
       return rows[0];
     });
     await this.registry.changed(scope, name);
@@ -370,20 +391,24 @@ export class QueueService {
   }
 
   /** UnbindDeadLetterQueue: the queue keeps its dead messages from now on. */
-  async unbindDeadLetter(scope: TenantScope, name: string): Promise<{ queueId: string }> {
-    const r = await this.setAttributes(scope, name, {}, null);
+  async unbindDeadLetter(scope: TenantScope, name: string, by: AuditActor): Promise<{ queueId: string }> {
+    const r = await this.setAttributes(scope, name, {}, null, by);
     return { queueId: r.queueId };
   }
 
   /** Per-queue QPS limit (internal API); null restores the deployment's default. */
-  async setQpsLimit(scope: TenantScope, name: string, qpsLimit: number | null): Promise<QueueInfo> {
-    const { rows } = await this.pool.query<QueueRow>(
-      `UPDATE queues SET qps_limit = $4, last_modify_time = now()
-        WHERE account_id = $1 AND region = $2 AND lower(name) = lower($3) AND deleted_at IS NULL
-        RETURNING ${QUEUE_COLUMNS}`,
-      [scope.accountId, scope.region, name, qpsLimit],
-    );
-    if (!rows[0]) throw CmqErrors.queueNotExist();
+  async setQpsLimit(scope: TenantScope, name: string, qpsLimit: number | null, by: AuditActor): Promise<QueueInfo> {
+    const rows = await this.tx(async (c) => {
+      const { rows } = await c.query<QueueRow>(
+        `UPDATE queues SET qps_limit = $4, last_modify_time = now()
+          WHERE account_id = $1 AND region = $2 AND lower(name) = lower($3) AND deleted_at IS NULL
+          RETURNING ${QUEUE_COLUMNS}`,
+        [scope.accountId, scope.region, name, qpsLimit],
+      );
+      if (!rows[0]) throw CmqErrors.queueNotExist();
+      await this.audit(c, by, scope, rows[0].name, 'queue.qps-limit', { queueId: rows[0].queue_id, qpsLimit });
+      return rows;
+    });
     await this.registry.changed(scope, name);
     return toQueueInfo(rows[0]);
   }
@@ -392,44 +417,53 @@ export class QueueService {
    * RewindQueue: messages produced at or after `startSeconds` are delivered again, in production
    * order, deleted ones still inside the rewind window included. Their receipt handles die.
    */
-  async rewind(scope: TenantScope, name: string, startSeconds: number): Promise<void> {
+  async rewind(scope: TenantScope, name: string, startSeconds: number, by: AuditActor): Promise<void> {
     const q = await this.registry.load(scope, name);
     if (q.rewindSeconds === 0) throw CmqErrors.rewindDisabled();
-    const { rows } = await this.pool.query<{ restored: string; requeued: string; in_window: boolean }>(
-      `WITH w AS (
-         SELECT $2::bigint * 1000 AS start_ms,
-                $2::bigint BETWEEN extract(epoch FROM now())::bigint - $3::bigint AND extract(epoch FROM now())::bigint AS in_window
-       ), restored AS (
-         UPDATE messages m
-            SET deleted_ms = NULL, visible_ms = m.enqueue_ms, receipt = 0, dequeue_count = 0, first_dequeue_ms = 0
-           FROM w
-          WHERE w.in_window AND m.queue_id = $1 AND m.deleted_ms IS NOT NULL AND m.enqueue_ms >= w.start_ms
-         RETURNING m.msg_id
-       ), requeued AS (
-         UPDATE messages m
-            SET visible_ms = m.enqueue_ms, receipt = 0, dequeue_count = 0, first_dequeue_ms = 0
-           FROM w
-          WHERE w.in_window AND m.queue_id = $1 AND m.deleted_ms IS NULL AND m.enqueue_ms >= w.start_ms
-            AND m.dequeue_count > 0
-         RETURNING m.msg_id
-       ), delta AS (
-         SELECT $1::bigint AS queue_id, 1 AS msgs, -1 AS rewind_msgs FROM restored
-       ), cnt AS (${counterUpsert('delta')})
-       SELECT (SELECT count(*) FROM restored) AS restored, (SELECT count(*) FROM requeued) AS requeued,
-              (SELECT in_window FROM w) AS in_window`,
-      [q.id, startSeconds, q.rewindSeconds],
-    );
-    if (!rows[0].in_window) throw CmqErrors.rewindTime();
+    const rows = await this.tx(async (c) => {
+      const { rows } = await c.query<{ restored: string; requeued: string; in_window: boolean }>(
+        `WITH w AS (
+           SELECT $2::bigint * 1000 AS start_ms,
+                  $2::bigint BETWEEN extract(epoch FROM now())::bigint - $3::bigint AND extract(epoch FROM now())::bigint AS in_window
+         ), restored AS (
+           UPDATE messages m
+              SET deleted_ms = NULL, visible_ms = m.enqueue_ms, receipt = 0, dequeue_count = 0, first_dequeue_ms = 0
+             FROM w
+            WHERE w.in_window AND m.queue_id = $1 AND m.deleted_ms IS NOT NULL AND m.enqueue_ms >= w.start_ms
+           RETURNING m.msg_id
+         ), requeued AS (
+           UPDATE messages m
+              SET visible_ms = m.enqueue_ms, receipt = 0, dequeue_count = 0, first_dequeue_ms = 0
+             FROM w
+            WHERE w.in_window AND m.queue_id = $1 AND m.deleted_ms IS NULL AND m.enqueue_ms >= w.start_ms
+              AND m.dequeue_count > 0
+           RETURNING m.msg_id
+         ), delta AS (
+           SELECT $1::bigint AS queue_id, 1 AS msgs, -1 AS rewind_msgs FROM restored
+         ), cnt AS (${counterUpsert('delta')})
+         SELECT (SELECT count(*) FROM restored) AS restored, (SELECT count(*) FROM requeued) AS requeued,
+                (SELECT in_window FROM w) AS in_window`,
+        [q.id, startSeconds, q.rewindSeconds],
+      );
+      if (!rows[0].in_window) throw CmqErrors.rewindTime();
+      await this.audit(c, by, scope, q.name, 'queue.rewind', {
+        queueId: q.queueId,
+        startConsumeTime: startSeconds,
+        restored: Number(rows[0].restored),
+        requeued: Number(rows[0].requeued),
+      });
+      return rows;
+    });
     const woken = Number(rows[0].restored) + Number(rows[0].requeued);
     if (woken > 0) this.longPoll.notify(q.id, woken);
   }
 
   /** Marks the queue deleted; its messages are purged in the background by the worker. */
-  async delete(scope: TenantScope, name: string): Promise<void> {
+  async delete(scope: TenantScope, name: string, by: AuditActor): Promise<void> {
     await this.tx(async (c) => {
       await this.lockAccount(c, scope.accountId);
-      const { rows } = await c.query<{ id: string; in_use: boolean }>(
-        `SELECT id, EXISTS (SELECT 1 FROM queues s WHERE s.dead_letter_queue = q.id AND s.deleted_at IS NULL) AS in_use
+      const { rows } = await c.query<{ id: string; queue_id: string; name: string; in_use: boolean }>(
+        `SELECT id, queue_id, name, EXISTS (SELECT 1 FROM queues s WHERE s.dead_letter_queue = q.id AND s.deleted_at IS NULL) AS in_use
            FROM queues q
           WHERE account_id = $1 AND region = $2 AND lower(name) = lower($3) AND deleted_at IS NULL
           FOR UPDATE`,
@@ -438,6 +472,7 @@ export class QueueService {
       if (!rows[0]) throw CmqErrors.queueNotExist();
       if (rows[0].in_use) throw CmqErrors.deadLetterInUse();
       await c.query(`UPDATE queues SET deleted_at = now() WHERE id = $1`, [rows[0].id]);
+      await this.audit(c, by, scope, rows[0].name, 'queue.delete', { queueId: rows[0].queue_id });
     });
     await this.registry.changed(scope, name);
   }

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import type { PoolClient } from 'pg';
 import { APP_CONFIG, AppConfig } from '@app/config';
+import { appendAudit } from '@app/audit';
 import { inTransaction, PgPool } from '@app/db';
 import { formatAmount, insertNotifications, LedgerService, NewNotification, NotificationDispatcher } from '@app/billing';
 import { SLA_CLOCK, SlaClock } from './clock';
@@ -249,8 +250,9 @@ export class MonthClose {
   /**
    * Closes `month`: revision 1 of every account's result, credits granted. A month closed before
    * is left as it is (answers closed: false); so is one another process is closing right now.
+   * The close is audited as the operator's (`operator`) or, without one, the worker's.
    */
-  async close(month: string): Promise<CloseResult> {
+  async close(month: string, operator?: string): Promise<CloseResult> {
     const t0 = Date.now();
     const lock = await this.pool.connect();
     try {
@@ -269,11 +271,23 @@ export class MonthClose {
           breaches += page.filter((a) => !a.result.meetsTarget).length;
           credits += stored;
         }
-        await this.pool.query(
-          `INSERT INTO sla_month_closes (month, policy_version, revision, accounts, closed_at) VALUES ($1::date, $2, 1, $3, $4)
-           ON CONFLICT (month) DO NOTHING`,
-          [`${month}-01`, ctx.policy.version, accounts, new Date(this.clock.now())],
-        );
+        await inTransaction(this.pool, async (c) => {
+          const { rowCount } = await c.query(
+            `INSERT INTO sla_month_closes (month, policy_version, revision, accounts, closed_at) VALUES ($1::date, $2, 1, $3, $4)
+             ON CONFLICT (month) DO NOTHING`,
+            [`${month}-01`, ctx.policy.version, accounts, new Date(this.clock.now())],
+          );
+          if (!rowCount) return;
+          await appendAudit(c, {
+            domain: 'sla',
+            action: 'month.close',
+            actorKind: operator ? 'operator' : 'component',
+            actor: operator ?? 'worker',
+            subject: `month:${month}`,
+            details: { policyVersion: ctx.policy.version, revision: 1, accounts, breaches, credits: formatAmount(credits) },
+            at: new Date(this.clock.now()),
+          });
+        });
         const ms = Date.now() - t0;
         this.logger.log(`SLA month ${month} closed: ${accounts} accounts, ${breaches} below target, credits ${formatAmount(credits)} (${ms} ms)`);
         return { month, closed: true, revision: 1, accounts, breaches, creditsNano: credits, ms };
@@ -313,12 +327,15 @@ export class MonthClose {
         }
         await inTransaction(this.pool, async (c) => {
           await c.query(`UPDATE sla_month_closes SET revision = $2, revised_at = $3 WHERE month = $1::date`, [`${month}-01`, revision, new Date(this.clock.now())]);
-          await c.query(`INSERT INTO sla_audit (actor, action, subject, reason, details) VALUES ($1, 'month.recompute', $2, $3, $4)`, [
+          await appendAudit(c, {
+            domain: 'sla',
+            action: 'month.recompute',
+            actorKind: 'operator',
             actor,
-            `month:${month}`,
+            subject: `month:${month}`,
             reason,
-            JSON.stringify({ revision, changed, creditDelta: formatAmount(delta) }),
-          ]);
+            details: { revision, changed, creditDelta: formatAmount(delta) },
+          });
         });
         return { revision, changed, creditDeltaNano: delta };
       } finally {

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { PoolClient } from 'pg';
+import { appendAudit } from '@app/audit';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { inTransaction, PgPool } from '@app/db';
 import { SLA_CLOCK, SlaClock } from './clock';
@@ -73,16 +74,6 @@ export interface AttributionRecord {
   createdAt: Date;
   withdrawnAt: Date | null;
   withdrawnBy: string | null;
-}
-
-export interface AuditRecord {
-  id: string;
-  actor: string;
-  action: string;
-  subject: string;
-  reason: string | null;
-  details: Record<string, unknown>;
-  createdAt: Date;
 }
 
 /** A window the month close applies: a MaintenanceWindow and the region it covers (null: all). */
@@ -359,34 +350,6 @@ export class SlaOperations {
     });
   }
 
-  /** The audit, newest first; `before` is an audit id (the previous page's last). */
-  async auditLog(limit: number, before?: string): Promise<AuditRecord[]> {
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw invalid('limit must be an integer from 1 to 1000');
-    if (before !== undefined && !ID.test(before)) throw invalid('before must be an audit entry id');
-    const { rows } = await this.db.query<{
-      id: string;
-      actor: string;
-      action: string;
-      subject: string;
-      reason: string | null;
-      details: Record<string, unknown>;
-      created_at: Date;
-    }>(
-      `SELECT id::text, actor, action, subject, reason, details, created_at FROM sla_audit
-       WHERE ($1::bigint IS NULL OR id < $1) ORDER BY id DESC LIMIT $2`,
-      [before ?? null, limit],
-    );
-    return rows.map((r) => ({
-      id: r.id,
-      actor: r.actor,
-      action: r.action,
-      subject: r.subject,
-      reason: r.reason,
-      details: r.details,
-      createdAt: r.created_at,
-    }));
-  }
-
   /**
    * The windows the month close applies to [from, to) (Unix ms): those overlapping it and not
    * cancelled, whether or not announced in time (the evaluation judges the notice).
@@ -484,14 +447,7 @@ export class SlaOperations {
     details: Record<string, unknown>,
     now: number,
   ): Promise<void> {
-    await c.query(`INSERT INTO sla_audit (actor, action, subject, reason, details, created_at) VALUES ($1, $2, $3, $4, $5, $6)`, [
-      actor,
-      action,
-      subject,
-      reason,
-      JSON.stringify(details),
-      new Date(now),
-    ]);
+    await appendAudit(c, { domain: 'sla', action, actorKind: 'operator', actor, subject, reason, details, at: new Date(now) });
   }
 
   private actor(actor: string): string {

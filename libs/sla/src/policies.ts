@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { appendAudit } from '@app/audit';
 import { inTransaction, PgPool } from '@app/db';
 import { SLA_CLOCK, SlaClock } from './clock';
 import { isMonth, monthOf, nextMonth } from './month';
@@ -91,12 +92,7 @@ export class SlaPolicies {
           JSON.stringify(p.creditBands.map((b) => ({ belowPpm: b.belowPpm, creditPct: b.creditPct }))),
         ],
       );
-      await c.query(`INSERT INTO sla_audit (actor, action, subject, reason, details) VALUES ($1, 'policy.create', $2, $3, $4)`, [
-        actor,
-        `policy:${rows[0].version}`,
-        reason,
-        JSON.stringify(p),
-      ]);
+      await appendAudit(c, { domain: 'sla', action: 'policy.create', actorKind: 'operator', actor, subject: `policy:${rows[0].version}`, reason, details: p });
       return rows[0].version;
     });
     return this.signals.policyVersion(version);

@@ -101,13 +101,13 @@ export class ProbeAccount {
       const credential = await this.credentials.resolve(enabled.secretId);
       if (credential) return { secretId: credential.secretId, secretKey: credential.secretKey };
     }
-    const created = await this.accounts.createKey(accountId);
+    const created = await this.accounts.createKey(accountId, { kind: 'component', name: 'sla-prober', via: 'worker' });
     return { secretId: created.secretId, secretKey: created.secretKey };
   }
 
   private async ensureCanary(accountId: string, region: string): Promise<void> {
     try {
-      await this.queues.create({ accountId, region }, CANARY_QUEUE, {});
+      await this.queues.create({ accountId, region }, CANARY_QUEUE, {}, undefined, { kind: 'component', name: 'sla-prober', via: 'worker' });
       this.logger.log(`canary queue ${CANARY_QUEUE} made in ${region}`);
     } catch (err) {
       if (err instanceof CmqError && err.code === CmqErrors.queueExists().code) return;

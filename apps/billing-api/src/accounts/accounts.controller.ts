@@ -3,6 +3,8 @@ import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { AccountsException, AccountsExceptionCode, AccountsService } from '@app/accounts';
 import { AccountView, CreateAccountDto, CreatedKeyView, KeyView } from './accounts.dto';
 import { Roles } from '../auth/roles';
+import { ApiOperatorHeader, OperatorActor } from '../auth/principal.decorator';
+import type { AuditActor } from '@app/audit';
 
 const SECRET_ID = /^AKID[A-Za-z0-9]{1,60}$/;
 
@@ -21,8 +23,9 @@ export class AccountsController {
   constructor(private readonly accounts: AccountsService) {}
 
   @Post()
-  async create(@Body() dto: CreateAccountDto): Promise<AccountView> {
-    return AccountView.of(await this.accounts.createAccount(dto.name, dto.region));
+  @ApiOperatorHeader()
+  async create(@OperatorActor() by: AuditActor, @Body() dto: CreateAccountDto): Promise<AccountView> {
+    return AccountView.of(await this.accounts.createAccount(dto.name, dto.region, by));
   }
 
   @Get(':id')
@@ -31,8 +34,9 @@ export class AccountsController {
   }
 
   @Post(':id/keys')
-  async createKey(@Param('id', new ParseUUIDPipe()) id: string): Promise<CreatedKeyView> {
-    const k = await this.accounts.createKey(id);
+  @ApiOperatorHeader()
+  async createKey(@OperatorActor() by: AuditActor, @Param('id', new ParseUUIDPipe()) id: string): Promise<CreatedKeyView> {
+    const k = await this.accounts.createKey(id, by);
     return { ...KeyView.of(k), secretKey: k.secretKey };
   }
 
@@ -44,20 +48,23 @@ export class AccountsController {
   @Roles('ops')
   @Post(':id/keys/:secretId/disable')
   @HttpCode(200)
-  async disable(@Param('id', new ParseUUIDPipe()) id: string, @Param('secretId') secretId: string): Promise<KeyView> {
-    return KeyView.of(await this.accounts.setKeyStatus(id, secretIdParam(secretId), 'disabled'));
+  @ApiOperatorHeader()
+  async disable(@OperatorActor() by: AuditActor, @Param('id', new ParseUUIDPipe()) id: string, @Param('secretId') secretId: string): Promise<KeyView> {
+    return KeyView.of(await this.accounts.setKeyStatus(id, secretIdParam(secretId), 'disabled', by));
   }
 
   @Roles('ops')
   @Post(':id/keys/:secretId/enable')
   @HttpCode(200)
-  async enable(@Param('id', new ParseUUIDPipe()) id: string, @Param('secretId') secretId: string): Promise<KeyView> {
-    return KeyView.of(await this.accounts.setKeyStatus(id, secretIdParam(secretId), 'enabled'));
+  @ApiOperatorHeader()
+  async enable(@OperatorActor() by: AuditActor, @Param('id', new ParseUUIDPipe()) id: string, @Param('secretId') secretId: string): Promise<KeyView> {
+    return KeyView.of(await this.accounts.setKeyStatus(id, secretIdParam(secretId), 'enabled', by));
   }
 
   @Delete(':id/keys/:secretId')
   @HttpCode(204)
-  async remove(@Param('id', new ParseUUIDPipe()) id: string, @Param('secretId') secretId: string): Promise<void> {
-    await this.accounts.deleteKey(id, secretIdParam(secretId));
+  @ApiOperatorHeader()
+  async remove(@OperatorActor() by: AuditActor, @Param('id', new ParseUUIDPipe()) id: string, @Param('secretId') secretId: string): Promise<void> {
+    await this.accounts.deleteKey(id, secretIdParam(secretId), by);
   }
 }

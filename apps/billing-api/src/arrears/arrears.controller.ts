@@ -16,6 +16,8 @@ import { IsOptional, IsString, IsUrl, Matches, MaxLength, ValidateIf } from 'cla
 import { AccountsService } from '@app/accounts';
 import { LedgerService, Notification, NOTIFICATION_KINDS, NotificationStore, parseAmount, Webhook } from '@app/billing';
 import { PageLimitQuery } from '../pagination';
+import { ApiOperatorHeader, OperatorActor } from '../auth/principal.decorator';
+import type { AuditActor } from '@app/audit';
 import { AMOUNT, AMOUNT_MESSAGE, BalanceView } from '../ledger/ledger.controller';
 
 export class SetWebhookDto {
@@ -109,9 +111,10 @@ export class ArrearsController {
 
   /** Sets the webhook; notifications from now on (and those still pending) go to it. */
   @Put('webhook')
-  async setWebhook(@Param('id', new ParseUUIDPipe()) id: string, @Body() dto: SetWebhookDto): Promise<WebhookView> {
+  @ApiOperatorHeader()
+  async setWebhook(@OperatorActor() by: AuditActor, @Param('id', new ParseUUIDPipe()) id: string, @Body() dto: SetWebhookDto): Promise<WebhookView> {
     await this.accounts.getAccount(id);
-    return WebhookView.of(id, await this.notifications.setWebhook(id, dto.url, dto.secret));
+    return WebhookView.of(id, await this.notifications.setWebhook(id, dto.url, dto.secret, by));
   }
 
   @Get('webhook')
@@ -125,18 +128,24 @@ export class ArrearsController {
   /** Notifications are still stored, and listed, without one. */
   @Delete('webhook')
   @HttpCode(204)
-  async removeWebhook(@Param('id', new ParseUUIDPipe()) id: string): Promise<void> {
+  @ApiOperatorHeader()
+  async removeWebhook(@OperatorActor() by: AuditActor, @Param('id', new ParseUUIDPipe()) id: string): Promise<void> {
     await this.accounts.getAccount(id);
-    if (!(await this.notifications.removeWebhook(id))) throw new NotFoundException(`account ${id} has no webhook`);
+    if (!(await this.notifications.removeWebhook(id, by))) throw new NotFoundException(`account ${id} has no webhook`);
   }
 
   /** Armed at once: the next posting that leaves the funds below it alerts. */
   @Put('alert-threshold')
-  async setAlertThreshold(@Param('id', new ParseUUIDPipe()) id: string, @Body() dto: SetAlertThresholdDto): Promise<BalanceView> {
+  @ApiOperatorHeader()
+  async setAlertThreshold(
+    @OperatorActor() by: AuditActor,
+    @Param('id', new ParseUUIDPipe()) id: string,
+    @Body() dto: SetAlertThresholdDto,
+  ): Promise<BalanceView> {
     await this.accounts.getAccount(id);
     const amount = dto.amount === null ? null : parseAmount(dto.amount);
     if (amount !== null && amount <= 0n) throw new BadRequestException('amount must be more than 0 (null turns the alert off)');
-    return BalanceView.of(await this.ledger.setAlertThreshold(id, amount));
+    return BalanceView.of(await this.ledger.setAlertThreshold(id, amount, by));
   }
 
   @Get('notifications')

@@ -1,6 +1,7 @@
 import { CanActivate, ExecutionContext, ForbiddenException, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { auditScope } from '@app/audit';
 import { PUBLIC_KEY } from '@app/common';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { Role, ROLES_KEY } from './roles';
@@ -21,7 +22,7 @@ const READS = new Set(['GET', 'HEAD']);
  * otherwise; see {@link Roles} for the default). The token is compared as its SHA-256 digest
  * against every configured token's, in constant time and without stopping at a match, so the
  * time taken tells nothing of which token, or how much of one, matched. The caller is put on
- * the request as `principal`.
+ * the request as `principal`, and what the request changes is audited as coming through it.
  */
 @Injectable()
 export class ApiTokenGuard implements CanActivate {
@@ -55,6 +56,8 @@ export class ApiTokenGuard implements CanActivate {
     const principal = this.identify(match[1]);
     if (!principal) throw new UnauthorizedException('invalid bearer token');
     req.principal = principal;
+    const scope = auditScope.current();
+    if (scope) scope.via = `api:${principal.name}`;
     if (principal.role === 'admin') return true;
     const allowed = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets);
     if (allowed ? allowed.includes(principal.role) : READS.has(req.method)) return true;

@@ -1,9 +1,29 @@
-import { createParamDecorator, ExecutionContext } from '@nestjs/common';
+import { applyDecorators, createParamDecorator, ExecutionContext } from '@nestjs/common';
+import { ApiHeader } from '@nestjs/swagger';
+import type { AuditActor } from '@app/audit';
 import type { Principal } from './api-token.guard';
+import { actorOf } from '../params';
 
-/** The caller of a guarded route (its token's name and role). */
-export const Caller = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal => {
-  const principal = ctx.switchToHttp().getRequest<{ principal?: Principal }>().principal;
+type GuardedRequest = { principal?: Principal; headers: Record<string, string | string[] | undefined> };
+
+function principalOf(ctx: ExecutionContext): Principal {
+  const principal = ctx.switchToHttp().getRequest<GuardedRequest>().principal;
   if (!principal) throw new Error('no principal on the request: the route is public');
   return principal;
+}
+
+/** The caller of a guarded route (its token's name and role). */
+export const Caller = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal => principalOf(ctx));
+
+/**
+ * The operator an action is audited as: the X-Operator header when given (1-128 printable
+ * ASCII, 400 otherwise), else the token's name. Pair with {@link ApiOperatorHeader}.
+ */
+export const OperatorActor = createParamDecorator((_: unknown, ctx: ExecutionContext): AuditActor => {
+  const header = ctx.switchToHttp().getRequest<GuardedRequest>().headers['x-operator'];
+  return { kind: 'operator', name: actorOf(principalOf(ctx), Array.isArray(header) ? header[0] : header) };
 });
+
+/** The optional X-Operator header in the OpenAPI document. */
+export const ApiOperatorHeader = () =>
+  applyDecorators(ApiHeader({ name: 'X-Operator', required: false, description: 'who does it, as the audit trail records it (default: the token’s name)' }));

@@ -1,10 +1,10 @@
 import { Controller, Get, Inject, Param, ParseUUIDPipe, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
-import { IsOptional, Matches } from 'class-validator';
+import { ApiBearerAuth, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { AccountsService } from '@app/accounts';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { PgPool } from '@app/db';
-import { PageLimitQuery } from '../pagination';
+import { AuditTrail } from '@app/audit';
+import { AuditPage, auditPage, AuditPageQuery } from '../audit/audit.views';
 
 export class DataStoreView {
   @ApiProperty({ example: 'gz' }) region: string;
@@ -25,17 +25,10 @@ export class DataRightsView {
   @ApiProperty({ description: 'replicas + backup copies' }) copies: number;
 }
 
-export class AuditRecordsQuery extends PageLimitQuery {
-  @ApiPropertyOptional({ description: 'an audit record id: only older ones (the previous page’s nextBefore)' })
-  @IsOptional()
-  @Matches(/^[1-9]\d{0,17}$/, { message: 'before must be an audit record id' })
-  before?: string;
-}
-
 /**
  * The account's data rights: where its data is stored (each region's location, from
  * DATA_LOCATIONS) and how many copies exist (DATA_REPLICAS, DATA_BACKUP_COPIES), and the audit
- * records of what was done to its resources without a request of its own.
+ * records of what was done to its resources.
  */
 @ApiTags('accounts')
 @ApiBearerAuth()
@@ -45,6 +38,7 @@ export class DataRightsController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly accounts: AccountsService,
     private readonly pool: PgPool,
+    private readonly trail: AuditTrail,
   ) {}
 
   @Get('data-rights')
@@ -79,18 +73,10 @@ export class DataRightsController {
     };
   }
 
+  /** The account's own audit records: what was done to its resources, by whom and through what. */
   @Get('audit-records')
-  async auditRecords(@Param('id', new ParseUUIDPipe()) id: string, @Query() q: AuditRecordsQuery) {
+  async auditRecords(@Param('id', new ParseUUIDPipe()) id: string, @Query() q: AuditPageQuery): Promise<AuditPage> {
     await this.accounts.getAccount(id);
-    const limit = q.limit ?? 20;
-    const { rows } = await this.pool.query<{ id: string; action: string; actor: string; details: unknown; created_at: Date }>(
-      `SELECT id::text, action, actor, details, created_at FROM audit_log
-        WHERE account_id = $1 AND ($2::bigint IS NULL OR id < $2::bigint) ORDER BY id DESC LIMIT $3`,
-      [id, q.before ?? null, limit],
-    );
-    return {
-      records: rows.map((r) => ({ id: r.id, action: r.action, actor: r.actor, details: r.details, at: r.created_at.toISOString() })),
-      nextBefore: rows.length === limit ? rows[rows.length - 1].id : null,
-    };
+    return auditPage(this.trail, { ...q, accountId: id });
   }
 }

@@ -17,6 +17,8 @@ import type { FastifyReply } from 'fastify';
 import { AccountsService } from '@app/accounts';
 import { Balance, EntryKind, formatAmount, IdempotencyConflictError, LedgerEntry, LedgerService, Nano, parseAmount } from '@app/billing';
 import { Roles } from '../auth/roles';
+import { ApiOperatorHeader, OperatorActor } from '../auth/principal.decorator';
+import type { AuditActor } from '@app/audit';
 
 export const AMOUNT = /^-?\d{1,18}(\.\d{1,9})?$/;
 export const AMOUNT_MESSAGE = 'amount must be a decimal string such as "100.00" (at most 9 decimals)';
@@ -122,6 +124,7 @@ export class LedgerController {
     kind: EntryKind,
     amount: Nano,
     request: unknown,
+    by: AuditActor,
     reason?: string,
   ): Promise<EntryView> {
     const k = idempotencyKey(key);
@@ -134,6 +137,7 @@ export class LedgerController {
         idempotencyKey: `${kind}:${accountId}:${k}`,
         request,
         reason,
+        audit: { actorKind: by.kind, actor: by.name, action: `ledger.${kind}`, reason: reason ?? null },
       });
       if (replayed) void res.header('idempotent-replayed', 'true');
       return EntryView.of(entry);
@@ -147,7 +151,9 @@ export class LedgerController {
   @Post('topups')
   @HttpCode(201)
   @ApiHeader({ name: 'Idempotency-Key', required: true })
+  @ApiOperatorHeader()
   async topup(
+    @OperatorActor() by: AuditActor,
     @Param('id', new ParseUUIDPipe()) id: string,
     @Headers('idempotency-key') key: string | undefined,
     @Body() dto: TopupDto,
@@ -155,14 +161,16 @@ export class LedgerController {
   ): Promise<EntryView> {
     const amount = parseAmount(dto.amount);
     if (amount <= 0n) throw new BadRequestException('amount must be more than 0');
-    return this.post(res, id, key, 'topup', amount, { amount: amount.toString() });
+    return this.post(res, id, key, 'topup', amount, { amount: amount.toString() }, by);
   }
 
   @Roles('ops')
   @Post('adjustments')
   @HttpCode(201)
   @ApiHeader({ name: 'Idempotency-Key', required: true })
+  @ApiOperatorHeader()
   async adjust(
+    @OperatorActor() by: AuditActor,
     @Param('id', new ParseUUIDPipe()) id: string,
     @Headers('idempotency-key') key: string | undefined,
     @Body() dto: AdjustmentDto,
@@ -170,7 +178,7 @@ export class LedgerController {
   ): Promise<EntryView> {
     const amount = parseAmount(dto.amount);
     if (amount === 0n) throw new BadRequestException('amount must not be 0');
-    return this.post(res, id, key, 'adjustment', amount, { amount: amount.toString(), reason: dto.reason }, dto.reason);
+    return this.post(res, id, key, 'adjustment', amount, { amount: amount.toString(), reason: dto.reason }, by, dto.reason);
   }
 
   @Get('balance')

@@ -4,6 +4,8 @@ import { IsNotEmpty, IsOptional, IsString, Matches, MaxLength } from 'class-vali
 import { AccountsService } from '@app/accounts';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { NoPlanError, PlanAssignment, PlanCatalog } from '@app/billing';
+import type { AuditActor } from '@app/audit';
+import { ApiOperatorHeader, OperatorActor } from '../auth/principal.decorator';
 
 export class AssignPlanDto {
   @ApiProperty({ example: 'default', description: 'code of a price plan that covers the region' })
@@ -53,7 +55,9 @@ export class AccountPlansController {
 
   @Put(':region')
   @HttpCode(200)
+  @ApiOperatorHeader()
   async assign(
+    @OperatorActor() by: AuditActor,
     @Param('id', new ParseUUIDPipe()) id: string,
     @Param('region') region: string,
     @Body() dto: AssignPlanDto,
@@ -61,7 +65,7 @@ export class AccountPlansController {
     if (!this.config.regions.includes(region)) throw new BadRequestException(`region ${region} is not served here`);
     await this.accounts.getAccount(id);
     try {
-      return PlanAssignmentView.of(await this.plans.assign(id, region, dto.plan, dto.reason ?? null));
+      return PlanAssignmentView.of(await this.plans.assign(id, region, dto.plan, dto.reason ?? null, by));
     } catch (err) {
       if (err instanceof NoPlanError) throw new BadRequestException(err.message);
       throw err;

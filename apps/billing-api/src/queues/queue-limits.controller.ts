@@ -1,10 +1,13 @@
-import { Body, Controller, NotFoundException, Param, ParseUUIDPipe, Put } from '@nestjs/common';
-import { ApiBearerAuth, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Headers, NotFoundException, Param, ParseUUIDPipe, Put } from '@nestjs/common';
+import { ApiBearerAuth, ApiHeader, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsInt, IsOptional, IsString, Matches, Max, Min, ValidateIf } from 'class-validator';
 import { AccountsService } from '@app/accounts';
 import { CmqError, QUEUE_NAME_RE } from '@app/cmq';
 import { QpsThrottle, QueueService } from '@app/queues';
 import { Roles } from '../auth/roles';
+import { Caller } from '../auth/principal.decorator';
+import type { Principal } from '../auth/api-token.guard';
+import { actorOf } from '../params';
 
 export class SetQpsLimitDto {
   @ApiProperty({ nullable: true, example: 10000, description: "requests/s; null restores the deployment's QUEUE_QPS_LIMIT" })
@@ -43,16 +46,20 @@ export class QueueLimitsController {
   /** Sets one queue's requests/s cap; every queue-api process applies it at once. */
   @Roles('ops')
   @Put(':queueName/qps-limit')
+  @ApiHeader({ name: 'X-Operator', required: false, description: 'who does it (recorded in the audit trail; default: the token’s name)' })
   async setQpsLimit(
+    @Caller() caller: Principal,
+    @Headers('x-operator') who: string | undefined,
     @Param('id', new ParseUUIDPipe()) id: string,
     @Param('queueName') queueName: string,
     @Body() dto: SetQpsLimitDto,
   ): Promise<QpsLimitView> {
+    const by = { kind: 'operator' as const, name: actorOf(caller, who) };
     const account = await this.accounts.getAccount(id);
     const region = dto.region ?? account.region;
     if (!QUEUE_NAME_RE.test(queueName)) throw new NotFoundException(`queue ${queueName.slice(0, 64)} does not exist`);
     try {
-      const q = await this.queues.setQpsLimit({ accountId: account.id, region }, queueName, dto.qpsLimit);
+      const q = await this.queues.setQpsLimit({ accountId: account.id, region }, queueName, dto.qpsLimit, by);
       return { queueId: q.queueId, queueName: q.name, region: q.region, qpsLimit: q.qpsLimit, effectiveQpsLimit: this.throttle.limitOf(q) };
     } catch (err) {
       if (err instanceof CmqError && err.code === 4440) throw new NotFoundException(`queue ${queueName} does not exist in ${region}`);

@@ -17,14 +17,14 @@ import {
   ATTRIBUTED_CAUSES,
   AttributedCause,
   AttributionRecord,
-  AuditRecord,
   MaintenanceRecord,
   REASON_MAX_LENGTH,
   SlaOperations,
   SlaOperationsError,
   SlaOperationsErrorCode,
 } from '@app/sla';
-import { PageLimitQuery } from '../pagination';
+import { AuditTrail } from '@app/audit';
+import { AuditPage, auditPage, AuditPageQuery } from '../audit/audit.views';
 import { operator } from '../params';
 import { Roles } from '../auth/roles';
 
@@ -146,13 +146,6 @@ export class ListAttributionsQuery extends RangeQuery {
   includeWithdrawn?: 'true' | 'false';
 }
 
-export class AuditQuery extends PageLimitQuery {
-  @ApiPropertyOptional({ description: 'an audit entry id: only older ones (the previous page’s nextBefore)' })
-  @IsOptional()
-  @Matches(/^[1-9]\d{0,17}$/, { message: 'before must be an audit entry id' })
-  before?: string;
-}
-
 export class MaintenanceView {
   @ApiProperty() id: string;
   @ApiProperty({ nullable: true, description: 'null: every region' }) region: string | null;
@@ -219,25 +212,6 @@ export class AttributionView {
   }
 }
 
-export class AuditEntryView {
-  @ApiProperty() id: string;
-  @ApiProperty() actor: string;
-  @ApiProperty({ example: 'maintenance.announce' }) action: string;
-  @ApiProperty({ example: 'maintenance:12' }) subject: string;
-  @ApiProperty({ nullable: true }) reason: string | null;
-  @ApiProperty({ description: 'the row as the write left it' }) details: Record<string, unknown>;
-  @ApiProperty() createdAt: string;
-
-  static of(e: AuditRecord): AuditEntryView {
-    return { ...e, createdAt: e.createdAt.toISOString() };
-  }
-}
-
-export class AuditPage {
-  @ApiProperty({ type: [AuditEntryView], description: 'newest first' }) entries: AuditEntryView[];
-  @ApiProperty({ nullable: true, description: 'pass as before= for the next page; null on the last' }) nextBefore: string | null;
-}
-
 const range = (q: RangeQuery) => ({
   from: q.from === undefined ? undefined : new Date(q.from),
   to: q.to === undefined ? undefined : new Date(q.to),
@@ -252,7 +226,10 @@ const range = (q: RangeQuery) => ({
 @ApiBearerAuth()
 @Controller('v1/sla')
 export class SlaOpsController {
-  constructor(private readonly ops: SlaOperations) {}
+  constructor(
+    private readonly ops: SlaOperations,
+    private readonly trail: AuditTrail,
+  ) {}
 
   /** A window from now on; `excludesUnderPolicy` says whether it is announced early enough to exclude anything. */
   @Roles('ops')
@@ -332,10 +309,9 @@ export class SlaOpsController {
     return AttributionView.of(await answer(this.ops.withdrawAttribution(id, actor, dto.reason)));
   }
 
+  /** Every SLA write (the trail's `sla` domain), newest first. */
   @Get('audit')
-  async audit(@Query() q: AuditQuery): Promise<AuditPage> {
-    const limit = q.limit ?? 20;
-    const list = await answer(this.ops.auditLog(limit, q.before));
-    return { entries: list.map((e) => AuditEntryView.of(e)), nextBefore: list.length === limit ? list[list.length - 1].id : null };
+  audit(@Query() q: AuditPageQuery): Promise<AuditPage> {
+    return auditPage(this.trail, { ...q, domain: 'sla' });
   }
 }

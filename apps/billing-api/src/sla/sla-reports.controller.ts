@@ -86,10 +86,10 @@ export class SlaReportsController {
   @HttpCode(200)
   @ApiHeader({ name: 'X-Operator', required: true })
   async closeMonth(@Param('month') m: string, @Headers('x-operator') who: string | undefined) {
-    operator(who);
+    const by = operator(who);
     const target = monthParam(m);
     if (!(await this.close.ended(target))) throw new ConflictException(`month ${m} has not ended yet`);
-    const r = await this.close.close(target);
+    const r = await this.close.close(target, by);
     return { month: r.month, closed: r.closed, revision: r.revision, accounts: r.accounts, belowTarget: r.breaches, credits: formatAmount(r.creditsNano), ms: r.ms };
   }
 

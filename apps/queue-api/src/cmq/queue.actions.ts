@@ -22,6 +22,7 @@ import {
   QueueService,
   TenantScope,
 } from '@app/queues';
+import type { AuditActor } from '@app/audit';
 import type { ActionContext, ActionHandler, ActionResult } from './action-context';
 
 function readAttributes(p: ParamReader): Partial<QueueAttributes> {
@@ -44,6 +45,11 @@ function listPage(p: ParamReader): { searchWord: string | undefined; offset: num
   const offset = p.optionalInt('offset', { min: 0, max: ListLimits.maxOffset }) ?? 0;
   const limit = p.optionalInt('limit', { min: 1, max: ListLimits.maxLimit, clampAbove: true }) ?? ListLimits.defaultLimit;
   return { searchWord, offset, limit };
+}
+
+/** The caller of a CMQ request, as the audit trail records a queue change it makes. */
+function user(ctx: ActionContext): AuditActor {
+  return { kind: 'user', name: ctx.credential.secretId, via: 'cmq' };
 }
 
 /** The queue the request names (in `param`); metered as its resource. */
@@ -146,7 +152,7 @@ export class QueueActions {
   async createQueue(ctx: ActionContext): Promise<ActionResult> {
     const { params, scope } = ctx;
     const name = queueName(ctx);
-    const queueId = await this.queues.create(scope, name, readAttributes(params), readDeadLetterPolicy(params));
+    const queueId = await this.queues.create(scope, name, readAttributes(params), readDeadLetterPolicy(params), user(ctx));
     return { queueId };
   }
 
@@ -164,19 +170,19 @@ export class QueueActions {
   async setQueueAttributes(ctx: ActionContext): Promise<ActionResult> {
     const { params, scope } = ctx;
     const name = queueName(ctx);
-    return this.queues.setAttributes(scope, name, readAttributes(params), readDeadLetterPolicy(params));
+    return this.queues.setAttributes(scope, name, readAttributes(params), readDeadLetterPolicy(params), user(ctx));
   }
 
   async rewindQueue(ctx: ActionContext): Promise<ActionResult> {
     const { params, scope } = ctx;
     const name = queueName(ctx);
     const start = params.int('startConsumeTime', { min: 0, max: Number.MAX_SAFE_INTEGER });
-    await this.queues.rewind(scope, name, start);
+    await this.queues.rewind(scope, name, start, user(ctx));
   }
 
   async unbindDeadLetterQueue(ctx: ActionContext): Promise<ActionResult> {
     const { scope } = ctx;
-    return this.queues.unbindDeadLetter(scope, queueName(ctx));
+    return this.queues.unbindDeadLetter(scope, queueName(ctx), user(ctx));
   }
 
   async listDeadLetterSourceQueues(ctx: ActionContext): Promise<ActionResult> {
@@ -198,7 +204,7 @@ export class QueueActions {
 
   async deleteQueue(ctx: ActionContext): Promise<ActionResult> {
     const { scope } = ctx;
-    await this.queues.delete(scope, queueName(ctx));
+    await this.queues.delete(scope, queueName(ctx), user(ctx));
   }
 
   async sendMessage(ctx: ActionContext): Promise<ActionResult> {

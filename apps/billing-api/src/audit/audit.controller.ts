@@ -1,0 +1,85 @@
+import { Body, Controller, Get, Headers, HttpCode, Post, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiHeader, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { IsNotEmpty, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { AuditTrail } from '@app/audit';
+import { Caller } from '../auth/principal.decorator';
+import type { Principal } from '../auth/api-token.guard';
+import { Roles } from '../auth/roles';
+import { actorOf } from '../params';
+import { AuditEntryView, AuditListQuery, AuditPage, auditPage } from './audit.views';
+
+export class AuditBreakView {
+  @ApiProperty({ description: 'the entry where the chain breaks' }) seq: string;
+  @ApiProperty({ enum: ['hash', 'link', 'gap', 'head'], description: 'hash: the entry was changed; link: it does not carry the hash before; gap: entries are missing; head: entries were cut off the end' })
+  problem: string;
+  @ApiProperty() detail: string;
+}
+
+export class AuditVerificationView {
+  @ApiProperty({ description: 'true: every entry is as it was written, none missing, none added between' }) ok: boolean;
+  @ApiProperty({ description: 'entries checked' }) entries: number;
+  @ApiProperty() headSeq: string;
+  @ApiProperty({ description: 'hex' }) headHash: string;
+  @ApiProperty({ type: AuditBreakView, nullable: true }) firstBreak: AuditBreakView | null;
+  @ApiProperty() checkedAt: string;
+}
+
+export class RecordReleaseDto {
+  @ApiProperty({ example: '2026.12.1', description: 'the version deployed' })
+  @IsString()
+  @Matches(/^[\x21-\x7e]{1,64}$/, { message: 'version must be 1-64 printable ASCII characters without spaces' })
+  version: string;
+
+  @ApiProperty({ example: 'queue-api and worker: group commit tuning', maxLength: 2000 })
+  @IsString()
+  @IsNotEmpty({ message: 'description is required' })
+  @MaxLength(2000)
+  description: string;
+
+  @ApiPropertyOptional({ example: ['queue-api', 'worker'], description: 'components deployed' })
+  @IsOptional()
+  @IsString({ each: true })
+  @Matches(/^[a-z][a-z0-9-]{0,31}$/, { each: true, message: 'each component must be a component name such as queue-api' })
+  components?: string[];
+}
+
+/**
+ * The audit trail (append-only, hash-chained): every recorded user operation, operator action
+ * and component event, filtered and paged; its verification; and the record of releases.
+ */
+@ApiTags('audit')
+@ApiBearerAuth()
+@Controller('v1/audit')
+export class AuditController {
+  constructor(private readonly trail: AuditTrail) {}
+
+  @Get()
+  list(@Query() q: AuditListQuery): Promise<AuditPage> {
+    return auditPage(this.trail, q);
+  }
+
+  /** Walks the whole chain: every hash recomputed, every link and sequence number checked. */
+  @Get('verify')
+  async verify(): Promise<AuditVerificationView> {
+    const v = await this.trail.verify();
+    return { ...v, checkedAt: v.checkedAt.toISOString() };
+  }
+
+  /** A deployment of ours, recorded as an operator action (what regulators ask of changes to the service). */
+  @Roles('ops')
+  @Post('releases')
+  @HttpCode(201)
+  @ApiHeader({ name: 'X-Operator', required: false, description: 'who deployed (default: the token’s name)' })
+  async release(@Caller() caller: Principal, @Headers('x-operator') who: string | undefined, @Body() dto: RecordReleaseDto): Promise<AuditEntryView> {
+    const [entry] = await this.trail.append({
+      domain: 'system',
+      action: 'release.deploy',
+      actorKind: 'operator',
+      actor: actorOf(caller, who),
+      subject: `release:${dto.version}`,
+      reason: dto.description,
+      details: { version: dto.version, components: dto.components ?? [] },
+    });
+    return AuditEntryView.of(entry);
+  }
+}

@@ -1,0 +1,105 @@
+import { BadRequestException } from '@nestjs/common';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsIn, IsISO8601, IsOptional, IsUUID } from 'class-validator';
+import { ACTOR_KINDS, ActorKind, AUDIT_DOMAINS, AuditDomain, AuditRecord, AuditTrail } from '@app/audit';
+import { decodeCursor, pageOf } from '../cursor';
+import { PageLimitQuery } from '../pagination';
+
+export class AuditEntryView {
+  @ApiProperty({ example: '1042', description: 'place in the chain (1, 2, 3, …), as a string' }) seq: string;
+  @ApiProperty({ example: '2026-11-20T08:00:00.000Z' }) at: string;
+  @ApiProperty({ enum: AUDIT_DOMAINS }) domain: AuditDomain;
+  @ApiProperty({ example: 'queue.create' }) action: string;
+  @ApiProperty({ enum: ACTOR_KINDS, description: 'user: an account’s own request; operator: a person of ours; component: the system itself' })
+  actorKind: ActorKind;
+  @ApiProperty({ example: 'alice@ops', description: 'an operator’s name, a SecretId, a component' }) actor: string;
+  @ApiProperty({ nullable: true, example: 'api:ops-on-call', description: 'the channel and credential: api:<token name>, cmq, worker' })
+  via: string | null;
+  @ApiProperty({ nullable: true }) accountId: string | null;
+  @ApiProperty({ example: 'queue:gz/orders' }) subject: string;
+  @ApiProperty({ nullable: true }) reason: string | null;
+  @ApiProperty({ description: 'what the change was, as recorded' }) details: unknown;
+  @ApiProperty({ description: 'SHA-256 of the entry before (hex); 64 zeros for the first' }) prevHash: string;
+  @ApiProperty({ description: 'SHA-256 of prevHash and this entry (hex)' }) hash: string;
+
+  static of(r: AuditRecord): AuditEntryView {
+    return {
+      seq: r.seq,
+      at: r.at.toISOString(),
+      domain: r.domain,
+      action: r.action,
+      actorKind: r.actorKind,
+      actor: r.actor,
+      via: r.via,
+      accountId: r.accountId,
+      subject: r.subject,
+      reason: r.reason,
+      details: r.details,
+      prevHash: r.prevHash.toString('hex'),
+      hash: r.hash.toString('hex'),
+    };
+  }
+}
+
+export class AuditPage {
+  @ApiProperty({ type: [AuditEntryView], description: 'newest first' }) entries: AuditEntryView[];
+  @ApiProperty({ nullable: true, description: 'pass as cursor= for the next page; null on the last' }) nextCursor: string | null;
+}
+
+export class AuditPageQuery extends PageLimitQuery {
+  @ApiPropertyOptional({ description: 'nextCursor of the page before' })
+  @IsOptional()
+  cursor?: string;
+}
+
+export class AuditListQuery extends AuditPageQuery {
+  @ApiPropertyOptional({ description: 'only this account’s entries' })
+  @IsOptional()
+  @IsUUID('all', { message: 'accountId must be a UUID' })
+  accountId?: string;
+
+  @ApiPropertyOptional({ enum: AUDIT_DOMAINS })
+  @IsOptional()
+  @IsIn(AUDIT_DOMAINS as readonly string[] as string[], { message: `domain must be one of ${AUDIT_DOMAINS.join(', ')}` })
+  domain?: AuditDomain;
+
+  @ApiPropertyOptional({ enum: ACTOR_KINDS })
+  @IsOptional()
+  @IsIn(ACTOR_KINDS as readonly string[] as string[], { message: `actorKind must be one of ${ACTOR_KINDS.join(', ')}` })
+  actorKind?: ActorKind;
+
+  @ApiPropertyOptional({ description: 'entries at or after (ISO 8601)' })
+  @IsOptional()
+  @IsISO8601({ strict: true }, { message: 'from must be an ISO 8601 time' })
+  from?: string;
+
+  @ApiPropertyOptional({ description: 'entries before (ISO 8601)' })
+  @IsOptional()
+  @IsISO8601({ strict: true }, { message: 'to must be an ISO 8601 time' })
+  to?: string;
+}
+
+const SEQ = /^[1-9]\d{0,18}$/;
+
+/** A page of the trail, newest first, by the filters given (one shape for every audit listing). */
+export async function auditPage(
+  trail: AuditTrail,
+  q: AuditPageQuery & { accountId?: string | null; domain?: AuditDomain; actorKind?: ActorKind; from?: string; to?: string },
+): Promise<AuditPage> {
+  const limit = q.limit ?? 20;
+  const key = decodeCursor('audit', q.cursor, 1, ([seq]) => typeof seq === 'string' && SEQ.test(seq));
+  const from = q.from ? new Date(q.from) : null;
+  const to = q.to ? new Date(q.to) : null;
+  if (from && to && from >= to) throw new BadRequestException('from must be before to');
+  const rows = await trail.list({
+    accountId: q.accountId ?? null,
+    domain: q.domain ?? null,
+    actorKind: q.actorKind ?? null,
+    from,
+    to,
+    beforeSeq: key ? String(key[0]) : null,
+    limit: limit + 1,
+  });
+  const { items, nextCursor } = pageOf(rows, limit, 'audit', (r) => [r.seq]);
+  return { entries: items.map(AuditEntryView.of), nextCursor };
+}
