@@ -513,10 +513,9 @@ describe('arrears: alerts, overdue, suspension, restore, release, signed webhook
 
     const page1 = await api('GET', `/v1/accounts/${accountId}/notifications?limit=1`);
     expect(page1.body.notifications.map((n: { kind: string }) => n.kind)).toEqual(['restored']);
-    const page2 = await api('GET', `/v1/accounts/${accountId}/notifications?limit=1&before=${page1.body.nextBefore}`);
+    const page2 = await api('GET', `/v1/accounts/${accountId}/notifications?limit=1&cursor=${page1.body.nextCursor}`);
     expect(page2.body.notifications.map((n: { kind: string }) => n.kind)).toEqual(['overdue']);
-    const page3 = await api('GET', `/v1/accounts/${accountId}/notifications?limit=1&before=${page2.body.nextBefore}`);
-    expect(page3.body).toEqual({ notifications: [], nextBefore: null });
+    expect(page2.body.nextCursor).toBeNull(); // the last page says so
 
     const bad: Array<[string, string, unknown, number, RegExp]> = [
       ['PUT', 'webhook', { url: 'ftp://example.com/x', secret: 'a-long-enough-secret' }, 400, /http or https URL/],
@@ -529,7 +528,8 @@ describe('arrears: alerts, overdue, suspension, restore, release, signed webhook
       ['PUT', 'alert-threshold', {}, 400, /amount/],
       ['GET', 'notifications?limit=0', undefined, 400, /limit must be an integer from 1 to 100/],
       ['GET', 'notifications?limit=101', undefined, 400, /limit must be an integer from 1 to 100/],
-      ['GET', 'notifications?before=abc', undefined, 400, /before must be a notification id/],
+      ['GET', 'notifications?cursor=abc', undefined, 400, /cursor is not valid/],
+      ['GET', 'notifications?before=1', undefined, 400, /property before should not exist/],
       ['GET', 'notifications?other=1', undefined, 400, /other/],
       ['GET', 'webhook', undefined, 404, /no webhook/],
       ['DELETE', 'webhook', undefined, 404, /no webhook/],

@@ -16,6 +16,7 @@ import { IsOptional, IsString, IsUrl, Matches, MaxLength, ValidateIf } from 'cla
 import { AccountsService } from '@app/accounts';
 import { LedgerService, Notification, NOTIFICATION_KINDS, NotificationStore, parseAmount, Webhook } from '@app/billing';
 import { PageLimitQuery } from '../pagination';
+import { decodeCursor, pageOf } from '../cursor';
 import { ApiOperatorHeader, OperatorActor } from '../auth/principal.decorator';
 import type { AuditActor } from '@app/audit';
 import { AMOUNT, AMOUNT_MESSAGE, BalanceView } from '../ledger/ledger.controller';
@@ -59,10 +60,10 @@ export class SetAlertThresholdDto {
 }
 
 export class ListNotificationsQuery extends PageLimitQuery {
-  @ApiPropertyOptional({ description: 'a notification id: only older ones (the previous page’s nextBefore)' })
+  @ApiPropertyOptional({ description: 'nextCursor of the page before' })
   @IsOptional()
-  @Matches(/^[1-9]\d{0,17}$/, { message: 'before must be a notification id' })
-  before?: string;
+  @IsString()
+  cursor?: string;
 }
 
 export class NotificationView {
@@ -92,7 +93,7 @@ export class NotificationView {
 
 export class NotificationPage {
   @ApiProperty({ type: [NotificationView], description: 'newest first' }) notifications: NotificationView[];
-  @ApiProperty({ nullable: true, description: 'pass as before= for the next page; null on the last' }) nextBefore: string | null;
+  @ApiProperty({ nullable: true, description: 'pass as cursor= for the next page; null on the last' }) nextCursor: string | null;
 }
 
 /**
@@ -152,7 +153,9 @@ export class ArrearsController {
   async list(@Param('id', new ParseUUIDPipe()) id: string, @Query() q: ListNotificationsQuery): Promise<NotificationPage> {
     await this.accounts.getAccount(id);
     const limit = q.limit ?? 20;
-    const list = await this.notifications.list(id, limit, q.before);
-    return { notifications: list.map((n) => NotificationView.of(n)), nextBefore: list.length === limit ? list[list.length - 1].id : null };
+    const key = decodeCursor('notifications', q.cursor, 1, ([nid]) => typeof nid === 'string' && /^[1-9]\d{0,18}$/.test(nid));
+    const rows = await this.notifications.list(id, limit + 1, key ? String(key[0]) : undefined);
+    const { items, nextCursor } = pageOf(rows, limit, 'notifications', (n) => [n.id]);
+    return { notifications: items.map((n) => NotificationView.of(n)), nextCursor };
   }
 }

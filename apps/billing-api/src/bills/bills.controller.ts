@@ -15,6 +15,7 @@ import { ApiBearerAuth, ApiHeader, ApiProperty, ApiPropertyOptional, ApiQuery, A
 import { Bill, BillClose, BillLine, formatAmount, MonthNotEndedError, MonthOrderError } from '@app/billing';
 import { isMonth } from '@app/common';
 import { monthParam, operator } from '../params';
+import { decodeCursor, pageOf } from '../cursor';
 import { Roles } from '../auth/roles';
 
 
@@ -109,12 +110,12 @@ export class BillsController {
   @ApiQuery({ name: 'cursor', required: false, description: 'nextCursor of the page before' })
   @ApiQuery({ name: 'limit', required: false, description: '1-100, default 12' })
   async list(@Param('id', ParseUUIDPipe) id: string, @Query('cursor') cursor?: string, @Query('limit') limitText?: string): Promise<BillPage> {
-    if (cursor !== undefined && cursor !== '' && !isMonth(cursor)) throw new BadRequestException('cursor is not valid');
+    const key = decodeCursor('bills', cursor, 1, ([m]) => typeof m === 'string' && isMonth(m));
     const limit = limitText === undefined || limitText === '' ? 12 : Number(limitText);
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new BadRequestException('limit must be an integer from 1 to 100');
-    const rows = await this.bills.list(id, limit + 1, cursor || undefined);
-    const page = rows.slice(0, limit);
-    return { bills: page.map(BillView.of), nextCursor: rows.length > limit ? page[page.length - 1].month : null };
+    const rows = await this.bills.list(id, limit + 1, key ? String(key[0]) : undefined);
+    const { items, nextCursor } = pageOf(rows, limit, 'bills', (b) => [b.month]);
+    return { bills: items.map(BillView.of), nextCursor };
   }
 
   @Get('accounts/:id/bills/:month')
