@@ -377,7 +377,7 @@ describe('finance CSV exports of the ledger and hourly usage', () => {
   });
 
   it.each([
-    [{ kind: 'bills', from: FROM, to: TO }, /kind must be one of ledger, usage_hourly/],
+    [{ kind: 'invoices', from: FROM, to: TO }, /kind must be one of ledger, usage_hourly, bills, bill_lines/],
     [{ kind: 'ledger', from: TO, to: FROM }, /from must be before to/],
     [{ kind: 'ledger', from: 'soon', to: TO }, /from must be ISO 8601/],
     [{ kind: 'ledger', from: '2000-01-01T00:00:00Z', to: TO }, /more than 3700 days/],
