@@ -21,6 +21,7 @@ import { SlaPoliciesController } from './sla/sla-policies.controller';
 import { DataRightsController } from './data-rights/data-rights.controller';
 import { BillsController } from './bills/bills.controller';
 import { ExportsApiModule } from './exports/exports.module';
+import { UsageReportsController } from './usage/usage-reports.controller';
 
 @Module({})
 export class BillingApiModule {
@@ -54,6 +55,7 @@ export class BillingApiModule {
         SlaPoliciesController,
         DataRightsController,
         BillsController,
+        UsageReportsController,
       ],
     };
   }

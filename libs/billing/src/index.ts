@@ -13,3 +13,4 @@ export * from './notifications';
 export * from './arrears.service';
 export * from './account-standing';
 export * from './bills';
+export * from './usage-report';
