@@ -22,6 +22,7 @@ import { DataRightsController } from './data-rights/data-rights.controller';
 import { BillsController } from './bills/bills.controller';
 import { ExportsApiModule } from './exports/exports.module';
 import { UsageReportsController } from './usage/usage-reports.controller';
+import { PricePlansController } from './plans/price-plans.controller';
 
 @Module({})
 export class BillingApiModule {
@@ -56,6 +57,7 @@ export class BillingApiModule {
         DataRightsController,
         BillsController,
         UsageReportsController,
+        PricePlansController,
       ],
     };
   }
