@@ -1,5 +1,5 @@
 import { BadRequestException, Body, Controller, Get, Headers, NotFoundException, Param, Post, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiHeader, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -211,6 +211,7 @@ export class PricePlansController {
   constructor(private readonly plans: PricePlans) {}
 
   @Get()
+  @ApiOkResponse({ type: PlanPage })
   async list(@Query() q: PlanListQuery): Promise<PlanPage> {
     const limit = q.limit ?? 50;
     const after = decodeCursor('plans', q.cursor, 3, (k) => typeof k[0] === 'string' && Number.isSafeInteger(k[1]) && typeof k[2] === 'string');
@@ -220,6 +221,7 @@ export class PricePlansController {
   }
 
   @Get(':code')
+  @ApiOkResponse({ type: PlanVersions })
   async versions(@Param('code') code: string): Promise<PlanVersions> {
     if (!PLAN_CODE_RE.test(code)) throw new BadRequestException(CODE_MESSAGE);
     const versions = await this.plans.versions(code);
@@ -228,6 +230,7 @@ export class PricePlansController {
   }
 
   @Post()
+  @ApiCreatedResponse({ type: PlanVersionView })
   @ApiHeader({ name: 'X-Operator', required: true, description: 'who makes the version (recorded with it)' })
   async create(@Headers('x-operator') who: string | undefined, @Body() body: CreatePlanDto): Promise<PlanVersionView> {
     const by = operator(who);

@@ -1,5 +1,5 @@
 import { BadRequestException, Controller, Get, Param, ParseUUIDPipe, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { AccountsService } from '@app/accounts';
@@ -157,6 +157,7 @@ export class UsageReportsController {
   ) {}
 
   @Get('usage')
+  @ApiOkResponse({ type: UsagePage })
   async usage(@Param('id', ParseUUIDPipe) id: string, @Query() dto: UsageQueryDto): Promise<UsagePage> {
     let q: UsageQuery;
     try {
@@ -191,6 +192,7 @@ export class UsageReportsController {
   }
 
   @Get('statements')
+  @ApiOkResponse({ type: StatementPage })
   async statements(@Param('id', ParseUUIDPipe) id: string, @Query() dto: StatementsQuery): Promise<StatementPage> {
     let range: { from: number; to: number };
     try {
