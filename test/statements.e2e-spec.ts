@@ -12,8 +12,10 @@ import {
   UsageApplier,
   UsageRecord,
 } from '@app/billing';
+import { exportCsv } from '@app/billing/exports';
 import type { PgPool } from '@app/db';
 import { TestStack } from '@app/testing';
+import type { Pool } from 'pg';
 
 /**
  * Hourly statements with exact amounts (billing.md §6): every batch's charge of a plan line is
@@ -24,6 +26,12 @@ import { TestStack } from '@app/testing';
 
 const HOUR = 3_600_000;
 const KIB = 1024;
+
+const streamText = async (s: NodeJS.ReadableStream) => {
+  let text = '';
+  for await (const c of s) text += typeof c === 'string' ? c : (c as Buffer).toString('utf8');
+  return text;
+};
 const SIZES = [1, 2 * KIB, 2 * KIB + 1, 3 * KIB, 4 * KIB + 1, 16 * KIB + 1, 64 * KIB, 100 * KIB + 1, 700 * KIB];
 const ACTIONS = ['SendMessage', 'BatchSendMessage', 'ReceiveMessage', 'BatchReceiveMessage', 'DeleteMessage', 'BatchDeleteMessage', 'CreateQueue', 'ListQueue'];
 
@@ -364,6 +372,9 @@ describe('hourly statements and usage', () => {
       expect(JSON.stringify(other.body)).toMatch(/cursor is not valid/);
       const statements = await get(`/v1/accounts/${acc}/statements?${q}&cursor=${first.nextCursor}`);
       expect(statements.status).toBe(400);
+      // a cursor of the right shape whose period is no time
+      const forged = Buffer.from(JSON.stringify(['usage:hour:action', 1e300, 'SendMessage'])).toString('base64url');
+      expect((await get(`/v1/accounts/${acc}/usage?${q}&groupBy=action&cursor=${forged}`)).status).toBe(400);
       const unknown = await get(`/v1/accounts/${randomUUID()}/usage?${q}`);
       expect(unknown.status).toBe(404);
       expect(JSON.stringify(unknown.body)).toMatch(/does not exist/);
@@ -385,7 +396,7 @@ describe('hourly statements and usage', () => {
         for (let b = 0; b < 3; b++) {
           const batch: UsageRecord[] = [];
           for (let k = 0; k < 25; k++) {
-            const action = ['SendMessage', 'ReceiveMessage', 'BatchDeleteMessage', 'ListQueue'][rand(4)];
+            const action = ['SendMessage', 'BatchSendMessage', 'ReceiveMessage', 'BatchDeleteMessage', 'DeleteMessage', 'ListQueue'][rand(6)];
             batch.push(record(acc, ['stm', 'gz'][rand(2)], action, h0 + h * HOUR + rand(HOUR), { resource: action === 'ListQueue' ? '' : `q${rand(3)}`, n: 1 + rand(3000), sizes: action === 'ListQueue' ? [] : [10] }));
           }
           const id = randomUUID();
@@ -442,8 +453,13 @@ describe('hourly statements and usage', () => {
       });
       const [header, ...rows] = (await csv.text()).trimEnd().split('\r\n').map((x) => x.split(','));
       expect(header.slice(-2)).toEqual(['action', 'amount']);
-      expect(new Set(rows.map((x) => x[10]))).toEqual(new Set(['SendMessage', 'ReceiveMessage', 'BatchDeleteMessage', 'ListQueue']));
+      expect(new Set(rows.map((x) => x[10]))).toEqual(new Set(['SendMessage', 'BatchSendMessage', 'ReceiveMessage', 'BatchDeleteMessage', 'DeleteMessage', 'ListQueue']));
       expect(rows.reduce((t, x) => t + parseAmount(x[11]), 0n)).toBe(parseAmount(whole.body.total));
+      // keyset pages over the key with the action (several actions of a class in an hour): nothing lost or repeated
+      const filter = { from: iso(0), to: iso(5), accountId: acc };
+      const paged = await streamText(exportCsv(stack.db as unknown as Pool, 'usage_hourly', filter, { pageRows: 3 }));
+      expect(paged).toBe(await streamText(exportCsv(stack.db as unknown as Pool, 'usage_hourly', filter)));
+      expect(paged.split('\r\n').length - 2).toBe(rows.length);
 
       for (const bad of [`from=${iso(0)}`, `from=${iso(0)}&to=${new Date(h0 + 90 * 60_000).toISOString()}`, `from=${iso(3)}&to=${iso(1)}`, `from=${iso(0)}&to=${iso(5)}&limit=5000`]) {
         const r = await get(`/v1/accounts/${acc}/statements?${bad}`);

@@ -139,7 +139,8 @@ export class StatementPage {
   @ApiProperty({ nullable: true, description: 'pass as `cursor` for the next page; null at the end' }) nextCursor: string | null;
 }
 
-const isMs = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v);
+/** A cursor's period: Unix ms of a time Date can hold. */
+const isMs = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && Math.abs(v) <= 8.64e15;
 
 /**
  * Usage and hourly statements of an account (billing.md §6), from the hourly rows with their
