@@ -92,7 +92,8 @@ describe('finance CSV exports of the ledger and hourly usage', () => {
 
   beforeAll(async () => {
     exportDir = mkdtempSync(join(tmpdir(), 'cmq-exports-'));
-    stack = await TestStack.start({ EXPORT_DIR: exportDir });
+    // a queue prefix of its own: workers of other specs on the run's prefix (and another EXPORT_DIR) must not take its export jobs
+    stack = await TestStack.start({ EXPORT_DIR: exportDir, REDIS_PREFIX: `${process.env.REDIS_PREFIX}:exports` });
     a = (await stack.tenant('export-a')).accountId;
     b = (await stack.tenant('export-b')).accountId;
     const db = stack.db;
