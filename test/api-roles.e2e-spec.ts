@@ -37,6 +37,7 @@ describe('internal API roles: admin, ops, finance (read-only)', () => {
     'POST /v1/bills/{month}/close': ['ops'],
     'POST /v1/exports': ['ops', 'finance'],
     'POST /v1/audit/releases': ['ops'],
+    'POST /v1/plans': [],
   };
 
   const tokens = { ops: randomBytes(24).toString('base64url'), finance: randomBytes(24).toString('base64url') };

@@ -154,21 +154,24 @@ describe('usage batches: aggregates, cumulative rating and charges, each batch o
 
       // hourly aggregates against a plain count
       const { rows: hourly } = await stack.db.query(
-        `SELECT region, resource, action_class, extract(epoch FROM hour)::bigint * 1000 AS hour, calls::int, billable_calls::int, messages::int
+        `SELECT region, resource, action_class, action, extract(epoch FROM hour)::bigint * 1000 AS hour, calls::int, billable_calls::int, messages::int,
+                amount_nano::text AS amount
            FROM usage_hourly WHERE account_id = $1`,
         [a.accountId],
       );
+      // the hours' amounts: the account's usage charges, to the nano
+      expect(hourly.reduce((t, h) => t + BigInt(h.amount), 0n)).toBe(expected);
       const want = new Map<string, number[]>();
       for (const r of records.filter((r) => r.accountId === a.accountId)) {
         const cls = /Send/.test(r.action) ? 'send' : /Receive/.test(r.action) ? 'consume' : /Delete/.test(r.action) ? 'ack' : 'management';
-        const k = `${r.region}/${r.resource}/${cls}/${Math.floor(r.at / 3_600_000) * 3_600_000}`;
+        const k = `${r.region}/${r.resource}/${cls}/${r.action}/${Math.floor(r.at / 3_600_000) * 3_600_000}`;
         const v = want.get(k) ?? [0, 0, 0];
         v[0]++;
         v[1] += r.billable[lines.get(r.region)!.rule];
         v[2] += r.messages;
         want.set(k, v);
       }
-      const got = new Map(hourly.map((h) => [`${h.region}/${h.resource}/${h.action_class}/${h.hour}`, [h.calls, h.billable_calls, h.messages]]));
+      const got = new Map(hourly.map((h) => [`${h.region}/${h.resource}/${h.action_class}/${h.action}/${h.hour}`, [h.calls, h.billable_calls, h.messages]]));
       expect(got).toEqual(want);
     }
     // per-minute outcomes add up to every record, once

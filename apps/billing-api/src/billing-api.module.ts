@@ -25,6 +25,8 @@ import { BillsController } from './bills/bills.controller';
 import { ExportsApiModule } from './exports/exports.module';
 import { ApiTokenGuard } from './auth/api-token.guard';
 import { AuditController } from './audit/audit.controller';
+import { UsageReportsController } from './usage/usage-reports.controller';
+import { PricePlansController } from './plans/price-plans.controller';
 
 @Module({})
 export class BillingApiModule {
@@ -62,6 +64,8 @@ export class BillingApiModule {
         DataRightsController,
         BillsController,
         AuditController,
+        UsageReportsController,
+        PricePlansController,
       ],
     };
   }

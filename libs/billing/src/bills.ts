@@ -5,29 +5,7 @@ import { APP_CONFIG, AppConfig } from '@app/config';
 import { appendAudit } from '@app/audit';
 import { inTransaction, PgPool } from '@app/db';
 import { LedgerService } from './ledger.service';
-import { formatAmount, Nano, roundHalfUp } from './money';
-
-/**
- * Splits `total` over `weights` in proportion, exactly (largest remainder; ties to the first).
- * All weights 0: everything to the first.
- */
-export function allocate(total: Nano, weights: readonly bigint[]): Nano[] {
-  if (weights.length === 0) return [];
-  const sum = weights.reduce((a, w) => a + (w > 0n ? w : 0n), 0n);
-  if (sum === 0n) return weights.map((_, i) => (i === 0 ? total : 0n));
-  const neg = total < 0n;
-  const abs = neg ? -total : total;
-  const shares = weights.map((w) => (w > 0n ? (abs * w) / sum : 0n));
-  const rema = weights.map((w, i) => ({ i, r: w > 0n ? (abs * w) % sum : -1n }));
-  let left = abs - shares.reduce((a, s) => a + s, 0n);
-  rema.sort((a, b) => (a.r === b.r ? a.i - b.i : a.r > b.r ? -1 : 1));
-  for (const { i } of rema) {
-    if (left === 0n) break;
-    shares[i] += 1n;
-    left -= 1n;
-  }
-  return neg ? shares.map((s) => -s) : shares;
-}
+import { allocate, formatAmount, Nano, roundHalfUp } from './money';
 
 interface HourlyRow {
   region: string;

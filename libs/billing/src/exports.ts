@@ -7,7 +7,8 @@ import { Query } from 'pg';
 import type { Pool, PoolClient } from 'pg';
 
 /**
- * Finance CSV exports (billing.md §6) of the ledger and of hourly usage.
+ * Finance CSV exports (billing.md §6) of the ledger, of hourly usage, and of monthly bills and
+ * their lines.
  *
  * - RFC 4180: one header row, fields separated by commas, records ended by CRLF, a field quoted
  *   (with its quotes doubled) only when it holds a comma, a quote, CR or LF.
@@ -43,7 +44,12 @@ export const LEDGER_CSV_COLUMNS = [
   'created_at',
 ] as const;
 
-/** Columns of the hourly usage CSV, in their documented order (usage_hourly holds no amount: usage is charged per batch, in the ledger). */
+/**
+ * Columns of the hourly usage CSV, in their documented order. `action` is the CMQ action as
+ * metered ('' for rows written before actions were kept); `amount` is what the hour's usage was
+ * charged (an account's amounts add up to its `usage_charge` ledger entries; 0 for rows written
+ * before amounts were kept).
+ */
 export const USAGE_HOURLY_CSV_COLUMNS = [
   'account_id',
   'region',
@@ -55,16 +61,77 @@ export const USAGE_HOURLY_CSV_COLUMNS = [
   'messages',
   'bytes_in',
   'bytes_out',
+  'action',
+  'amount',
 ] as const;
 
-export type ExportKind = 'ledger' | 'usage_hourly';
+/**
+ * Columns of the monthly bills CSV, in their documented order (the API's bill: money exact
+ * except `amount_due`, the total rounded half-up to 0.01; `month` YYYY-MM in the billing zone).
+ */
+export const BILLS_CSV_COLUMNS = [
+  'account_id',
+  'month',
+  'currency',
+  'opening_balance',
+  'topups',
+  'usage_total',
+  'vouchers_used',
+  'cash_charged',
+  'sla_credits',
+  'other_vouchers',
+  'adjustments',
+  'refunds',
+  'rounding',
+  'closing_balance',
+  'total',
+  'amount_due',
+  'late_usage',
+  'created_at',
+] as const;
 
-export const EXPORT_KINDS: readonly ExportKind[] = ['ledger', 'usage_hourly'];
+/** Columns of the bill lines CSV, in their documented order (`late`: true or false). */
+export const BILL_LINES_CSV_COLUMNS = [
+  'account_id',
+  'month',
+  'usage_month',
+  'region',
+  'action_class',
+  'late',
+  'calls',
+  'billable_calls',
+  'amount',
+] as const;
+
+export type ExportKind = 'ledger' | 'usage_hourly' | 'bills' | 'bill_lines';
+
+export const EXPORT_KINDS: readonly ExportKind[] = ['ledger', 'usage_hourly', 'bills', 'bill_lines'];
 
 export const EXPORT_COLUMNS: Record<ExportKind, readonly string[]> = {
   ledger: LEDGER_CSV_COLUMNS,
   usage_hourly: USAGE_HOURLY_CSV_COLUMNS,
+  bills: BILLS_CSV_COLUMNS,
+  bill_lines: BILL_LINES_CSV_COLUMNS,
 };
+
+/** Kinds filtered by a range of billing months (YYYY-MM, [from, to)) rather than of times. */
+export const MONTH_KINDS: readonly ExportKind[] = ['bills', 'bill_lines'];
+
+export const isMonthKind = (kind: ExportKind): boolean => MONTH_KINDS.includes(kind);
+
+/** The name of a kind's files (`<name>-<from>-<to>.csv`). */
+export const EXPORT_FILE_NAMES: Record<ExportKind, string> = {
+  ledger: 'ledger',
+  usage_hourly: 'usage-hourly',
+  bills: 'bills',
+  bill_lines: 'bill-lines',
+};
+
+/** The name a download of `kind` over `filter` is offered under (times by their dates, months as YYYY-MM). */
+export function downloadName(kind: ExportKind, filter: { from: string; to: string }): string {
+  const n = isMonthKind(kind) ? 7 : 10;
+  return `${EXPORT_FILE_NAMES[kind]}-${filter.from.slice(0, n)}-${filter.to.slice(0, n)}.csv`;
+}
 
 /** Rows read per keyset page. */
 export const EXPORT_PAGE_ROWS = 10_000;
@@ -73,7 +140,10 @@ export const EXPORT_PAGE_ROWS = 10_000;
 const CHUNK_ROWS = 400;
 
 export interface ExportFilter {
-  /** inclusive: ISO 8601 with offset, or Postgres's timestamptz text (microseconds kept) */
+  /**
+   * inclusive: ISO 8601 with offset, or Postgres's timestamptz text (microseconds kept); for the
+   * month kinds, the first day of the month, YYYY-MM-01
+   */
   from: string;
   /** exclusive */
   to: string;
@@ -144,18 +214,51 @@ const LEDGER: Source = {
 };
 
 const USAGE_HOURLY: Source = {
-  keys: 5,
+  keys: 6,
   sql: `SELECT account_id::text, region, resource, action_class, to_char(hour AT TIME ZONE 'UTC', ${ISO_UTC}),
-               calls::text, billable_calls::text, messages::text, bytes_in::text, bytes_out::text, hour::text
+               calls::text, billable_calls::text, messages::text, bytes_in::text, bytes_out::text, action, amount_nano::text, hour::text
           FROM usage_hourly u
          WHERE hour >= $1::timestamptz AND hour < $2::timestamptz AND ($3::uuid IS NULL OR account_id = $3::uuid)
-           AND ($4::uuid IS NULL OR (account_id, region, resource, action_class, hour) > ($4::uuid, $5::text, $6::text, $7::text, $8::timestamptz))
-         ORDER BY u.account_id, u.region, u.resource, u.action_class, u.hour LIMIT $9`,
-  after: (r) => [r[0], r[1], r[2], r[3], r[10]],
-  line: (r) => `${r[0]},${csvField(r[1])},${csvField(r[2])},${csvField(r[3])},${r[4]},${r[5]},${r[6]},${r[7]},${r[8]},${r[9]}`,
+           AND ($4::uuid IS NULL OR (account_id, region, resource, action_class, action, hour) > ($4::uuid, $5::text, $6::text, $7::text, $8::text, $9::timestamptz))
+         ORDER BY u.account_id, u.region, u.resource, u.action_class, u.action, u.hour LIMIT $10`,
+  after: (r) => [r[0], r[1], r[2], r[3], r[10], r[12]],
+  line: (r) =>
+    `${r[0]},${csvField(r[1])},${csvField(r[2])},${csvField(r[3])},${r[4]},${r[5]},${r[6]},${r[7]},${r[8]},${r[9]},${csvField(r[10])},${formatNanoText(r[11])}`,
 };
 
-const SOURCES: Record<ExportKind, Source> = { ledger: LEDGER, usage_hourly: USAGE_HOURLY };
+// Bills and their lines by month, then account (the month's bills together, as finance reads
+// them); with an account, its own rows by the primary key.
+const BILLS: Source = {
+  keys: 2,
+  sql: `SELECT account_id::text, to_char(month, 'YYYY-MM'), currency::text, opening_balance_nano::text, topups_nano::text,
+               usage_total_nano::text, vouchers_used_nano::text, cash_charged_nano::text, sla_credits_nano::text,
+               other_vouchers_nano::text, adjustments_nano::text, refunds_nano::text, rounding_nano::text,
+               closing_balance_nano::text, total_nano::text, amount_due::text, late_usage_nano::text,
+               to_char(created_at AT TIME ZONE 'UTC', ${ISO_UTC}), month::text
+          FROM bills b
+         WHERE month >= $1::date AND month < $2::date AND ($3::uuid IS NULL OR account_id = $3::uuid)
+           AND ($4::date IS NULL OR (month, account_id) > ($4::date, $5::uuid))
+         ORDER BY b.month, b.account_id LIMIT $6`,
+  after: (r) => [r[18], r[0]],
+  line: (r) =>
+    `${r[0]},${r[1]},${r[2]},${formatNanoText(r[3])},${formatNanoText(r[4])},${formatNanoText(r[5])},${formatNanoText(r[6])},` +
+    `${formatNanoText(r[7])},${formatNanoText(r[8])},${formatNanoText(r[9])},${formatNanoText(r[10])},${formatNanoText(r[11])},` +
+    `${formatNanoText(r[12])},${formatNanoText(r[13])},${formatNanoText(r[14])},${r[15]},${formatNanoText(r[16])},${r[17]}`,
+};
+
+const BILL_LINES: Source = {
+  keys: 5,
+  sql: `SELECT account_id::text, to_char(month, 'YYYY-MM'), to_char(usage_month, 'YYYY-MM'), region, action_class, late::text,
+               calls::text, billable_calls::text, amount_nano::text, month::text, usage_month::text
+          FROM bill_lines l
+         WHERE month >= $1::date AND month < $2::date AND ($3::uuid IS NULL OR account_id = $3::uuid)
+           AND ($4::date IS NULL OR (month, account_id, usage_month, region, action_class) > ($4::date, $5::uuid, $6::date, $7::text, $8::text))
+         ORDER BY l.month, l.account_id, l.usage_month, l.region, l.action_class LIMIT $9`,
+  after: (r) => [r[9], r[0], r[10], r[3], r[4]],
+  line: (r) => `${r[0]},${r[1]},${r[2]},${csvField(r[3])},${csvField(r[4])},${r[5]},${r[6]},${r[7]},${formatNanoText(r[8])}`,
+};
+
+const SOURCES: Record<ExportKind, Source> = { ledger: LEDGER, usage_hourly: USAGE_HOURLY, bills: BILLS, bill_lines: BILL_LINES };
 
 /**
  * A finance CSV as a stream of text (UTF-8 strings, ~60 KB each): pages are read from the
@@ -335,18 +438,50 @@ export function parseExportFilter(
   const to = time('to', q.to);
   if (from.micros >= to.micros) throw new ExportRangeError('from must be before to (the range is [from, to))');
   if (to.micros - from.micros > BigInt(maxDays) * 86_400_000_000n) throw new ExportRangeError(`the range spans more than ${maxDays} days`);
-  let accountId: string | null = null;
-  if (q.accountId !== undefined && q.accountId !== null && q.accountId !== '') {
-    if (typeof q.accountId !== 'string' || !UUID.test(q.accountId)) throw new ExportRangeError('accountId must be a UUID');
-    accountId = q.accountId.toLowerCase();
-  }
-  return { from: from.text, to: to.text, accountId };
+  return { from: from.text, to: to.text, accountId: exportAccountId(q.accountId) };
+}
+
+/** The optional account of an export: a UUID (lower-cased), or null when none is given. */
+function exportAccountId(v: unknown): string | null {
+  if (v === undefined || v === null || v === '') return null;
+  if (typeof v !== 'string' || !UUID.test(v)) throw new ExportRangeError('accountId must be a UUID');
+  return v.toLowerCase();
+}
+
+/** Months a direct download of bills or bill lines may span (about 400 days); an export job may span {@link MAX_JOB_MONTHS}. */
+export const MAX_DOWNLOAD_MONTHS = 13;
+export const MAX_JOB_MONTHS = 121;
+
+const MONTH_RE = /^([1-9]\d{3})-(0[1-9]|1[0-2])$/;
+
+/**
+ * Validates a [from, to) range of billing months given as YYYY-MM (from inclusive, to
+ * exclusive: from=2026-11&to=2026-12 is November's bills), at most `maxMonths` months. The
+ * filter holds the first days of the months (YYYY-MM-01). Throws {@link ExportRangeError}.
+ */
+export function parseMonthExportFilter(
+  q: { from?: unknown; to?: unknown; accountId?: unknown },
+  maxMonths = MAX_DOWNLOAD_MONTHS,
+): ExportFilter {
+  const month = (name: string, v: unknown): number => {
+    if (v === undefined || v === null || v === '') throw new ExportRangeError(`${name} is required (a billing month, YYYY-MM, e.g. 2026-11)`);
+    const m = typeof v === 'string' ? MONTH_RE.exec(v) : null;
+    if (!m) throw new ExportRangeError(`${name} must be a billing month, YYYY-MM (e.g. 2026-11)`);
+    return Number(m[1]) * 12 + Number(m[2]) - 1;
+  };
+  const from = month('from', q.from);
+  const to = month('to', q.to);
+  if (from >= to) throw new ExportRangeError('from must be before to (the months are [from, to): from=2026-11&to=2026-12 is November)');
+  if (to - from > maxMonths) throw new ExportRangeError(`the range spans more than ${maxMonths} months`);
+  const day = (n: number) => `${Math.floor(n / 12)}-${String((n % 12) + 1).padStart(2, '0')}-01`;
+  return { from: day(from), to: day(to), accountId: exportAccountId(q.accountId) };
 }
 
 /** An export job's row (export_jobs), as the API shows it. */
 export interface ExportJobView {
   id: string;
   kind: ExportKind;
+  /** ISO 8601 (UTC); for bills and bill lines the billing month, YYYY-MM */
   from: string;
   to: string;
   accountId: string | null;
@@ -369,6 +504,9 @@ interface ExportJobRow {
   /** the bounds as Postgres's text, microseconds kept (a Date keeps milliseconds) */
   from_text?: string;
   to_text?: string;
+  /** the bounds' days in UTC, YYYY-MM-DD (the month kinds' first days of months) */
+  from_day?: string;
+  to_day?: string;
   account_id: string | null;
   bom: boolean;
   status: ExportJobView['status'];
@@ -381,11 +519,12 @@ interface ExportJobRow {
   finished_at: Date | null;
 }
 
+// a month kind's bounds are stored as midnight UTC of the months' first days
 const jobView = (r: ExportJobRow): ExportJobView => ({
   id: r.id,
   kind: r.kind,
-  from: r.from_at.toISOString(),
-  to: r.to_at.toISOString(),
+  from: isMonthKind(r.kind) ? r.from_at.toISOString().slice(0, 7) : r.from_at.toISOString(),
+  to: isMonthKind(r.kind) ? r.to_at.toISOString().slice(0, 7) : r.to_at.toISOString(),
   accountId: r.account_id,
   bom: r.bom,
   status: r.status,
@@ -411,10 +550,11 @@ export class ExportJobStore {
   constructor(private readonly pool: Pool) {}
 
   async create(kind: ExportKind, filter: ExportFilter, bom: boolean): Promise<ExportJobView> {
-    // from_at and to_at get the text: microseconds kept
+    // from_at and to_at get the text: microseconds kept; months as midnight UTC of their first day
+    const bound = (text: string) => (isMonthKind(kind) ? `${text}T00:00:00Z` : text);
     const { rows } = await this.pool.query<ExportJobRow>(
       `INSERT INTO export_jobs (kind, from_at, to_at, account_id, bom) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
-      [kind, filter.from, filter.to, filter.accountId ?? null, bom],
+      [kind, bound(filter.from), bound(filter.to), filter.accountId ?? null, bom],
     );
     return jobView(rows[0]);
   }
@@ -432,7 +572,9 @@ export class ExportJobStore {
   async run(id: string, dir: string): Promise<ExportJobView> {
     const { rows } = await this.pool.query<ExportJobRow>(
       `UPDATE export_jobs SET status = 'running', started_at = now(), rows = 0, bytes = 0, error = NULL
-        WHERE id = $1 AND status <> 'done' RETURNING *, from_at::text AS from_text, to_at::text AS to_text`,
+        WHERE id = $1 AND status <> 'done'
+        RETURNING *, from_at::text AS from_text, to_at::text AS to_text,
+                  to_char(from_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS from_day, to_char(to_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS to_day`,
       [id],
     );
     if (!rows[0]) {
@@ -449,7 +591,9 @@ export class ExportJobStore {
     const stream = exportCsv(
       this.pool,
       job.kind,
-      { from: job.from_text!, to: job.to_text!, accountId: job.account_id },
+      isMonthKind(job.kind)
+        ? { from: job.from_day!, to: job.to_day!, accountId: job.account_id }
+        : { from: job.from_text!, to: job.to_text!, accountId: job.account_id },
       {
         bom: job.bom,
         onProgress: (n) => {

@@ -13,3 +13,5 @@ export * from './notifications';
 export * from './arrears.service';
 export * from './account-standing';
 export * from './bills';
+export * from './price-plans';
+export * from './usage-report';

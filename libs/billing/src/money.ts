@@ -37,3 +37,25 @@ export function roundHalfUp(n: Nano, decimals = 2): Nano {
   const rounded = ((abs + step / 2n) / step) * step;
   return neg ? -rounded : rounded;
 }
+
+/**
+ * Splits `total` over `weights` in proportion, exactly (largest remainder; ties to the first).
+ * All weights 0: everything to the first.
+ */
+export function allocate(total: Nano, weights: readonly bigint[]): Nano[] {
+  if (weights.length === 0) return [];
+  const sum = weights.reduce((a, w) => a + (w > 0n ? w : 0n), 0n);
+  if (sum === 0n) return weights.map((_, i) => (i === 0 ? total : 0n));
+  const neg = total < 0n;
+  const abs = neg ? -total : total;
+  const shares = weights.map((w) => (w > 0n ? (abs * w) / sum : 0n));
+  const rema = weights.map((w, i) => ({ i, r: w > 0n ? (abs * w) % sum : -1n }));
+  let left = abs - shares.reduce((a, s) => a + s, 0n);
+  rema.sort((a, b) => (a.r === b.r ? a.i - b.i : a.r > b.r ? -1 : 1));
+  for (const { i } of rema) {
+    if (left === 0n) break;
+    shares[i] += 1n;
+    left -= 1n;
+  }
+  return neg ? shares.map((s) => -s) : shares;
+}

@@ -19,7 +19,7 @@ export interface PlanAssignment {
 
 const HOUR = 3_600_000;
 
-interface PlanRow {
+export interface PlanRow {
   id: string;
   code: string;
   version: number;
@@ -30,13 +30,14 @@ interface PlanRow {
   regions: string[];
 }
 
-interface LineRow {
+export interface LineRow {
   meter: 'calls';
   free_quota: string;
   tiers: Array<{ up_to: string | null; per_million_nano: string }> | null;
 }
 
-function toPlan(p: PlanRow, lines: LineRow[]): PricePlan {
+/** A plan as stored (its row, regions and lines with their tiers) as rating uses it. */
+export function toPlan(p: PlanRow, lines: LineRow[]): PricePlan {
   return {
     id: p.id,
     code: p.code,

@@ -6,7 +6,7 @@ import { inTransaction, PgPool } from '@app/db';
 import { LedgerService } from './ledger.service';
 import { NotificationDispatcher } from './notifications';
 import { actionClass, MeteringRule, Outcome } from './metering';
-import type { Nano } from './money';
+import { allocate, Nano } from './money';
 import { PlanCatalog } from './plan-catalog';
 import { deduction, PlanLine, PricePlan } from './rating';
 import { decodeUsage } from './usage-outbox';
@@ -60,8 +60,20 @@ interface Rating {
   charges: Map<string, Nano>;
   /** each record's billable calls under its plan's rule */
   billed: bigint[];
+  /** each record's rating group (account, region, month, plan); undefined when it bills nothing */
+  groupOf: Array<string | undefined>;
   /** the calls per account, region, month and plan line, in key order */
-  lines: Array<{ accountId: string; region: string; month: string; plan: PricePlan; line: PlanLine; calls: bigint }>;
+  lines: Array<{ group: string; accountId: string; region: string; month: string; plan: PricePlan; line: PlanLine; calls: bigint }>;
+}
+
+/** A batch's hourly and per-minute aggregates, before the amounts are known. */
+interface Aggregates {
+  /** hourly keys (account, region, resource, action class, action, hour), in key order */
+  hourKeys: string[];
+  hourly: Map<string, { calls: number; billable: number; messages: number; bytesIn: number; bytesOut: number }>;
+  /** per rating group: the billable calls of each hourly row it holds (what its charges are spread over) */
+  parts: Map<string, Map<string, bigint>>;
+  minutely: unknown[][];
 }
 
 const HOUR = 3_600_000;
@@ -69,9 +81,12 @@ const MINUTE = 60_000;
 
 /**
  * Applies a batch of usage records in one transaction: the batch id goes in first under a
- * unique key (a batch delivered again changes nothing), then the hourly and per-minute
- * aggregates, the month's cumulative rating per account, region and plan line (each charge is
- * F(after) − F(before)), and one `usage_charge` ledger entry per account, vouchers first.
+ * unique key (a batch delivered again changes nothing), then the month's cumulative rating per
+ * account, region and plan line (each charge is F(after) − F(before)), the hourly aggregates
+ * (per account, region, resource, action class, action and hour, each with its share of the
+ * charges: every plan line's charge spread exactly over the hourly rows it covers, by billable
+ * calls, so an account's hourly amounts add up to its usage charges to the nano) and per-minute
+ * outcomes, and one `usage_charge` ledger entry per account, vouchers first.
  * Rows are locked in a fixed order (months, then balances, sorted), so concurrent batches for
  * the same accounts wait for each other instead of deadlocking. Each step is one statement for
  * the whole batch (plan lookups, month rows, aggregates, charges), however many accounts it holds:
@@ -255,10 +270,10 @@ export class UsageApplier {
     if (!first.rowCount) return { applied: false, charges: new Map(), notifications: [] };
     // everything that takes no lock first: plans, billable calls, the aggregates' rows
     const rating = await this.prepareRating(records);
-    const aggregates = this.aggregates(records, rating.billed);
+    const aggregates = this.aggregates(records, rating);
     // then the rows other batches of the same accounts wait for, each kind in key order
-    const charges = await this.rate(c, rating);
-    await this.writeAggregates(c, aggregates);
+    const { charges, lineCharges } = await this.rate(c, rating);
+    await this.writeAggregates(c, aggregates, hourlyAmounts(rating.lines, lineCharges, aggregates.parts));
     const accounts = [...charges.keys()].sort();
     const postings = accounts
       .filter((accountId) => charges.get(accountId)! > 0n)
@@ -278,56 +293,72 @@ export class UsageApplier {
     return { applied: true, charges, notifications: posted.notifications };
   }
 
-  /** The hourly and per-minute aggregates of a batch, as the columns of their upserts (in key order). */
-  private aggregates(records: UsageRecord[], billed: bigint[]): { hourly: unknown[][]; minutely: unknown[][] } {
-    type Hourly = { calls: number; billable: number; messages: number; bytesIn: number; bytesOut: number };
-    const hourly = new Map<string, Hourly>();
+  /**
+   * The hourly and per-minute aggregates of a batch (hourly: account, region, resource, action
+   * class, action and hour), and for each rating group the billable calls of the hourly rows it
+   * covers, over which its charges are spread once they are known.
+   */
+  private aggregates(records: UsageRecord[], { billed, groupOf }: Rating): Aggregates {
+    const hourly: Aggregates['hourly'] = new Map();
+    const parts: Aggregates['parts'] = new Map();
     const minutely = new Map<string, number>();
     records.forEach((r, i) => {
       const hour = Math.floor(r.at / HOUR) * HOUR;
-      const hk = `${r.accountId}\u0000${r.region}\u0000${r.resource}\u0000${actionClass(r.action)}\u0000${hour}`;
-      const h = hourly.get(hk) ?? { calls: 0, billable: 0, messages: 0, bytesIn: 0, bytesOut: 0 };
+      const hk = `${r.accountId}\u0000${r.region}\u0000${r.resource}\u0000${actionClass(r.action)}\u0000${r.action}\u0000${hour}`;
+      let h = hourly.get(hk);
+      if (h === undefined) hourly.set(hk, (h = { calls: 0, billable: 0, messages: 0, bytesIn: 0, bytesOut: 0 }));
       h.calls += r.calls;
       h.billable += Number(billed[i]);
       h.messages += r.messages;
       h.bytesIn += r.bytesIn;
       h.bytesOut += r.bytesOut;
-      hourly.set(hk, h);
+      const group = groupOf[i];
+      if (group !== undefined) {
+        let p = parts.get(group);
+        if (p === undefined) parts.set(group, (p = new Map()));
+        p.set(hk, (p.get(hk) ?? 0n) + billed[i]);
+      }
       const mk = `${r.accountId}\u0000${r.region}\u0000${Math.floor(r.at / MINUTE) * MINUTE}\u0000${r.outcome}`;
       minutely.set(mk, (minutely.get(mk) ?? 0) + r.calls);
     });
-    const hk = [...hourly.keys()].sort();
-    const cols = hk.map((k) => k.split('\u0000'));
     const mk = [...minutely.keys()].sort();
     const mcols = mk.map((k) => k.split('\u0000'));
     return {
-      hourly: [
+      hourKeys: [...hourly.keys()].sort(),
+      hourly,
+      parts,
+      minutely: [mcols.map((k) => k[0]), mcols.map((k) => k[1]), mcols.map((k) => k[2]), mcols.map((k) => k[3]), mk.map((k) => minutely.get(k)!)],
+    };
+  }
+
+  /** The aggregates' upserts: hourly rows with the amounts they were charged, per-minute outcomes. */
+  private async writeAggregates(c: PoolClient, a: Aggregates, amounts: Map<string, Nano>): Promise<void> {
+    const cols = a.hourKeys.map((k) => k.split('\u0000'));
+    const sums = a.hourKeys.map((k) => a.hourly.get(k)!);
+    await c.query(
+      `INSERT INTO usage_hourly AS u (account_id, region, resource, action_class, action, hour, calls, billable_calls, messages, bytes_in, bytes_out, amount_nano)
+       SELECT a, r, res, cls, act, to_timestamp(h::bigint / 1000.0), n, b, m, bi, bo, amt
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[],
+                     $11::bigint[], $12::bigint[])
+              AS t(a, r, res, cls, act, h, n, b, m, bi, bo, amt)
+       ON CONFLICT (account_id, region, resource, action_class, action, hour) DO UPDATE
+         SET calls = u.calls + excluded.calls, billable_calls = u.billable_calls + excluded.billable_calls,
+             messages = u.messages + excluded.messages, bytes_in = u.bytes_in + excluded.bytes_in,
+             bytes_out = u.bytes_out + excluded.bytes_out, amount_nano = u.amount_nano + excluded.amount_nano`,
+      [
         cols.map((k) => k[0]),
         cols.map((k) => k[1]),
         cols.map((k) => k[2]),
         cols.map((k) => k[3]),
         cols.map((k) => k[4]),
-        hk.map((k) => hourly.get(k)!.calls),
-        hk.map((k) => hourly.get(k)!.billable),
-        hk.map((k) => hourly.get(k)!.messages),
-        hk.map((k) => hourly.get(k)!.bytesIn),
-        hk.map((k) => hourly.get(k)!.bytesOut),
+        cols.map((k) => k[5]),
+        sums.map((h) => h.calls),
+        sums.map((h) => h.billable),
+        sums.map((h) => h.messages),
+        sums.map((h) => h.bytesIn),
+        sums.map((h) => h.bytesOut),
+        a.hourKeys.map((k) => (amounts.get(k) ?? 0n).toString()),
       ],
-      minutely: [mcols.map((k) => k[0]), mcols.map((k) => k[1]), mcols.map((k) => k[2]), mcols.map((k) => k[3]), mk.map((k) => minutely.get(k)!)],
-    };
-  }
-
-  private async writeAggregates(c: PoolClient, a: { hourly: unknown[][]; minutely: unknown[][] }): Promise<void> {
-    await c.query(
-      `INSERT INTO usage_hourly AS u (account_id, region, resource, action_class, hour, calls, billable_calls, messages, bytes_in, bytes_out)
-       SELECT a, r, res, cls, to_timestamp(h::bigint / 1000.0), n, b, m, bi, bo
-         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[])
-              AS t(a, r, res, cls, h, n, b, m, bi, bo)
-       ON CONFLICT (account_id, region, resource, action_class, hour) DO UPDATE
-         SET calls = u.calls + excluded.calls, billable_calls = u.billable_calls + excluded.billable_calls,
-             messages = u.messages + excluded.messages, bytes_in = u.bytes_in + excluded.bytes_in,
-             bytes_out = u.bytes_out + excluded.bytes_out`,
-      a.hourly,
     );
     await c.query(
       `INSERT INTO usage_minutely AS u (account_id, region, minute, outcome, requests)
@@ -369,32 +400,38 @@ export class UsageApplier {
     const groups = new Map<string, Group>();
     const charges = new Map<string, Nano>();
     const billed: bigint[] = [];
+    const groupOf: Array<string | undefined> = [];
     records.forEach((r, i) => {
       charges.set(r.accountId, charges.get(r.accountId) ?? 0n);
       const plan = plans[planIndex[i]];
       const calls = BigInt(r.billable[plan.rule]);
       billed.push(calls);
-      if (calls === 0n) return;
+      if (calls === 0n) {
+        groupOf.push(undefined);
+        return;
+      }
       const month = monthAt(r.at);
       const key = `${r.accountId}\u0000${r.region}\u0000${month}\u0000${plan.id}`;
+      groupOf.push(key);
       const g = groups.get(key) ?? { accountId: r.accountId, region: r.region, month, plan, calls: 0n };
       g.calls += calls;
       groups.set(key, g);
     });
     // one row per group and plan line, in key order: the order the rows are locked in
-    const lines = [...groups.keys()].sort().flatMap((key) => {
-      const g = groups.get(key)!;
-      return g.plan.lines.map((line) => ({ ...g, line }));
+    const lines = [...groups.keys()].sort().flatMap((group) => {
+      const g = groups.get(group)!;
+      return g.plan.lines.map((line) => ({ ...g, group, line }));
     });
-    return { charges, billed, lines };
+    return { charges, billed, groupOf, lines };
   }
 
   /**
    * The month's cumulative rating per account, region, month and plan line (rows made if
    * missing, locked in key order, moved on by the batch's calls): the charges per account.
    */
-  private async rate(c: PoolClient, { charges, lines }: Rating): Promise<Map<string, Nano>> {
-    if (lines.length === 0) return charges;
+  private async rate(c: PoolClient, { charges, lines }: Rating): Promise<{ charges: Map<string, Nano>; lineCharges: Nano[] }> {
+    const lineCharges: Nano[] = new Array<Nano>(lines.length).fill(0n);
+    if (lines.length === 0) return { charges, lineCharges };
     const keyColumns = [
       lines.map((l) => l.accountId),
       lines.map((l) => l.region),
@@ -426,6 +463,7 @@ export class UsageApplier {
       const charge = deduction(l.line, before, total);
       after[k] = total.toString();
       charged[k] = charge.toString();
+      lineCharges[Number(row.i) - 1] = charge;
       charges.set(l.accountId, charges.get(l.accountId)! + charge);
     });
     await c.query(
@@ -434,6 +472,33 @@ export class UsageApplier {
         WHERE m.account_id = t.a AND m.region = t.r AND m.month = t.mo AND m.meter = t.me AND m.plan_id = t.p`,
       [...keyColumns, after, charged],
     );
-    return charges;
+    return { charges, lineCharges };
   }
+}
+
+/**
+ * The amount of each hourly row of a batch: every plan line's charge spread over the hourly rows
+ * its rating group holds, in proportion to their billable calls, exactly ({@link allocate}), so
+ * the amounts add up to the charges to the nano. An hourly row in two groups (an hour across a
+ * month's start in a zone offset by half an hour) gets its share of each.
+ */
+export function hourlyAmounts(
+  lines: ReadonlyArray<{ group: string }>,
+  lineCharges: readonly Nano[],
+  parts: ReadonlyMap<string, ReadonlyMap<string, bigint>>,
+): Map<string, Nano> {
+  const amounts = new Map<string, Nano>();
+  lines.forEach((l, k) => {
+    const charge = lineCharges[k];
+    if (charge === 0n) return;
+    const group = parts.get(l.group);
+    if (!group || group.size === 0) throw new Error(`a charge of ${charge} nano with no hourly usage to hold it`);
+    const keys = [...group.keys()].sort();
+    const shares = allocate(
+      charge,
+      keys.map((hk) => group.get(hk)!),
+    );
+    keys.forEach((hk, j) => amounts.set(hk, (amounts.get(hk) ?? 0n) + shares[j]));
+  });
+  return amounts;
 }

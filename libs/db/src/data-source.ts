@@ -13,6 +13,7 @@ import { SlaCloseScale1764620000000 } from './migrations/1764620000000-sla-close
 import { LedgerUsageByTime1764630000000 } from './migrations/1764630000000-ledger-usage-by-time';
 import { Bills1764700000000 } from './migrations/1764700000000-bills';
 import { ExportJobs1764710000000 } from './migrations/1764710000000-export-jobs';
+import { UsageHourlyAmounts1764720000000 } from './migrations/1764720000000-usage-hourly-amounts';
 import { AuditTrail1764730000000 } from './migrations/1764730000000-audit-trail';
 
 /** Every migration, in order. New ones are appended here. */
@@ -30,6 +31,7 @@ export const MIGRATIONS = [
   LedgerUsageByTime1764630000000,
   Bills1764700000000,
   ExportJobs1764710000000,
+  UsageHourlyAmounts1764720000000,
   AuditTrail1764730000000,
 ];
 

@@ -14,7 +14,7 @@ import {
   Res,
   ServiceUnavailableException,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiProduces, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiProduces, ApiProperty, ApiPropertyOptional, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { IsBoolean, IsIn, IsOptional, IsString } from 'class-validator';
 import type { Queue } from 'bullmq';
 import type { FastifyReply } from 'fastify';
@@ -25,6 +25,7 @@ import { APP_CONFIG, AppConfig } from '@app/config';
 import { PgPool } from '@app/db';
 import { JobQueue } from '@app/common';
 import {
+  downloadName,
   EXPORT_COLUMNS,
   EXPORT_KINDS,
   exportCsv,
@@ -34,8 +35,11 @@ import {
   ExportJobView,
   ExportKind,
   ExportRangeError,
+  isMonthKind,
   MAX_JOB_DAYS,
+  MAX_JOB_MONTHS,
   parseExportFilter,
+  parseMonthExportFilter,
   RUN_EXPORT_JOB,
 } from '@app/billing/exports';
 import { Roles } from '../auth/roles';
@@ -45,11 +49,14 @@ export class CreateExportDto {
   @IsIn(EXPORT_KINDS as ExportKind[], { message: `kind must be one of ${EXPORT_KINDS.join(', ')}` })
   kind: ExportKind;
 
-  @ApiProperty({ example: '2026-11-01T00:00:00+08:00', description: 'inclusive, ISO 8601 with offset (or a date: midnight UTC)' })
+  @ApiProperty({
+    example: '2026-11-01T00:00:00+08:00',
+    description: 'inclusive, ISO 8601 with offset (or a date: midnight UTC); for bills and bill_lines a billing month, YYYY-MM',
+  })
   @IsString()
   from: string;
 
-  @ApiProperty({ example: '2026-12-01T00:00:00+08:00', description: 'exclusive' })
+  @ApiProperty({ example: '2026-12-01T00:00:00+08:00', description: 'exclusive (bills and bill_lines: a month, YYYY-MM)' })
   @IsString()
   to: string;
 
@@ -64,9 +71,11 @@ export class CreateExportDto {
   bom?: boolean;
 }
 
-function filterOf(q: { from?: unknown; to?: unknown; accountId?: unknown }, maxDays?: number): ExportFilter {
+/** The filter of an export of `kind`: a time range, or a month range for bills and bill lines (`job`: the export jobs' longer limit). */
+function filterOf(kind: ExportKind, q: { from?: unknown; to?: unknown; accountId?: unknown }, job = false): ExportFilter {
   try {
-    return parseExportFilter(q, maxDays);
+    if (isMonthKind(kind)) return parseMonthExportFilter(q, job ? MAX_JOB_MONTHS : undefined);
+    return parseExportFilter(q, job ? MAX_JOB_DAYS : undefined);
   } catch (err) {
     if (err instanceof ExportRangeError) throw new BadRequestException(err.message);
     throw err;
@@ -88,8 +97,9 @@ function bomOf(v: string | undefined): boolean {
 
 /**
  * Finance CSV exports (billing.md §6; columns in the README, "Exports"): the ledger and hourly
- * usage over [from, to), optionally of one account, streamed from the database as they are
- * read; and export jobs for large ranges, run by the worker into EXPORT_DIR.
+ * usage over [from, to), monthly bills and bill lines over [from, to) billing months, optionally
+ * of one account, streamed from the database as they are read; and export jobs for large
+ * ranges, run by the worker into EXPORT_DIR.
  */
 @ApiTags('exports')
 @ApiBearerAuth()
@@ -106,8 +116,8 @@ export class ExportsController {
     this.jobs = new ExportJobStore(pool);
   }
 
-  private async download(kind: ExportKind, q: Record<string, string | undefined>, reply: FastifyReply, name: string): Promise<void> {
-    const filter = filterOf(q);
+  private async download(kind: ExportKind, q: Record<string, string | undefined>, reply: FastifyReply): Promise<void> {
+    const filter = filterOf(kind, q);
     const bom = bomOf(q.bom);
     if (this.downloads >= MAX_CONCURRENT_DOWNLOADS) {
       void reply.header('retry-after', '10');
@@ -121,7 +131,7 @@ export class ExportsController {
     stream.once('close', () => this.downloads--);
     await reply
       .header('content-type', 'text/csv; charset=utf-8')
-      .header('content-disposition', `attachment; filename="${name}-${filter.from.slice(0, 10)}-${filter.to.slice(0, 10)}.csv"`)
+      .header('content-disposition', `attachment; filename="${downloadName(kind, filter)}"`)
       .header('x-csv-columns', EXPORT_COLUMNS[kind].join(','))
       .send(stream);
   }
@@ -129,20 +139,40 @@ export class ExportsController {
   @Get('ledger.csv')
   @ApiProduces('text/csv')
   async ledger(@Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {
-    await this.download('ledger', q, reply, 'ledger');
+    await this.download('ledger', q, reply);
   }
 
   @Get('usage-hourly.csv')
   @ApiProduces('text/csv')
   async usageHourly(@Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {
-    await this.download('usage_hourly', q, reply, 'usage-hourly');
+    await this.download('usage_hourly', q, reply);
+  }
+
+  @Get('bills.csv')
+  @ApiProduces('text/csv')
+  @ApiQuery({ name: 'from', required: true, description: 'first billing month, YYYY-MM (inclusive)', example: '2026-11' })
+  @ApiQuery({ name: 'to', required: true, description: 'billing month after the last, YYYY-MM (exclusive)', example: '2026-12' })
+  @ApiQuery({ name: 'accountId', required: false })
+  @ApiQuery({ name: 'bom', required: false, description: 'true: a UTF-8 byte-order mark first' })
+  async bills(@Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {
+    await this.download('bills', q, reply);
+  }
+
+  @Get('bill-lines.csv')
+  @ApiProduces('text/csv')
+  @ApiQuery({ name: 'from', required: true, description: 'first billing month, YYYY-MM (inclusive)', example: '2026-11' })
+  @ApiQuery({ name: 'to', required: true, description: 'billing month after the last, YYYY-MM (exclusive)', example: '2026-12' })
+  @ApiQuery({ name: 'accountId', required: false })
+  @ApiQuery({ name: 'bom', required: false, description: 'true: a UTF-8 byte-order mark first' })
+  async billLines(@Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {
+    await this.download('bill_lines', q, reply);
   }
 
   @Roles('ops', 'finance')
   @Post()
   @HttpCode(202)
   async create(@Body() body: CreateExportDto): Promise<Pick<ExportJobView, 'id' | 'status'>> {
-    const filter = filterOf(body, MAX_JOB_DAYS);
+    const filter = filterOf(body.kind, body, true);
     const job = await this.jobs.create(body.kind, filter, body.bom ?? false);
     await this.queue.add(RUN_EXPORT_JOB, { id: job.id }, { jobId: exportJobId(job.id), removeOnComplete: 1000, removeOnFail: 1000, attempts: 3, backoff: { type: 'exponential', delay: 1000 } });
     return { id: job.id, status: job.status };
@@ -165,11 +195,10 @@ export class ExportsController {
     const path = join(this.config.exports.dir, job.file);
     const size = await stat(path).then((s) => s.size, () => null);
     if (size === null) throw new NotFoundException(`the file of export ${id} is gone`);
-    const name = job.kind === 'ledger' ? 'ledger' : 'usage-hourly';
     await reply
       .header('content-type', 'text/csv; charset=utf-8')
       .header('content-length', String(size))
-      .header('content-disposition', `attachment; filename="${name}-${job.from.slice(0, 10)}-${job.to.slice(0, 10)}.csv"`)
+      .header('content-disposition', `attachment; filename="${downloadName(job.kind, job)}"`)
       .header('x-csv-columns', EXPORT_COLUMNS[job.kind].join(','))
       .send(createReadStream(path));
   }
