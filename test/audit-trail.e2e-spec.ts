@@ -1,4 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Pool } from 'pg';
 import { loadConfigWith } from '@app/config';
 import { runMigrations } from '@app/db';
@@ -189,6 +192,50 @@ describe('audit trail: recorded, paged, verified', () => {
       expect([q, r.status]).toEqual([q, 400]);
       expect(r.body.detail).toMatch(reason);
     }
+  });
+
+  it('exports the trail as CSV for auditors (a download and an export job), and records who exported what', async () => {
+    const from = new Date(Date.now() - 300 * 86_400_000).toISOString();
+    const to = new Date(Date.now() + 3_600_000).toISOString();
+    const before = await trail();
+    const res = await fetch(`${stack.billingUrl}/v1/exports/audit.csv?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}&bom=true`, {
+      headers: { authorization: `Bearer ${financeToken}`, 'x-operator': 'carol@finance' },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    const raw = Buffer.from(await res.arrayBuffer());
+    expect([...raw.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+    const text = raw.subarray(3).toString('utf8');
+    expect(text.startsWith('seq,at,domain,action,actor_kind,actor,via,account_id,subject,reason,details,prev_hash,hash\r\n')).toBe(true);
+    const lines = text.split('\r\n').filter(Boolean).slice(1);
+    // the download is recorded first, so the file holds it too
+    expect(lines).toHaveLength(before.length + 1);
+    const last = lines[lines.length - 1];
+    expect(last).toMatch(new RegExp(`^${before.length + 1},\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z,system,export.download,operator,carol@finance,api:finance-team,,export:audit,,`));
+    expect(last).toMatch(/,[0-9a-f]{64},[0-9a-f]{64}$/);
+    const hashes = (await pool.query(`SELECT encode(hash, 'hex') AS h FROM audit_trail ORDER BY audit_trail.seq`)).rows.map((r) => r.h);
+    expect(lines.map((l) => l.slice(-64))).toEqual(hashes);
+
+    // one account's entries, as an export job (what the worker runs)
+    const job = await api('POST', '/v1/exports', { kind: 'audit', from, to, accountId: tenant.accountId }, { 'x-operator': 'carol@finance' }, financeToken);
+    expect(job.status).toBe(202);
+    const { ExportJobStore } = await import('@app/billing/exports');
+    const dir = await mkdtemp(join(tmpdir(), 'audit-export-'));
+    try {
+      const done = await new ExportJobStore(pool).run(job.body.id, dir);
+      const own = (await pool.query(`SELECT count(*)::int AS n FROM audit_trail WHERE account_id = $1`, [tenant.accountId])).rows[0].n;
+      expect(done).toMatchObject({ status: 'done', rows: own });
+      const file = await readFile(join(dir, `${job.body.id}.csv`), 'utf8');
+      expect(file.split('\r\n').filter(Boolean).slice(1).every((l) => l.split(',')[7] === tenant.accountId)).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const recorded = (await trail()).filter((r) => r.action.startsWith('export.'));
+    expect(recorded.map((r) => [r.action, r.actor, r.via, r.subject, r.account_id])).toEqual([
+      ['export.download', 'carol@finance', 'api:finance-team', 'export:audit', null],
+      ['export.create', 'carol@finance', 'api:finance-team', 'export:audit', tenant.accountId],
+    ]);
+    expect((await api('GET', '/v1/exports/audit.csv?from=2026-02-01&to=2026-01-01')).status).toBe(400);
   });
 
   it('is append-only: an UPDATE, a DELETE or a TRUNCATE is refused', async () => {

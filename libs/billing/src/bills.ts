@@ -279,6 +279,10 @@ export class BillClose {
     const skip = new Set(billed.map((r) => r.account_id));
     const ids = pageIds.filter((id) => !skip.has(id));
     if (ids.length === 0) return;
+    // the page's balance rows first, in account order: a rounding entry below that moves an
+    // account's standing appends to the audit trail, whose head lock must come after every
+    // balance lock this transaction takes (as in every other posting), never between them
+    await c.query(`SELECT 1 FROM balances WHERE account_id = ANY($1::uuid[]) ORDER BY account_id FOR UPDATE`, [ids]);
     // the bill's entries: up to the cut, before the month's end, and after the previous bill's
     const inBill = `e.id <= $2::bigint AND e.created_at < $4 AND e.idempotency_key NOT LIKE 'bill-rounding:%'
       AND (e.created_at >= $3 OR ($5::bigint IS NOT NULL AND e.id > $5::bigint))`;

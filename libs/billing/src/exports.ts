@@ -5,6 +5,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Query } from 'pg';
 import type { Pool, PoolClient } from 'pg';
+import { actorFields, appendAudit, AuditActor, AuditEvent } from '@app/audit';
+import { inTransaction } from '@app/db';
 
 /**
  * Finance CSV exports (billing.md §6) of the ledger, of hourly usage, and of monthly bills and
@@ -103,15 +105,36 @@ export const BILL_LINES_CSV_COLUMNS = [
   'amount',
 ] as const;
 
-export type ExportKind = 'ledger' | 'usage_hourly' | 'bills' | 'bill_lines';
+/**
+ * Columns of the audit trail CSV, for auditors, in their documented order: an entry's place in
+ * the chain, its fields (`details` as JSON text) and the hashes (hex) that chain it.
+ */
+export const AUDIT_CSV_COLUMNS = [
+  'seq',
+  'at',
+  'domain',
+  'action',
+  'actor_kind',
+  'actor',
+  'via',
+  'account_id',
+  'subject',
+  'reason',
+  'details',
+  'prev_hash',
+  'hash',
+] as const;
 
-export const EXPORT_KINDS: readonly ExportKind[] = ['ledger', 'usage_hourly', 'bills', 'bill_lines'];
+export type ExportKind = 'ledger' | 'usage_hourly' | 'bills' | 'bill_lines' | 'audit';
+
+export const EXPORT_KINDS: readonly ExportKind[] = ['ledger', 'usage_hourly', 'bills', 'bill_lines', 'audit'];
 
 export const EXPORT_COLUMNS: Record<ExportKind, readonly string[]> = {
   ledger: LEDGER_CSV_COLUMNS,
   usage_hourly: USAGE_HOURLY_CSV_COLUMNS,
   bills: BILLS_CSV_COLUMNS,
   bill_lines: BILL_LINES_CSV_COLUMNS,
+  audit: AUDIT_CSV_COLUMNS,
 };
 
 /** Kinds filtered by a range of billing months (YYYY-MM, [from, to)) rather than of times. */
@@ -125,6 +148,7 @@ export const EXPORT_FILE_NAMES: Record<ExportKind, string> = {
   usage_hourly: 'usage-hourly',
   bills: 'bills',
   bill_lines: 'bill-lines',
+  audit: 'audit',
 };
 
 /** The name a download of `kind` over `filter` is offered under (times by their dates, months as YYYY-MM). */
@@ -258,7 +282,22 @@ const BILL_LINES: Source = {
   line: (r) => `${r[0]},${r[1]},${r[2]},${csvField(r[3])},${csvField(r[4])},${r[5]},${r[6]},${r[7]},${formatNanoText(r[8])}`,
 };
 
-const SOURCES: Record<ExportKind, Source> = { ledger: LEDGER, usage_hourly: USAGE_HOURLY, bills: BILLS, bill_lines: BILL_LINES };
+// The audit trail in chain order over [from, to) of `at` (an account's entries, or all).
+const AUDIT: Source = {
+  keys: 1,
+  sql: `SELECT seq::text, to_char(at AT TIME ZONE 'UTC', ${ISO_UTC}), domain, action, actor_kind, actor, via, account_id::text,
+               subject, reason, details::text, encode(prev_hash, 'hex'), encode(hash, 'hex')
+          FROM audit_trail
+         WHERE at >= $1::timestamptz AND at < $2::timestamptz AND ($3::uuid IS NULL OR account_id = $3::uuid)
+           AND ($4::bigint IS NULL OR seq > $4::bigint)
+         ORDER BY audit_trail.seq LIMIT $5`,
+  after: (r) => [r[0]],
+  line: (r) =>
+    `${r[0]},${r[1]},${r[2]},${csvField(r[3])},${r[4]},${csvField(r[5])},${csvField(r[6])},${r[7] ?? ''},${csvField(r[8])},` +
+    `${csvField(r[9])},${csvField(r[10])},${r[11]},${r[12]}`,
+};
+
+const SOURCES: Record<ExportKind, Source> = { ledger: LEDGER, usage_hourly: USAGE_HOURLY, bills: BILLS, bill_lines: BILL_LINES, audit: AUDIT };
 
 /**
  * A finance CSV as a stream of text (UTF-8 strings, ~60 KB each): pages are read from the
@@ -542,6 +581,18 @@ export const exportJobId = (id: string) => `export-${id}`;
 /** Job name on the exports queue. */
 export const RUN_EXPORT_JOB = 'run-export';
 
+/** The audit entry of an export requested or downloaded: who took what data, of which range. */
+export function exportAudit(action: string, kind: ExportKind, filter: ExportFilter, by: AuditActor, details: Record<string, unknown> = {}): AuditEvent {
+  return {
+    domain: kind === 'audit' ? 'system' : 'billing',
+    action,
+    ...actorFields(by),
+    accountId: filter.accountId ?? null,
+    subject: `export:${kind}`,
+    details: { kind, from: filter.from, to: filter.to, accountId: filter.accountId ?? null, ...details },
+  };
+}
+
 /** The file of a finished export under EXPORT_DIR. */
 export const exportFileName = (id: string) => `${id}.csv`;
 
@@ -549,14 +600,18 @@ export const exportFileName = (id: string) => `${id}.csv`;
 export class ExportJobStore {
   constructor(private readonly pool: Pool) {}
 
-  async create(kind: ExportKind, filter: ExportFilter, bom: boolean): Promise<ExportJobView> {
+  /** A requested export, audited as `by`'s in the same transaction. */
+  async create(kind: ExportKind, filter: ExportFilter, bom: boolean, by: AuditActor): Promise<ExportJobView> {
     // from_at and to_at get the text: microseconds kept; months as midnight UTC of their first day
     const bound = (text: string) => (isMonthKind(kind) ? `${text}T00:00:00Z` : text);
-    const { rows } = await this.pool.query<ExportJobRow>(
-      `INSERT INTO export_jobs (kind, from_at, to_at, account_id, bom) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
-      [kind, bound(filter.from), bound(filter.to), filter.accountId ?? null, bom],
-    );
-    return jobView(rows[0]);
+    return inTransaction(this.pool, async (c) => {
+      const { rows } = await c.query<ExportJobRow>(
+        `INSERT INTO export_jobs (kind, from_at, to_at, account_id, bom) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
+        [kind, bound(filter.from), bound(filter.to), filter.accountId ?? null, bom],
+      );
+      await appendAudit(c, exportAudit('export.create', kind, filter, by, { exportId: rows[0].id }));
+      return jobView(rows[0]);
+    });
   }
 
   async get(id: string): Promise<(ExportJobView & { file: string | null }) | null> {

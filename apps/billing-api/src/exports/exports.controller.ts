@@ -28,6 +28,7 @@ import {
   downloadName,
   EXPORT_COLUMNS,
   EXPORT_KINDS,
+  exportAudit,
   exportCsv,
   ExportFilter,
   exportJobId,
@@ -43,6 +44,8 @@ import {
   RUN_EXPORT_JOB,
 } from '@app/billing/exports';
 import { Roles } from '../auth/roles';
+import { ApiOperatorHeader, OperatorActor } from '../auth/principal.decorator';
+import { AuditActor, AuditTrail } from '@app/audit';
 
 export class CreateExportDto {
   @ApiProperty({ enum: EXPORT_KINDS })
@@ -112,11 +115,13 @@ export class ExportsController {
     private readonly pool: PgPool,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @InjectQueue(JobQueue.Exports) private readonly queue: Queue,
+    private readonly trail: AuditTrail,
   ) {
     this.jobs = new ExportJobStore(pool);
   }
 
-  private async download(kind: ExportKind, q: Record<string, string | undefined>, reply: FastifyReply): Promise<void> {
+  /** Streams `kind` over the query's range; the download is audited (who took what) before it starts. */
+  private async download(kind: ExportKind, q: Record<string, string | undefined>, reply: FastifyReply, by: AuditActor): Promise<void> {
     const filter = filterOf(kind, q);
     const bom = bomOf(q.bom);
     if (this.downloads >= MAX_CONCURRENT_DOWNLOADS) {
@@ -125,6 +130,7 @@ export class ExportsController {
         `${MAX_CONCURRENT_DOWNLOADS} exports are streaming from this process already: try again shortly, or POST /v1/exports for a file`,
       );
     }
+    await this.trail.append(exportAudit('export.download', kind, filter, by));
     this.downloads++;
     const stream = exportCsv(this.pool, kind, filter, { bom });
     // 'close' comes once the stream ended, failed or was destroyed (the client went away)
@@ -138,14 +144,14 @@ export class ExportsController {
 
   @Get('ledger.csv')
   @ApiProduces('text/csv')
-  async ledger(@Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {
-    await this.download('ledger', q, reply);
+  async ledger(@OperatorActor() by: AuditActor, @Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {
+    await this.download('ledger', q, reply, by);
   }
 
   @Get('usage-hourly.csv')
   @ApiProduces('text/csv')
-  async usageHourly(@Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {
-    await this.download('usage_hourly', q, reply);
+  async usageHourly(@OperatorActor() by: AuditActor, @Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {
+    await this.download('usage_hourly', q, reply, by);
   }
 
   @Get('bills.csv')
@@ -154,8 +160,8 @@ export class ExportsController {
   @ApiQuery({ name: 'to', required: true, description: 'billing month after the last, YYYY-MM (exclusive)', example: '2026-12' })
   @ApiQuery({ name: 'accountId', required: false })
   @ApiQuery({ name: 'bom', required: false, description: 'true: a UTF-8 byte-order mark first' })
-  async bills(@Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {
-    await this.download('bills', q, reply);
+  async bills(@OperatorActor() by: AuditActor, @Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {
+    await this.download('bills', q, reply, by);
   }
 
   @Get('bill-lines.csv')
@@ -164,16 +170,27 @@ export class ExportsController {
   @ApiQuery({ name: 'to', required: true, description: 'billing month after the last, YYYY-MM (exclusive)', example: '2026-12' })
   @ApiQuery({ name: 'accountId', required: false })
   @ApiQuery({ name: 'bom', required: false, description: 'true: a UTF-8 byte-order mark first' })
-  async billLines(@Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {
-    await this.download('bill_lines', q, reply);
+  async billLines(@OperatorActor() by: AuditActor, @Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {
+    await this.download('bill_lines', q, reply, by);
+  }
+
+  @Get('audit.csv')
+  @ApiProduces('text/csv')
+  @ApiQuery({ name: 'from', required: true, description: 'entries at or after (ISO 8601 with offset, or a date)', example: '2026-11-01T00:00:00Z' })
+  @ApiQuery({ name: 'to', required: true, description: 'entries before', example: '2026-12-01T00:00:00Z' })
+  @ApiQuery({ name: 'accountId', required: false, description: 'only this account’s entries' })
+  @ApiQuery({ name: 'bom', required: false, description: 'true: a UTF-8 byte-order mark first' })
+  async audit(@OperatorActor() by: AuditActor, @Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {
+    await this.download('audit', q, reply, by);
   }
 
   @Roles('ops', 'finance')
   @Post()
   @HttpCode(202)
-  async create(@Body() body: CreateExportDto): Promise<Pick<ExportJobView, 'id' | 'status'>> {
+  @ApiOperatorHeader()
+  async create(@OperatorActor() by: AuditActor, @Body() body: CreateExportDto): Promise<Pick<ExportJobView, 'id' | 'status'>> {
     const filter = filterOf(body.kind, body, true);
-    const job = await this.jobs.create(body.kind, filter, body.bom ?? false);
+    const job = await this.jobs.create(body.kind, filter, body.bom ?? false, by);
     await this.queue.add(RUN_EXPORT_JOB, { id: job.id }, { jobId: exportJobId(job.id), removeOnComplete: 1000, removeOnFail: 1000, attempts: 3, backoff: { type: 'exponential', delay: 1000 } });
     return { id: job.id, status: job.status };
   }

@@ -96,11 +96,17 @@ export class AuditTrail1764730000000 implements MigrationInterface {
       prev = hash;
     }
     await q.query(`INSERT INTO audit_head (one, seq, hash) VALUES (true, $1, $2)`, [seq.toString(), prev]);
+    // the trail is exported for auditors like the finance files (downloads and export jobs)
+    await q.query(`ALTER TABLE export_jobs DROP CONSTRAINT export_jobs_kind_check`);
+    await q.query(`ALTER TABLE export_jobs ADD CONSTRAINT export_jobs_kind_check CHECK (kind IN ('ledger', 'usage_hourly', 'bills', 'bill_lines', 'audit'))`);
     await q.query(`DROP TABLE sla_audit`);
     await q.query(`DROP TABLE audit_log`);
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.query(`DELETE FROM export_jobs WHERE kind = 'audit'`);
+    await q.query(`ALTER TABLE export_jobs DROP CONSTRAINT export_jobs_kind_check`);
+    await q.query(`ALTER TABLE export_jobs ADD CONSTRAINT export_jobs_kind_check CHECK (kind IN ('ledger', 'usage_hourly', 'bills', 'bill_lines'))`);
     await q.query(`
       CREATE TABLE sla_audit (
         id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
