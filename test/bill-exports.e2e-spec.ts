@@ -8,7 +8,7 @@ import { loadConfigWith } from '@app/config';
 import { PgPool, runMigrations } from '@app/db';
 import { BillClose, formatAmount, LedgerService, parseAmount, PlanCatalog, UsageApplier, UsageRecord } from '@app/billing';
 import { BILL_LINES_CSV_COLUMNS, BILLS_CSV_COLUMNS, exportCsv } from '@app/billing/exports';
-import { expectEventually, scratchDatabase, TestStack } from '@app/testing';
+import { expectEventually, parseCsv, scratchDatabase, TestStack } from '@app/testing';
 import { createWorker } from '../apps/worker/src/worker.app';
 
 /**
@@ -18,37 +18,6 @@ import { createWorker } from '../apps/worker/src/worker.app';
  * their reason, and export jobs of both kinds run by the worker into files equal to the
  * downloads. A database of its own: a month close bills every account there is.
  */
-
-/** RFC 4180 records of `text` (quoted fields with doubled quotes; records end with CRLF). */
-function parseCsv(text: string): string[][] {
-  const records: string[][] = [];
-  let field = '';
-  let record: string[] = [];
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"' && field === '') quoted = true;
-    else if (c === ',') {
-      record.push(field);
-      field = '';
-    } else if (c === '\r' && text[i + 1] === '\n') {
-      record.push(field);
-      records.push(record);
-      record = [];
-      field = '';
-      i++;
-    } else if (c === '\n' || c === '\r') throw new Error(`bare line break at ${i}`);
-    else field += c;
-  }
-  if (field !== '' || record.length) throw new Error('the last record has no CRLF');
-  return records;
-}
 
 const streamText = async (s: NodeJS.ReadableStream) => {
   let text = '';

@@ -5,3 +5,4 @@ export * from './free-port';
 export * from './callers';
 export * from './queue-api-processes';
 export * from './scratch-database';
+export * from './csv';
