@@ -63,7 +63,12 @@ describe('audit trail: recorded, paged, verified', () => {
 
   beforeAll(async () => {
     db = await scratchDatabase();
-    const overrides = { DATABASE_URL: db.url, API_TOKENS: `ops-on-call:ops:${opsToken},finance-team:finance:${financeToken}` };
+    // a Redis prefix of its own: the export job it makes is no other spec's worker's to take
+    const overrides = {
+      DATABASE_URL: db.url,
+      REDIS_PREFIX: `${process.env.REDIS_PREFIX}:audit-trail`,
+      API_TOKENS: `ops-on-call:ops:${opsToken},finance-team:finance:${financeToken}`,
+    };
     await runMigrations(loadConfigWith(overrides));
     stack = await TestStack.start(overrides);
     pool = new Pool({ connectionString: db.url, max: 4 });
