@@ -1,7 +1,7 @@
 import { ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import type { AppConfig } from '@app/config';
 import type { Clock } from '@app/common';
@@ -9,6 +9,7 @@ import { auditScope } from '@app/audit';
 import { ApiExceptionFilter } from './api-exception.filter';
 import { BillingApiModule } from './billing-api.module';
 import { VALIDATION_PIPE_OPTIONS } from './validation';
+import { openApiDocument } from './openapi';
 
 /** `clock`: the time the SLA reports and operations read (the system clock unless given). */
 export async function createBillingApi(config: AppConfig, opts: { clock?: Clock } = {}): Promise<NestFastifyApplication> {
@@ -26,12 +27,6 @@ export async function createBillingApi(config: AppConfig, opts: { clock?: Clock 
     .addHook('onRequest', (_req, _reply, done) => auditScope.run(() => done()));
   app.useGlobalPipes(new ValidationPipe(VALIDATION_PIPE_OPTIONS));
   app.useGlobalFilters(new ApiExceptionFilter());
-  const doc = new DocumentBuilder()
-    .setTitle('CMQ Cloud internal billing API')
-    .setDescription('Accounts, access keys, and (in later versions) balances, usage, bills and SLA reports.')
-    .setVersion('1')
-    .addBearerAuth()
-    .build();
-  SwaggerModule.setup('docs', app, SwaggerModule.createDocument(app, doc));
+  SwaggerModule.setup('docs', app, openApiDocument(app));
   return app;
 }

@@ -24,6 +24,16 @@ export const OperatorActor = createParamDecorator((_: unknown, ctx: ExecutionCon
   return { kind: 'operator', name: actorOf(principalOf(ctx), Array.isArray(header) ? header[0] : header) };
 });
 
-/** The optional X-Operator header in the OpenAPI document. */
-export const ApiOperatorHeader = () =>
-  applyDecorators(ApiHeader({ name: 'X-Operator', required: false, description: 'who does it, as the audit trail records it (default: the token’s name)' }));
+/**
+ * The X-Operator header in the OpenAPI document: optional unless `required` (the handlers that
+ * read it through `operator` of params.ts refuse a request without it).
+ */
+export const ApiOperatorHeader = (opts: { required?: boolean; description?: string } = {}) =>
+  applyDecorators(
+    ApiHeader({
+      name: 'X-Operator',
+      required: opts.required ?? false,
+      description: `${opts.description ?? (opts.required ? 'who does it, as the audit trail records it' : 'who does it, as the audit trail records it (default: the token’s name)')}; 1-128 printable ASCII characters`,
+      example: 'alice@ops',
+    }),
+  );
