@@ -1,12 +1,25 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiParam,
+  ApiTags,
+} from '@nestjs/swagger';
 import { AccountsException, AccountsExceptionCode, AccountsService } from '@app/accounts';
 import { AccountView, CreateAccountDto, CreatedKeyView, KeyView } from './accounts.dto';
 import { Roles } from '../auth/roles';
 import { ApiOperatorHeader, OperatorActor } from '../auth/principal.decorator';
 import type { AuditActor } from '@app/audit';
+import { ApiAccountIdParam } from '../openapi';
 
 const SECRET_ID = /^AKID[A-Za-z0-9]{1,60}$/;
+
+const ApiSecretIdParam = () =>
+  ApiParam({ name: 'secretId', description: 'the SecretId of the key (AKID…); one that could never have been issued is not found', example: 'AKIDz8krbsJ5yKBZQpn74WFkmLPx3gnPhESA' });
+const ApiKeyNotFound = () => ApiNotFoundResponse({ description: 'No such account, or no such key of it.' });
 
 /** A SecretId that could never have been issued is simply not found. */
 function secretIdParam(secretId: string): string {
@@ -24,23 +37,33 @@ export class AccountsController {
 
   @Post()
   @ApiOperatorHeader()
+  @ApiCreatedResponse({ type: AccountView, description: 'The account, created.' })
   async create(@OperatorActor() by: AuditActor, @Body() dto: CreateAccountDto): Promise<AccountView> {
     return AccountView.of(await this.accounts.createAccount(dto.name, dto.region, by));
   }
 
   @Get(':id')
+  @ApiAccountIdParam()
+  @ApiOkResponse({ type: AccountView })
+  @ApiNotFoundResponse({ description: 'No such account.' })
   async get(@Param('id', new ParseUUIDPipe()) id: string): Promise<AccountView> {
     return AccountView.of(await this.accounts.getAccount(id));
   }
 
   @Post(':id/keys')
   @ApiOperatorHeader()
+  @ApiAccountIdParam()
+  @ApiCreatedResponse({ type: CreatedKeyView, description: 'The key, with its SecretKey: shown only here.' })
+  @ApiNotFoundResponse({ description: 'No such account.' })
   async createKey(@OperatorActor() by: AuditActor, @Param('id', new ParseUUIDPipe()) id: string): Promise<CreatedKeyView> {
     const k = await this.accounts.createKey(id, by);
     return { ...KeyView.of(k), secretKey: k.secretKey };
   }
 
   @Get(':id/keys')
+  @ApiAccountIdParam()
+  @ApiOkResponse({ type: [KeyView], description: 'The keys of the account, oldest first, without their secrets.' })
+  @ApiNotFoundResponse({ description: 'No such account.' })
   async listKeys(@Param('id', new ParseUUIDPipe()) id: string): Promise<KeyView[]> {
     return (await this.accounts.listKeys(id)).map((k) => KeyView.of(k));
   }
@@ -49,6 +72,10 @@ export class AccountsController {
   @Post(':id/keys/:secretId/disable')
   @HttpCode(200)
   @ApiOperatorHeader()
+  @ApiAccountIdParam()
+  @ApiSecretIdParam()
+  @ApiOkResponse({ type: KeyView, description: 'The key, disabled: every queue-api process refuses it at once.' })
+  @ApiKeyNotFound()
   async disable(@OperatorActor() by: AuditActor, @Param('id', new ParseUUIDPipe()) id: string, @Param('secretId') secretId: string): Promise<KeyView> {
     return KeyView.of(await this.accounts.setKeyStatus(id, secretIdParam(secretId), 'disabled', by));
   }
@@ -57,6 +84,10 @@ export class AccountsController {
   @Post(':id/keys/:secretId/enable')
   @HttpCode(200)
   @ApiOperatorHeader()
+  @ApiAccountIdParam()
+  @ApiSecretIdParam()
+  @ApiOkResponse({ type: KeyView, description: 'The key, enabled.' })
+  @ApiKeyNotFound()
   async enable(@OperatorActor() by: AuditActor, @Param('id', new ParseUUIDPipe()) id: string, @Param('secretId') secretId: string): Promise<KeyView> {
     return KeyView.of(await this.accounts.setKeyStatus(id, secretIdParam(secretId), 'enabled', by));
   }
@@ -64,6 +95,10 @@ export class AccountsController {
   @Delete(':id/keys/:secretId')
   @HttpCode(204)
   @ApiOperatorHeader()
+  @ApiAccountIdParam()
+  @ApiSecretIdParam()
+  @ApiNoContentResponse({ description: 'The key is deleted.' })
+  @ApiKeyNotFound()
   async remove(@OperatorActor() by: AuditActor, @Param('id', new ParseUUIDPipe()) id: string, @Param('secretId') secretId: string): Promise<void> {
     await this.accounts.deleteKey(id, secretIdParam(secretId), by);
   }

@@ -11,7 +11,15 @@ import {
   Put,
   Query,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiNoContentResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiProperty,
+  ApiPropertyOptional,
+  ApiTags,
+} from '@nestjs/swagger';
 import { IsOptional, IsString, IsUrl, Matches, MaxLength, ValidateIf } from 'class-validator';
 import { AccountsService } from '@app/accounts';
 import { LedgerService, Notification, NOTIFICATION_KINDS, NotificationStore, parseAmount, Webhook } from '@app/billing';
@@ -20,6 +28,7 @@ import { decodeCursor, pageOf } from '../cursor';
 import { ApiOperatorHeader, OperatorActor } from '../auth/principal.decorator';
 import type { AuditActor } from '@app/audit';
 import { AMOUNT, AMOUNT_MESSAGE, BalanceView } from '../ledger/ledger.controller';
+import { ApiAccountIdParam } from '../openapi';
 
 export class SetWebhookDto {
   @ApiProperty({ example: 'https://example.com/cmq/notifications', description: 'http(s) URL the notifications are POSTed to' })
@@ -60,7 +69,7 @@ export class SetAlertThresholdDto {
 }
 
 export class ListNotificationsQuery extends PageLimitQuery {
-  @ApiPropertyOptional({ description: 'nextCursor of the page before' })
+  @ApiPropertyOptional({ description: 'nextCursor of the page before', example: 'WyJub3RpZmljYXRpb25zIiwiNDIiXQ' })
   @IsOptional()
   @IsString()
   cursor?: string;
@@ -102,6 +111,7 @@ export class NotificationPage {
  */
 @ApiTags('billing')
 @ApiBearerAuth()
+@ApiAccountIdParam()
 @Controller('v1/accounts/:id')
 export class ArrearsController {
   constructor(
@@ -113,12 +123,16 @@ export class ArrearsController {
   /** Sets the webhook; notifications from now on (and those still pending) go to it. */
   @Put('webhook')
   @ApiOperatorHeader()
+  @ApiOkResponse({ type: WebhookView, description: 'The webhook as set (never its secret).' })
+  @ApiNotFoundResponse({ description: 'No such account.' })
   async setWebhook(@OperatorActor() by: AuditActor, @Param('id', new ParseUUIDPipe()) id: string, @Body() dto: SetWebhookDto): Promise<WebhookView> {
     await this.accounts.getAccount(id);
     return WebhookView.of(id, await this.notifications.setWebhook(id, dto.url, dto.secret, by));
   }
 
   @Get('webhook')
+  @ApiOkResponse({ type: WebhookView, description: 'The webhook (never its secret).' })
+  @ApiNotFoundResponse({ description: 'No such account, or it has no webhook.' })
   async webhook(@Param('id', new ParseUUIDPipe()) id: string): Promise<WebhookView> {
     await this.accounts.getAccount(id);
     const w = await this.notifications.webhook(id);
@@ -130,6 +144,8 @@ export class ArrearsController {
   @Delete('webhook')
   @HttpCode(204)
   @ApiOperatorHeader()
+  @ApiNoContentResponse({ description: 'The webhook is removed.' })
+  @ApiNotFoundResponse({ description: 'No such account, or it has no webhook.' })
   async removeWebhook(@OperatorActor() by: AuditActor, @Param('id', new ParseUUIDPipe()) id: string): Promise<void> {
     await this.accounts.getAccount(id);
     if (!(await this.notifications.removeWebhook(id, by))) throw new NotFoundException(`account ${id} has no webhook`);
@@ -138,6 +154,8 @@ export class ArrearsController {
   /** Armed at once: the next posting that leaves the funds below it alerts. */
   @Put('alert-threshold')
   @ApiOperatorHeader()
+  @ApiOkResponse({ type: BalanceView, description: 'The balance, with the threshold as set.' })
+  @ApiNotFoundResponse({ description: 'No such account.' })
   async setAlertThreshold(
     @OperatorActor() by: AuditActor,
     @Param('id', new ParseUUIDPipe()) id: string,
@@ -150,6 +168,8 @@ export class ArrearsController {
   }
 
   @Get('notifications')
+  @ApiOkResponse({ type: NotificationPage, description: 'A page of the notifications, newest first.' })
+  @ApiNotFoundResponse({ description: 'No such account.' })
   async list(@Param('id', new ParseUUIDPipe()) id: string, @Query() q: ListNotificationsQuery): Promise<NotificationPage> {
     await this.accounts.getAccount(id);
     const limit = q.limit ?? 20;

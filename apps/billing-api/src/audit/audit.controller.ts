@@ -1,8 +1,8 @@
 import { Body, Controller, Get, Headers, HttpCode, Post, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiHeader, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsNotEmpty, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { AuditTrail } from '@app/audit';
-import { Caller } from '../auth/principal.decorator';
+import { ApiOperatorHeader, Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/api-token.guard';
 import { Roles } from '../auth/roles';
 import { actorOf } from '../params';
@@ -54,12 +54,14 @@ export class AuditController {
   constructor(private readonly trail: AuditTrail) {}
 
   @Get()
+  @ApiOkResponse({ type: AuditPage, description: 'A page of the trail, newest first, by the filters given.' })
   list(@Query() q: AuditListQuery): Promise<AuditPage> {
     return auditPage(this.trail, q);
   }
 
   /** Walks the whole chain: every hash recomputed, every link and sequence number checked. */
   @Get('verify')
+  @ApiOkResponse({ type: AuditVerificationView, description: 'What the walk found: ok, or where the chain first breaks.' })
   async verify(): Promise<AuditVerificationView> {
     const v = await this.trail.verify();
     return { ...v, checkedAt: v.checkedAt.toISOString() };
@@ -69,7 +71,8 @@ export class AuditController {
   @Roles('ops')
   @Post('releases')
   @HttpCode(201)
-  @ApiHeader({ name: 'X-Operator', required: false, description: 'who deployed (default: the token’s name)' })
+  @ApiOperatorHeader({ description: 'who deployed (default: the token’s name)' })
+  @ApiCreatedResponse({ type: AuditEntryView, description: 'The entry recorded.' })
   async release(@Caller() caller: Principal, @Headers('x-operator') who: string | undefined, @Body() dto: RecordReleaseDto): Promise<AuditEntryView> {
     const [entry] = await this.trail.append({
       domain: 'system',

@@ -47,33 +47,33 @@ export class AuditPage {
 }
 
 export class AuditPageQuery extends PageLimitQuery {
-  @ApiPropertyOptional({ description: 'nextCursor of the page before' })
+  @ApiPropertyOptional({ description: 'nextCursor of the page before', example: 'WyJhdWRpdCIsIjEwNDIiXQ' })
   @IsOptional()
   cursor?: string;
 }
 
 export class AuditListQuery extends AuditPageQuery {
-  @ApiPropertyOptional({ description: 'only this account’s entries' })
+  @ApiPropertyOptional({ description: 'only this account’s entries', format: 'uuid', example: '0b5e3a52-8a4f-4c53-9d0e-6a1f3f2a7c10' })
   @IsOptional()
   @IsUUID('all', { message: 'accountId must be a UUID' })
   accountId?: string;
 
-  @ApiPropertyOptional({ enum: AUDIT_DOMAINS })
+  @ApiPropertyOptional({ enum: AUDIT_DOMAINS, description: 'only entries of this domain', example: 'accounts' })
   @IsOptional()
   @IsIn(AUDIT_DOMAINS as readonly string[] as string[], { message: `domain must be one of ${AUDIT_DOMAINS.join(', ')}` })
   domain?: AuditDomain;
 
-  @ApiPropertyOptional({ enum: ACTOR_KINDS })
+  @ApiPropertyOptional({ enum: ACTOR_KINDS, description: 'only entries of this kind of actor', example: 'operator' })
   @IsOptional()
   @IsIn(ACTOR_KINDS as readonly string[] as string[], { message: `actorKind must be one of ${ACTOR_KINDS.join(', ')}` })
   actorKind?: ActorKind;
 
-  @ApiPropertyOptional({ description: 'entries at or after (ISO 8601)' })
+  @ApiPropertyOptional({ description: 'entries at or after (ISO 8601)', example: '2026-11-01T00:00:00Z' })
   @IsOptional()
   @IsISO8601({ strict: true }, { message: 'from must be an ISO 8601 time' })
   from?: string;
 
-  @ApiPropertyOptional({ description: 'entries before (ISO 8601)' })
+  @ApiPropertyOptional({ description: 'entries before (ISO 8601)', example: '2026-12-01T00:00:00Z' })
   @IsOptional()
   @IsISO8601({ strict: true }, { message: 'to must be an ISO 8601 time' })
   to?: string;
