@@ -447,7 +447,7 @@ describe('arrears: alerts, overdue, suspension, restore, release, signed webhook
     expect(audit[0]).toMatchObject({ action: 'release', actor_kind: 'component', actor: 'arrears', details: { cash: '-2.00' } });
     // the ladder's steps are component events of the trail too, each once
     const { rows: steps } = await pool.query(
-      `SELECT action FROM audit_trail WHERE account_id = $1 AND actor_kind = 'component' ORDER BY seq`,
+      `SELECT action FROM audit_trail WHERE account_id = $1 AND actor_kind = 'component' ORDER BY id`,
       [accountId],
     );
     expect(steps.map((r) => r.action)).toEqual(['account.overdue', 'account.suspend', 'account.restore', 'account.overdue', 'account.suspend', 'release']);

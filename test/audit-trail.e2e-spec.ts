@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Pool } from 'pg';
 import { loadConfigWith } from '@app/config';
 import { runMigrations } from '@app/db';
-import { scratchDatabase, TestStack, TestTenant } from '@app/testing';
+import { parseCsv, scratchDatabase, TestStack, TestTenant } from '@app/testing';
 
 /**
  * The audit trail (append-only, hash-chained): user operations through CMQ, operator actions
@@ -39,7 +39,7 @@ describe('audit trail: recorded, paged, verified', () => {
   const trail = async () =>
     (
       await pool.query(
-        `SELECT seq::text, domain, action, actor_kind, actor, via, account_id, subject, reason, details FROM audit_trail ORDER BY audit_trail.seq`,
+        `SELECT id::text, chain, seq::text, domain, action, actor_kind, actor, via, account_id, subject, reason, details FROM audit_trail ORDER BY audit_trail.id`,
       )
     ).rows;
   /** Runs SQL as a database owner would, past the append-only trigger (what verification must catch). */
@@ -163,10 +163,10 @@ describe('audit trail: recorded, paged, verified', () => {
     do {
       const page: { status: number; body: any } = await api('GET', `/v1/audit?limit=3${cursor ? `&cursor=${cursor}` : ''}`, undefined, {}, financeToken);
       expect(page.status).toBe(200);
-      seen.push(...page.body.entries.map((e: { seq: string }) => e.seq));
+      seen.push(...page.body.entries.map((e: { id: string }) => e.id));
       cursor = page.body.nextCursor;
     } while (cursor);
-    expect(seen).toEqual(all.map((r) => r.seq).reverse());
+    expect(seen).toEqual(all.map((r) => r.id).reverse());
 
     const mine = await api('GET', `/v1/accounts/${tenant.accountId}/audit-records?limit=100`);
     expect(mine.body.entries.length).toBeGreaterThan(4);
@@ -211,14 +211,14 @@ describe('audit trail: recorded, paged, verified', () => {
     const raw = Buffer.from(await res.arrayBuffer());
     expect([...raw.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
     const text = raw.subarray(3).toString('utf8');
-    expect(text.startsWith('seq,at,domain,action,actor_kind,actor,via,account_id,subject,reason,details,prev_hash,hash\r\n')).toBe(true);
+    expect(text.startsWith('id,chain,seq,at,domain,action,actor_kind,actor,via,account_id,subject,reason,details,prev_hash,hash\r\n')).toBe(true);
     const lines = text.split('\r\n').filter(Boolean).slice(1);
     // the download is recorded first, so the file holds it too
     expect(lines).toHaveLength(before.length + 1);
     const last = lines[lines.length - 1];
-    expect(last).toMatch(new RegExp(`^${before.length + 1},\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z,system,export.download,operator,carol@finance,api:finance-team,,export:audit,,`));
+    expect(last).toMatch(new RegExp(`^\\d+,0,\\d+,\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z,system,export.download,operator,carol@finance,api:finance-team,,export:audit,,`));
     expect(last).toMatch(/,[0-9a-f]{64},[0-9a-f]{64}$/);
-    const hashes = (await pool.query(`SELECT encode(hash, 'hex') AS h FROM audit_trail ORDER BY audit_trail.seq`)).rows.map((r) => r.h);
+    const hashes = (await pool.query(`SELECT encode(hash, 'hex') AS h FROM audit_trail ORDER BY audit_trail.id`)).rows.map((r) => r.h);
     expect(lines.map((l) => l.slice(-64))).toEqual(hashes);
 
     // one account's entries, as an export job (what the worker runs)
@@ -231,7 +231,10 @@ describe('audit trail: recorded, paged, verified', () => {
       const own = (await pool.query(`SELECT count(*)::int AS n FROM audit_trail WHERE account_id = $1`, [tenant.accountId])).rows[0].n;
       expect(done).toMatchObject({ status: 'done', rows: own });
       const file = await readFile(join(dir, `${job.body.id}.csv`), 'utf8');
-      expect(file.split('\r\n').filter(Boolean).slice(1).every((l) => l.split(',')[7] === tenant.accountId)).toBe(true);
+      const [header, ...records] = parseCsv(file);
+      const account = header.indexOf('account_id');
+      expect(records).toHaveLength(own);
+      expect(records.every((r) => r[account] === tenant.accountId)).toBe(true);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -244,40 +247,53 @@ describe('audit trail: recorded, paged, verified', () => {
   });
 
   it('is append-only: an UPDATE, a DELETE or a TRUNCATE is refused', async () => {
-    await expect(pool.query(`UPDATE audit_trail SET actor = 'mallory' WHERE seq = 1`)).rejects.toThrow(/append-only: UPDATE refused/);
-    await expect(pool.query(`DELETE FROM audit_trail WHERE seq = 1`)).rejects.toThrow(/append-only: DELETE refused/);
+    await expect(pool.query(`UPDATE audit_trail SET actor = 'mallory' WHERE id = 1`)).rejects.toThrow(/append-only: UPDATE refused/);
+    await expect(pool.query(`DELETE FROM audit_trail WHERE id = 1`)).rejects.toThrow(/append-only: DELETE refused/);
     await expect(pool.query(`TRUNCATE audit_trail`)).rejects.toThrow(/append-only: TRUNCATE refused/);
   });
 
-  it('verification holds on the chain as written, and finds each kind of tampering at its entry', async () => {
+  it('verification holds on the chains as written, and finds each kind of tampering at its entry', async () => {
     const clean = await verify();
-    const n = (await trail()).length;
-    expect(clean).toMatchObject({ ok: true, entries: n, headSeq: String(n), firstBreak: null });
+    const rows = await trail();
+    expect(clean).toMatchObject({ ok: true, entries: rows.length, firstBreak: null });
+    expect(clean.heads).toHaveLength(16);
+    expect(clean.heads.reduce((n: number, h: { seq: string }) => n + Number(h.seq), 0)).toBe(rows.length);
 
-    const victim = (await pool.query(`SELECT seq::text, details, hash FROM audit_trail WHERE action = 'ledger.topup' ORDER BY audit_trail.seq LIMIT 1`)).rows[0];
+    const victim = (await pool.query(`SELECT chain, seq::text, details, hash FROM audit_trail WHERE action = 'ledger.topup' ORDER BY audit_trail.id LIMIT 1`)).rows[0];
+    const at = [victim.chain, victim.seq];
     // a changed amount
-    await tamper(`UPDATE audit_trail SET details = jsonb_set(details, '{cashDelta}', '"1000.00"') WHERE seq = $1`, [victim.seq]);
-    expect((await verify()).firstBreak).toMatchObject({ seq: victim.seq, problem: 'hash' });
+    await tamper(`UPDATE audit_trail SET details = jsonb_set(details, '{cashDelta}', '"1000.00"') WHERE chain = $1 AND seq = $2`, at);
+    expect((await verify()).firstBreak).toMatchObject({ chain: victim.chain, seq: victim.seq, problem: 'hash' });
     // the forger recomputes that entry's hash: the next entry no longer links to it
-    await tamper(`UPDATE audit_trail SET hash = sha256(hash) WHERE seq = $1`, [victim.seq]);
+    await tamper(`UPDATE audit_trail SET hash = sha256(hash) WHERE chain = $1 AND seq = $2`, at);
     const forged = await verify();
     expect(forged.ok).toBe(false);
+    expect(forged.firstBreak).toMatchObject({ chain: victim.chain });
     expect(['hash', 'link']).toContain(forged.firstBreak.problem);
-    await tamper(`UPDATE audit_trail SET details = $2, hash = $3 WHERE seq = $1`, [victim.seq, victim.details, victim.hash]);
+    await tamper(`UPDATE audit_trail SET details = $3, hash = $4 WHERE chain = $1 AND seq = $2`, [...at, victim.details, victim.hash]);
     expect((await verify()).ok).toBe(true);
 
-    // an entry removed from the middle
-    const middle = (await pool.query(`SELECT * FROM audit_trail WHERE seq = 3`)).rows[0];
-    await tamper(`DELETE FROM audit_trail WHERE seq = 3`);
-    expect((await verify()).firstBreak).toMatchObject({ seq: '4', problem: 'gap' });
-    await tamper(
-      `INSERT INTO audit_trail SELECT * FROM jsonb_populate_record(NULL::audit_trail, $1::jsonb)`,
-      [JSON.stringify({ ...middle, prev_hash: `\\x${middle.prev_hash.toString('hex')}`, hash: `\\x${middle.hash.toString('hex')}` })],
-    );
+    // an entry removed from the middle of the audited tenant's chain
+    const chain = rows.find((r) => r.account_id === tenant.accountId)!.chain;
+    const length = rows.filter((r) => r.chain === chain).length;
+    expect(length).toBeGreaterThan(3);
+    const middle = (await pool.query(`SELECT * FROM audit_trail WHERE chain = $1 AND seq = 2`, [chain])).rows[0];
+    await tamper(`DELETE FROM audit_trail WHERE chain = $1 AND seq = 2`, [chain]);
+    expect((await verify()).firstBreak).toMatchObject({ chain, seq: '3', problem: 'gap' });
+    await tamper(`INSERT INTO audit_trail OVERRIDING SYSTEM VALUE SELECT * FROM jsonb_populate_record(NULL::audit_trail, $1::jsonb)`, [
+      JSON.stringify({ ...middle, prev_hash: `\\x${middle.prev_hash.toString('hex')}`, hash: `\\x${middle.hash.toString('hex')}` }),
+    ]);
     expect((await verify()).ok).toBe(true);
 
-    // the latest entries cut off the end
-    await tamper(`DELETE FROM audit_trail WHERE seq = $1`, [String(n)]);
-    expect((await verify()).firstBreak).toMatchObject({ seq: String(n), problem: 'head' });
+    // a chain's head row removed
+    const head = (await pool.query(`SELECT * FROM audit_heads WHERE chain = $1`, [chain])).rows[0];
+    await tamper(`DELETE FROM audit_heads WHERE chain = $1`, [chain]);
+    expect((await verify()).firstBreak).toMatchObject({ chain, problem: 'head' });
+    await tamper(`INSERT INTO audit_heads (chain, seq, hash, updated_at) VALUES ($1, $2, $3, $4)`, [head.chain, head.seq, head.hash, head.updated_at]);
+    expect((await verify()).ok).toBe(true);
+
+    // the latest entry cut off the end of the chain
+    await tamper(`DELETE FROM audit_trail WHERE chain = $1 AND seq = $2`, [chain, length]);
+    expect((await verify()).firstBreak).toMatchObject({ chain, seq: String(length), problem: 'head' });
   });
 });

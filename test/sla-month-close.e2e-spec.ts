@@ -245,7 +245,7 @@ describe('SLA month close: results, credits as vouchers, revisions by difference
     // nothing changed since: a recompute makes a revision that holds no account
     const r4 = await close.recompute(MONTH, 'ops@test', 'no change');
     expect(r4).toMatchObject({ revision: 4, changed: 0 });
-    const audit = await pool.query(`SELECT actor, action, subject, reason FROM audit_trail WHERE action = 'month.recompute' ORDER BY seq`);
+    const audit = await pool.query(`SELECT actor, action, subject, reason FROM audit_trail WHERE action = 'month.recompute' ORDER BY id`);
     expect(audit.rows.map((x) => x.reason)).toEqual(['attribution withdrawn: the errors were ours', 'attribution confirmed after review', 'no change']);
     const closes = await pool.query(`SELECT revision FROM sla_month_closes WHERE month = $1::date`, [`${MONTH}-01`]);
     expect(closes.rows[0].revision).toBe(4);

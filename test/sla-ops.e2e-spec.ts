@@ -60,7 +60,7 @@ describe('SLA operations: maintenance windows, attributions, audit', () => {
   const auditOf = async (subject: string) =>
     (
       await stack.db.query(
-        `SELECT actor, action, reason, details FROM audit_trail WHERE domain = 'sla' AND subject = $1 ORDER BY seq`,
+        `SELECT actor, action, reason, details FROM audit_trail WHERE domain = 'sla' AND subject = $1 ORDER BY id`,
         [subject],
       )
     ).rows;
@@ -344,8 +344,8 @@ describe('SLA operations: maintenance windows, attributions, audit', () => {
   it('pages the audit newest first', async () => {
     const page1 = await call('GET', '/v1/sla/audit?limit=2');
     const page2 = await call('GET', `/v1/sla/audit?limit=2&cursor=${page1.body.nextCursor}`);
-    const all = (await stack.db.query(`SELECT seq::text FROM audit_trail WHERE domain = 'sla' ORDER BY audit_trail.seq DESC LIMIT 4`)).rows.map((r) => r.seq);
-    expect([...page1.body.entries, ...page2.body.entries].map((e: any) => e.seq)).toEqual(all);
+    const all = (await stack.db.query(`SELECT id::text FROM audit_trail WHERE domain = 'sla' ORDER BY audit_trail.id DESC LIMIT 4`)).rows.map((r) => r.id);
+    expect([...page1.body.entries, ...page2.body.entries].map((e: any) => e.id)).toEqual(all);
     expect([...page1.body.entries, ...page2.body.entries].every((e: any) => e.domain === 'sla')).toBe(true);
     expect((await call('GET', '/v1/sla/audit?limit=2', undefined, null)).status).toBe(200);
     const unauthorised = await fetch(`${stack.billingUrl}/v1/sla/audit`);
@@ -412,7 +412,7 @@ describe('SLA operations: maintenance windows, attributions, audit', () => {
       expect(w.withdrawnAt?.toISOString()).toBe('2030-03-14T00:00:00.000Z');
 
       const audit = (
-        await stack.db.query(`SELECT subject, action, at AS created_at FROM audit_trail WHERE subject IN ($1, $2, $3) ORDER BY seq`, [
+        await stack.db.query(`SELECT subject, action, at AS created_at FROM audit_trail WHERE subject IN ($1, $2, $3) ORDER BY id`, [
           `maintenance:${m.id}`,
           `maintenance:${onTime.id}`,
           `attribution:${a.id}`,

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Pool, PoolClient } from 'pg';
 import { PgPool } from '@app/db';
-import { ActorKind, AuditDomain, ChainedFields, entryHash, GENESIS_HASH, storableDetails } from './chain';
+import { ActorKind, AUDIT_CHAINS, AuditDomain, ChainedFields, chainOf, entryHash, GENESIS_HASH, storableDetails } from './chain';
 import { auditScope } from './context';
 
 /** Who makes a change: a user's own request, an operator, a component; and through what (absent: the request's own, see auditScope). */
@@ -30,8 +30,9 @@ export interface AuditEvent {
   at?: Date;
 }
 
-/** A recorded entry: its place in the chain, its fields, the previous entry's hash and its own. */
+/** A recorded entry: its id (the trail's order), its place in its chain, its fields, the previous entry's hash and its own. */
 export interface AuditRecord extends ChainedFields {
+  id: string;
   prevHash: Buffer;
   hash: Buffer;
 }
@@ -41,26 +42,42 @@ type Queryable = Pick<PoolClient, 'query'>;
 const clean = (s: string) => s.replace(/\u0000/g, '\ufffd');
 
 /**
+ * Locks the heads of `chains` (in chain order) until the caller's transaction ends. An append
+ * does it for its own chains; a transaction that will append to several chains at different
+ * moments takes them all first, so that no two appenders ever wait for each other's heads.
+ */
+export async function lockAuditChains(c: Queryable, chains: Iterable<number>): Promise<Map<number, { seq: bigint; hash: Buffer; now: Date }>> {
+  const wanted = [...new Set(chains)].sort((a, b) => a - b);
+  const { rows } = await c.query<{ chain: number; seq: string; hash: Buffer; now: Date }>(
+    `SELECT chain, seq::text, hash, clock_timestamp() AS now FROM audit_heads WHERE chain = ANY($1::smallint[]) ORDER BY chain FOR UPDATE`,
+    [wanted],
+  );
+  if (rows.length !== wanted.length) throw new Error(`audit_heads lacks chains of ${wanted.join(', ')}: the audit-trail migration has not run`);
+  return new Map(rows.map((r) => [r.chain, { seq: BigInt(r.seq), hash: r.hash, now: r.now }]));
+}
+
+/**
  * Appends `events` to the audit trail inside the caller's transaction, so an entry exists
- * exactly when the change it records committed. The chain's head row is locked (FOR UPDATE)
- * until that transaction ends: appends are serialised, each entry gets the next sequence
- * number and the hash of the one before. Call it last in a transaction (after the rows the
- * change locks), so no transaction waits for the head while holding what another appender
- * needs.
+ * exactly when the change it records committed. Each event goes to its account's chain
+ * ({@link chainOf}); the heads of those chains are locked (FOR UPDATE, in chain order) until
+ * that transaction ends, so appends to one chain are serialised, each entry gets the next
+ * number of its chain and the hash of the one before. Call it last in a transaction (after the
+ * rows the change locks), so no transaction waits for a head while holding what another
+ * appender needs.
  */
 export async function appendAudit(c: Queryable, events: AuditEvent | readonly AuditEvent[]): Promise<AuditRecord[]> {
   const list = Array.isArray(events) ? (events as readonly AuditEvent[]) : [events as AuditEvent];
   if (list.length === 0) return [];
-  const { rows } = await c.query<{ seq: string; hash: Buffer; now: Date }>(`SELECT seq::text, hash, clock_timestamp() AS now FROM audit_head FOR UPDATE`);
-  if (!rows[0]) throw new Error('audit_head has no row: the audit-trail migration has not run');
-  let seq = BigInt(rows[0].seq);
-  let prev: Buffer = rows[0].hash;
+  const heads = await lockAuditChains(c, list.map((e) => chainOf(e.accountId)));
   const via = auditScope.current()?.via ?? null;
-  const records = list.map((e): AuditRecord => {
-    seq += 1n;
-    const fields: ChainedFields = {
-      seq: seq.toString(),
-      at: e.at ?? rows[0].now,
+  const fields = list.map((e): ChainedFields => {
+    const chain = chainOf(e.accountId);
+    const head = heads.get(chain)!;
+    head.seq += 1n;
+    return {
+      chain,
+      seq: head.seq.toString(),
+      at: e.at ?? head.now,
       domain: e.domain,
       action: clean(e.action),
       actorKind: e.actorKind,
@@ -71,20 +88,31 @@ export async function appendAudit(c: Queryable, events: AuditEvent | readonly Au
       reason: e.reason == null ? null : clean(e.reason),
       details: storableDetails(e.details),
     };
-    const hash = entryHash(prev, fields);
-    const record = { ...fields, prevHash: prev, hash };
-    prev = hash;
-    return record;
   });
-  const col = <K extends keyof AuditRecord>(k: K) => records.map((r) => r[k]);
-  await c.query(
+  // hashes chain by chain, in the order given
+  const last = new Map<number, Buffer>();
+  const hashed = fields.map((f) => {
+    const prevHash = last.get(f.chain) ?? heads.get(f.chain)!.hash;
+    const hash = entryHash(prevHash, f);
+    last.set(f.chain, hash);
+    return { ...f, prevHash, hash };
+  });
+  const col = <K extends keyof (typeof hashed)[number]>(k: K) => hashed.map((r) => r[k]);
+  const chains = [...last.keys()];
+  const { rows } = await c.query<{ id: string }>(
     `WITH ins AS (
-       INSERT INTO audit_trail (seq, at, domain, action, actor_kind, actor, via, account_id, subject, reason, details, prev_hash, hash)
-       SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::uuid[],
-                            $9::text[], $10::text[], $11::jsonb[], $12::bytea[], $13::bytea[])
-       RETURNING seq)
-     UPDATE audit_head SET seq = $14::bigint, hash = $15::bytea, updated_at = now() WHERE (SELECT count(*) FROM ins) = $16`,
+       INSERT INTO audit_trail (chain, seq, at, domain, action, actor_kind, actor, via, account_id, subject, reason, details, prev_hash, hash)
+       SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                            $9::uuid[], $10::text[], $11::text[], $12::jsonb[], $13::bytea[], $14::bytea[])
+       RETURNING id, chain, seq
+     ), heads AS (
+       UPDATE audit_heads h SET seq = t.seq, hash = t.hash, updated_at = now()
+         FROM unnest($15::smallint[], $16::bigint[], $17::bytea[]) AS t(chain, seq, hash)
+        WHERE h.chain = t.chain
+     )
+     SELECT id::text FROM ins ORDER BY chain, seq`,
     [
+      col('chain'),
       col('seq'),
       col('at'),
       col('domain'),
@@ -95,15 +123,19 @@ export async function appendAudit(c: Queryable, events: AuditEvent | readonly Au
       col('accountId'),
       col('subject'),
       col('reason'),
-      records.map((r) => JSON.stringify(r.details)),
+      hashed.map((r) => JSON.stringify(r.details)),
       col('prevHash'),
       col('hash'),
-      seq.toString(),
-      prev,
-      records.length,
+      chains,
+      chains.map((ch) => heads.get(ch)!.seq.toString()),
+      chains.map((ch) => last.get(ch)!),
     ],
   );
-  return records;
+  // ids back in the order of the events (the rows came by chain, then number)
+  const order = hashed.map((r, i) => i).sort((a, b) => hashed[a].chain - hashed[b].chain || Number(BigInt(hashed[a].seq) - BigInt(hashed[b].seq)));
+  const ids: string[] = new Array(hashed.length);
+  order.forEach((i, k) => (ids[i] = rows[k].id));
+  return hashed.map((r, i) => ({ ...r, id: ids[i] }));
 }
 
 export interface AuditQuery {
@@ -114,31 +146,40 @@ export interface AuditQuery {
   from?: Date | null;
   /** entries before */
   to?: Date | null;
-  /** only entries with a smaller sequence number (the cursor) */
-  beforeSeq?: string | null;
+  /** only entries with a smaller id (the cursor) */
+  beforeId?: string | null;
   limit: number;
 }
 
-/** Where verification found the chain broken, and how. */
+/** Where verification found a chain broken, and how. */
 export interface AuditBreak {
+  chain: number;
   seq: string;
   problem: 'hash' | 'link' | 'gap' | 'head';
   detail: string;
+}
+
+export interface ChainHead {
+  chain: number;
+  /** the head's sequence number and hash (hex) as stored */
+  seq: string;
+  hash: string;
 }
 
 export interface AuditVerification {
   ok: boolean;
   /** entries checked */
   entries: number;
-  /** the head's sequence number and hash (hex) as stored */
-  headSeq: string;
-  headHash: string;
-  /** the first break found; null when the chain holds */
+  /** every chain's head as stored */
+  heads: ChainHead[];
+  /** the first break found (by chain, then sequence number); null when every chain holds */
   firstBreak: AuditBreak | null;
   checkedAt: Date;
 }
 
 interface TrailRow {
+  id: string;
+  chain: number;
   seq: string;
   at: Date;
   domain: AuditDomain;
@@ -154,10 +195,13 @@ interface TrailRow {
   hash: Buffer;
 }
 
-// ORDER BY must name audit_trail.seq: the output column seq is text and would sort as text
-const COLUMNS = `seq::text, at, domain, action, actor_kind, actor, via, account_id, subject, reason, details, prev_hash, hash`;
+// ORDER BY must name the table's columns (audit_trail.id): the output columns are text and
+// would sort as text
+const COLUMNS = `id::text, chain, seq::text, at, domain, action, actor_kind, actor, via, account_id, subject, reason, details, prev_hash, hash`;
 
 const toRecord = (r: TrailRow): AuditRecord => ({
+  id: r.id,
+  chain: r.chain,
   seq: r.seq,
   at: r.at,
   domain: r.domain,
@@ -178,7 +222,7 @@ export const VERIFY_PAGE = 5_000;
 
 /**
  * The audit trail (append-only, hash-chained; see chain.ts): appends, listings, and
- * verification of the whole chain.
+ * verification of every chain.
  */
 @Injectable()
 export class AuditTrail {
@@ -200,73 +244,100 @@ export class AuditTrail {
     }
   }
 
-  /** Entries newest first, filtered; `limit` rows (the caller asks one more to know of a next page). */
+  /** Entries newest first (by id), filtered; `limit` rows (the caller asks one more to know of a next page). */
   async list(q: AuditQuery): Promise<AuditRecord[]> {
     const { rows } = await this.pool.query<TrailRow>(
       `SELECT ${COLUMNS} FROM audit_trail
         WHERE ($1::uuid IS NULL OR account_id = $1::uuid) AND ($2::text IS NULL OR domain = $2) AND ($3::text IS NULL OR actor_kind = $3)
-          AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at < $5) AND ($6::bigint IS NULL OR seq < $6::bigint)
-        ORDER BY audit_trail.seq DESC LIMIT $7`,
-      [q.accountId ?? null, q.domain ?? null, q.actorKind ?? null, q.from ?? null, q.to ?? null, q.beforeSeq ?? null, q.limit],
+          AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at < $5) AND ($6::bigint IS NULL OR id < $6::bigint)
+        ORDER BY audit_trail.id DESC LIMIT $7`,
+      [q.accountId ?? null, q.domain ?? null, q.actorKind ?? null, q.from ?? null, q.to ?? null, q.beforeId ?? null, q.limit],
     );
     return rows.map(toRecord);
   }
 
-  /**
-   * Walks the whole chain in sequence order inside one snapshot: every entry's sequence number
-   * follows the one before, its previous hash is that entry's hash, its own hash is what its
-   * fields hash to, and the head names the last entry. Answers the first break found.
-   */
+  /** See {@link verifyChains}. */
   async verify(): Promise<AuditVerification> {
-    return verifyChain(this.pool);
+    return verifyChains(this.pool);
   }
 }
 
-export async function verifyChain(pool: Pool, pageRows = VERIFY_PAGE): Promise<AuditVerification> {
+/**
+ * Walks every chain in sequence order inside one snapshot: every entry's number follows the one
+ * before in its chain, its previous hash is that entry's hash, its own hash is what its fields
+ * hash to, each of the {@link AUDIT_CHAINS} chains has its head, and each head names its
+ * chain's last entry. Answers the first break found.
+ */
+export async function verifyChains(pool: Pool, pageRows = VERIFY_PAGE): Promise<AuditVerification> {
   const c = await pool.connect();
   try {
     await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const { rows: head } = await c.query<{ seq: string; hash: Buffer }>(`SELECT seq::text, hash FROM audit_head`);
-    let prev: Buffer = GENESIS_HASH;
-    let expected = 1n;
+    const { rows: stored } = await c.query<{ chain: number; seq: string; hash: Buffer }>(`SELECT chain, seq::text, hash FROM audit_heads ORDER BY chain`);
+    const heads = new Map(stored.map((h) => [h.chain, h]));
     let entries = 0;
     let firstBreak: AuditBreak | null = null;
-    let after = 0n;
+    const found = (b: AuditBreak) => {
+      firstBreak ??= b;
+    };
+    // where each chain got to: its last number and hash
+    const reached = new Map<number, { seq: bigint; hash: Buffer }>();
+    let after: [number, string] = [-1, '0'];
     outer: for (;;) {
-      const { rows } = await c.query<TrailRow>(`SELECT ${COLUMNS} FROM audit_trail WHERE seq > $1 ORDER BY audit_trail.seq LIMIT $2`, [after.toString(), pageRows]);
+      const { rows } = await c.query<TrailRow>(
+        `SELECT ${COLUMNS} FROM audit_trail WHERE (chain, seq) > ($1::smallint, $2::bigint) ORDER BY audit_trail.chain, audit_trail.seq LIMIT $3`,
+        [after[0], after[1], pageRows],
+      );
       for (const r of rows) {
         const rec = toRecord(r);
         entries++;
+        const at = reached.get(rec.chain) ?? { seq: 0n, hash: GENESIS_HASH };
+        const expected = at.seq + 1n;
+        const where = `entry ${rec.seq} of chain ${rec.chain}`;
+        if (!heads.has(rec.chain)) {
+          found({ chain: rec.chain, seq: rec.seq, problem: 'head', detail: `${where} is in a chain that has no head` });
+          break outer;
+        }
         if (BigInt(rec.seq) !== expected) {
-          firstBreak = { seq: rec.seq, problem: 'gap', detail: `entry ${rec.seq} follows ${expected - 1n}: entries ${expected} to ${BigInt(rec.seq) - 1n} are missing` };
+          found({ chain: rec.chain, seq: rec.seq, problem: 'gap', detail: `${where} follows ${at.seq}: entries ${expected} to ${BigInt(rec.seq) - 1n} are missing` });
           break outer;
         }
-        if (!rec.prevHash.equals(prev)) {
-          firstBreak = { seq: rec.seq, problem: 'link', detail: `entry ${rec.seq} does not carry the hash of entry ${expected - 1n}` };
+        if (!rec.prevHash.equals(at.hash)) {
+          found({ chain: rec.chain, seq: rec.seq, problem: 'link', detail: `${where} does not carry the hash of entry ${at.seq}` });
           break outer;
         }
-        const hash = entryHash(prev, rec);
-        if (!hash.equals(rec.hash)) {
-          firstBreak = { seq: rec.seq, problem: 'hash', detail: `entry ${rec.seq} was changed: its fields no longer hash to its stored hash` };
+        if (!entryHash(at.hash, rec).equals(rec.hash)) {
+          found({ chain: rec.chain, seq: rec.seq, problem: 'hash', detail: `${where} was changed: its fields no longer hash to its stored hash` });
           break outer;
         }
-        prev = rec.hash;
-        expected += 1n;
+        reached.set(rec.chain, { seq: BigInt(rec.seq), hash: rec.hash });
       }
       if (rows.length < pageRows) break;
-      after = BigInt(rows[rows.length - 1].seq);
+      const last = rows[rows.length - 1];
+      after = [last.chain, last.seq];
     }
-    const headSeq = head[0]?.seq ?? '0';
-    const headHash = head[0]?.hash ?? GENESIS_HASH;
-    if (!firstBreak && (BigInt(headSeq) !== expected - 1n || !headHash.equals(prev))) {
-      firstBreak = {
-        seq: headSeq,
-        problem: 'head',
-        detail: `the head names entry ${headSeq} but the chain ends at entry ${expected - 1n}${BigInt(headSeq) === expected - 1n ? ' with another hash' : ''}`,
-      };
+    if (!firstBreak) {
+      for (let chain = 0; chain < AUDIT_CHAINS; chain++) {
+        const head = heads.get(chain);
+        const end = reached.get(chain) ?? { seq: 0n, hash: GENESIS_HASH };
+        if (!head) {
+          found({ chain, seq: end.seq.toString(), problem: 'head', detail: `chain ${chain} has no head` });
+          break;
+        }
+        if (BigInt(head.seq) !== end.seq || !head.hash.equals(end.hash)) {
+          const same = BigInt(head.seq) === end.seq;
+          found({ chain, seq: head.seq, problem: 'head', detail: `the head of chain ${chain} names entry ${head.seq} but the chain ends at entry ${end.seq}${same ? ' with another hash' : ''}` });
+          break;
+        }
+      }
     }
     await c.query('COMMIT');
-    return { ok: firstBreak === null, entries, headSeq, headHash: headHash.toString('hex'), firstBreak, checkedAt: new Date() };
+    return {
+      ok: firstBreak === null,
+      entries,
+      heads: stored.map((h) => ({ chain: h.chain, seq: h.seq, hash: h.hash.toString('hex') })),
+      firstBreak,
+      checkedAt: new Date(),
+    };
   } catch (err) {
     await c.query('ROLLBACK').catch(() => undefined);
     throw err;

@@ -1,7 +1,8 @@
-import { canonicalJson, ChainedFields, entryHash, GENESIS_HASH, storableDetails } from './chain';
+import { AUDIT_CHAINS, canonicalJson, ChainedFields, chainOf, entryHash, GENESIS_HASH, storableDetails } from './chain';
 
 describe('audit chain', () => {
   const entry: ChainedFields = {
+    chain: 14,
     seq: '7',
     at: new Date('2026-11-20T08:00:00.123Z'),
     domain: 'queues',
@@ -28,6 +29,7 @@ describe('audit chain', () => {
   });
 
   it.each([
+    ['chain', { chain: 13 }],
     ['seq', { seq: '8' }],
     ['at', { at: new Date('2026-11-20T08:00:00.124Z') }],
     ['domain', { domain: 'accounts' as const }],
@@ -46,6 +48,15 @@ describe('audit chain', () => {
   it('chains: the same entry after another previous hash hashes differently', () => {
     const other = entryHash(GENESIS_HASH, { ...entry, seq: '6' });
     expect(entryHash(other, entry).equals(entryHash(GENESIS_HASH, entry))).toBe(false);
+  });
+
+  it('puts an account’s entries in one chain, by its id, and entries of no account in chain 0', () => {
+    expect(chainOf(entry.accountId)).toBe(14);
+    expect(chainOf('9b2f6a56-2f7e-4d0f-9d8a-0f2b7a1c3d40')).toBe(0);
+    expect(chainOf('9B2F6A56-2F7E-4D0F-9D8A-0F2B7A1C3D4F')).toBe(15);
+    expect(chainOf(null)).toBe(0);
+    const seen = new Set(Array.from({ length: 16 }, (_, i) => chainOf(`00000000-0000-4000-8000-00000000000${i.toString(16)}`)));
+    expect(seen.size).toBe(AUDIT_CHAINS);
   });
 
   it('makes details storable as jsonb and read back identically', () => {

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import type { PoolClient } from 'pg';
 import { CLOCK, Clock, isMonth, monthOf, previousMonth } from '@app/common';
 import { APP_CONFIG, AppConfig } from '@app/config';
-import { appendAudit } from '@app/audit';
+import { appendAudit, chainOf, lockAuditChains } from '@app/audit';
 import { inTransaction, PgPool } from '@app/db';
 import { LedgerService } from './ledger.service';
 import { allocate, formatAmount, Nano, roundHalfUp } from './money';
@@ -279,10 +279,12 @@ export class BillClose {
     const skip = new Set(billed.map((r) => r.account_id));
     const ids = pageIds.filter((id) => !skip.has(id));
     if (ids.length === 0) return;
-    // the page's balance rows first, in account order: a rounding entry below that moves an
-    // account's standing appends to the audit trail, whose head lock must come after every
-    // balance lock this transaction takes (as in every other posting), never between them
+    // the page's balance rows first, in account order, then the heads of their audit chains: a
+    // rounding entry below that moves an account's standing appends to the audit trail, and a
+    // transaction must take its chain heads after its other locks and all at once, in chain
+    // order (as every other posting does), never one chain now and another later
     await c.query(`SELECT 1 FROM balances WHERE account_id = ANY($1::uuid[]) ORDER BY account_id FOR UPDATE`, [ids]);
+    await lockAuditChains(c, ids.map(chainOf));
     // the bill's entries: up to the cut, before the month's end, and after the previous bill's
     const inBill = `e.id <= $2::bigint AND e.created_at < $4 AND e.idempotency_key NOT LIKE 'bill-rounding:%'
       AND (e.created_at >= $3 OR ($5::bigint IS NOT NULL AND e.id > $5::bigint))`;

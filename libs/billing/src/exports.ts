@@ -106,10 +106,13 @@ export const BILL_LINES_CSV_COLUMNS = [
 ] as const;
 
 /**
- * Columns of the audit trail CSV, for auditors, in their documented order: an entry's place in
- * the chain, its fields (`details` as JSON text) and the hashes (hex) that chain it.
+ * Columns of the audit trail CSV, for auditors, in their documented order: an entry's id (the
+ * trail's order) and place in its chain, its fields (`details` as JSON text) and the hashes
+ * (hex) that chain it.
  */
 export const AUDIT_CSV_COLUMNS = [
+  'id',
+  'chain',
   'seq',
   'at',
   'domain',
@@ -282,19 +285,19 @@ const BILL_LINES: Source = {
   line: (r) => `${r[0]},${r[1]},${r[2]},${csvField(r[3])},${csvField(r[4])},${r[5]},${r[6]},${r[7]},${formatNanoText(r[8])}`,
 };
 
-// The audit trail in chain order over [from, to) of `at` (an account's entries, or all).
+// The audit trail in the order of its ids over [from, to) of `at` (an account's entries, or all).
 const AUDIT: Source = {
   keys: 1,
-  sql: `SELECT seq::text, to_char(at AT TIME ZONE 'UTC', ${ISO_UTC}), domain, action, actor_kind, actor, via, account_id::text,
-               subject, reason, details::text, encode(prev_hash, 'hex'), encode(hash, 'hex')
+  sql: `SELECT id::text, chain::text, seq::text, to_char(at AT TIME ZONE 'UTC', ${ISO_UTC}), domain, action, actor_kind, actor, via,
+               account_id::text, subject, reason, details::text, encode(prev_hash, 'hex'), encode(hash, 'hex')
           FROM audit_trail
          WHERE at >= $1::timestamptz AND at < $2::timestamptz AND ($3::uuid IS NULL OR account_id = $3::uuid)
-           AND ($4::bigint IS NULL OR seq > $4::bigint)
-         ORDER BY audit_trail.seq LIMIT $5`,
+           AND ($4::bigint IS NULL OR id > $4::bigint)
+         ORDER BY audit_trail.id LIMIT $5`,
   after: (r) => [r[0]],
   line: (r) =>
-    `${r[0]},${r[1]},${r[2]},${csvField(r[3])},${r[4]},${csvField(r[5])},${csvField(r[6])},${r[7] ?? ''},${csvField(r[8])},` +
-    `${csvField(r[9])},${csvField(r[10])},${r[11]},${r[12]}`,
+    `${r[0]},${r[1]},${r[2]},${r[3]},${r[4]},${csvField(r[5])},${r[6]},${csvField(r[7])},${csvField(r[8])},${r[9] ?? ''},` +
+    `${csvField(r[10])},${csvField(r[11])},${csvField(r[12])},${r[13]},${r[14]}`,
 };
 
 const SOURCES: Record<ExportKind, Source> = { ledger: LEDGER, usage_hourly: USAGE_HOURLY, bills: BILLS, bill_lines: BILL_LINES, audit: AUDIT };

@@ -9,17 +9,23 @@ import { actorOf } from '../params';
 import { AuditEntryView, AuditListQuery, AuditPage, auditPage } from './audit.views';
 
 export class AuditBreakView {
-  @ApiProperty({ description: 'the entry where the chain breaks' }) seq: string;
+  @ApiProperty({ description: 'the chain that breaks' }) chain: number;
+  @ApiProperty({ description: 'the entry of that chain where it breaks' }) seq: string;
   @ApiProperty({ enum: ['hash', 'link', 'gap', 'head'], description: 'hash: the entry was changed; link: it does not carry the hash before; gap: entries are missing; head: entries were cut off the end' })
   problem: string;
   @ApiProperty() detail: string;
 }
 
+export class ChainHeadView {
+  @ApiProperty() chain: number;
+  @ApiProperty({ description: 'the number of its last entry' }) seq: string;
+  @ApiProperty({ description: 'the hash of its last entry (hex)' }) hash: string;
+}
+
 export class AuditVerificationView {
   @ApiProperty({ description: 'true: every entry is as it was written, none missing, none added between' }) ok: boolean;
   @ApiProperty({ description: 'entries checked' }) entries: number;
-  @ApiProperty() headSeq: string;
-  @ApiProperty({ description: 'hex' }) headHash: string;
+  @ApiProperty({ type: [ChainHeadView], description: 'every chain’s head as stored' }) heads: ChainHeadView[];
   @ApiProperty({ type: AuditBreakView, nullable: true }) firstBreak: AuditBreakView | null;
   @ApiProperty() checkedAt: string;
 }
@@ -59,7 +65,7 @@ export class AuditController {
     return auditPage(this.trail, q);
   }
 
-  /** Walks the whole chain: every hash recomputed, every link and sequence number checked. */
+  /** Walks every chain: every hash recomputed, every link, sequence number and head checked. */
   @Get('verify')
   @ApiOkResponse({ type: AuditVerificationView, description: 'What the walk found: ok, or where the chain first breaks.' })
   async verify(): Promise<AuditVerificationView> {

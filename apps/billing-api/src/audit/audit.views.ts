@@ -6,7 +6,10 @@ import { decodeCursor, pageOf } from '../cursor';
 import { PageLimitQuery } from '../pagination';
 
 export class AuditEntryView {
-  @ApiProperty({ example: '1042', description: 'place in the chain (1, 2, 3, …), as a string' }) seq: string;
+  @ApiProperty({ example: '52113', description: 'the entry’s id: the trail’s order (newest first in listings), as a string' }) id: string;
+  @ApiProperty({ example: 14, description: 'the chain it is in (0-15): an account’s entries are all in one chain, entries of no account in chain 0' })
+  chain: number;
+  @ApiProperty({ example: '1042', description: 'place in its chain (1, 2, 3, …), as a string' }) seq: string;
   @ApiProperty({ example: '2026-11-20T08:00:00.000Z' }) at: string;
   @ApiProperty({ enum: AUDIT_DOMAINS }) domain: AuditDomain;
   @ApiProperty({ example: 'queue.create' }) action: string;
@@ -19,11 +22,13 @@ export class AuditEntryView {
   @ApiProperty({ example: 'queue:gz/orders' }) subject: string;
   @ApiProperty({ nullable: true }) reason: string | null;
   @ApiProperty({ description: 'what the change was, as recorded' }) details: unknown;
-  @ApiProperty({ description: 'SHA-256 of the entry before (hex); 64 zeros for the first' }) prevHash: string;
+  @ApiProperty({ description: 'SHA-256 of the entry before in its chain (hex); 64 zeros for the first' }) prevHash: string;
   @ApiProperty({ description: 'SHA-256 of prevHash and this entry (hex)' }) hash: string;
 
   static of(r: AuditRecord): AuditEntryView {
     return {
+      id: r.id,
+      chain: r.chain,
       seq: r.seq,
       at: r.at.toISOString(),
       domain: r.domain,
@@ -79,7 +84,7 @@ export class AuditListQuery extends AuditPageQuery {
   to?: string;
 }
 
-const SEQ = /^[1-9]\d{0,18}$/;
+const ID = /^[1-9]\d{0,18}$/;
 
 /** A page of the trail, newest first, by the filters given (one shape for every audit listing). */
 export async function auditPage(
@@ -87,7 +92,7 @@ export async function auditPage(
   q: AuditPageQuery & { accountId?: string | null; domain?: AuditDomain; actorKind?: ActorKind; from?: string; to?: string },
 ): Promise<AuditPage> {
   const limit = q.limit ?? 20;
-  const key = decodeCursor('audit', q.cursor, 1, ([seq]) => typeof seq === 'string' && SEQ.test(seq));
+  const key = decodeCursor('audit', q.cursor, 1, ([id]) => typeof id === 'string' && ID.test(id));
   const from = q.from ? new Date(q.from) : null;
   const to = q.to ? new Date(q.to) : null;
   if (from && to && from >= to) throw new BadRequestException('from must be before to');
@@ -97,9 +102,9 @@ export async function auditPage(
     actorKind: q.actorKind ?? null,
     from,
     to,
-    beforeSeq: key ? String(key[0]) : null,
+    beforeId: key ? String(key[0]) : null,
     limit: limit + 1,
   });
-  const { items, nextCursor } = pageOf(rows, limit, 'audit', (r) => [r.seq]);
+  const { items, nextCursor } = pageOf(rows, limit, 'audit', (r) => [r.id]);
   return { entries: items.map(AuditEntryView.of), nextCursor };
 }

@@ -1,11 +1,12 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
-import { entryHash, GENESIS_HASH } from '../../../audit/src/chain';
+import { AUDIT_CHAINS, chainOf, entryHash, GENESIS_HASH } from '../../../audit/src/chain';
 
 /**
  * One audit trail for every state change that matters (user operations, operator actions,
  * component events): append-only (a trigger refuses UPDATE, DELETE and TRUNCATE) and
- * hash-chained (each entry carries the previous entry's hash; audit_head names the last), so a
- * changed, removed or inserted entry is found by verification. The SLA operations' audit
+ * hash-chained (16 chains, an account's entries in one of them; each entry carries the previous
+ * entry's hash in its chain; audit_heads names each chain's last), so a changed, removed or
+ * inserted entry is found by verification. The SLA operations' audit
  * (sla_audit) and the account audit log (audit_log, resource releases) move into it, in the
  * order they were written, and are dropped.
  */
@@ -15,7 +16,9 @@ export class AuditTrail1764730000000 implements MigrationInterface {
   async up(q: QueryRunner): Promise<void> {
     await q.query(`
       CREATE TABLE audit_trail (
-        seq bigint PRIMARY KEY CHECK (seq > 0),
+        id bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+        chain smallint NOT NULL CHECK (chain >= 0 AND chain < ${AUDIT_CHAINS}),
+        seq bigint NOT NULL CHECK (seq > 0),
         at timestamptz NOT NULL,
         domain text NOT NULL CHECK (domain IN ('queues', 'accounts', 'billing', 'sla', 'system')),
         action text NOT NULL,
@@ -27,14 +30,15 @@ export class AuditTrail1764730000000 implements MigrationInterface {
         reason text,
         details jsonb NOT NULL,
         prev_hash bytea NOT NULL CHECK (length(prev_hash) = 32),
-        hash bytea NOT NULL UNIQUE CHECK (length(hash) = 32)
+        hash bytea NOT NULL UNIQUE CHECK (length(hash) = 32),
+        PRIMARY KEY (chain, seq)
       )`);
-    await q.query(`CREATE INDEX audit_trail_account ON audit_trail (account_id, seq) WHERE account_id IS NOT NULL`);
-    await q.query(`CREATE INDEX audit_trail_domain ON audit_trail (domain, seq)`);
+    await q.query(`CREATE INDEX audit_trail_account ON audit_trail (account_id, id) WHERE account_id IS NOT NULL`);
+    await q.query(`CREATE INDEX audit_trail_domain ON audit_trail (domain, id)`);
     await q.query(`CREATE INDEX audit_trail_at ON audit_trail (at)`);
     await q.query(`
-      CREATE TABLE audit_head (
-        one boolean PRIMARY KEY DEFAULT true CHECK (one),
+      CREATE TABLE audit_heads (
+        chain smallint PRIMARY KEY CHECK (chain >= 0 AND chain < ${AUDIT_CHAINS}),
         seq bigint NOT NULL,
         hash bytea NOT NULL,
         updated_at timestamptz NOT NULL DEFAULT now()
@@ -69,13 +73,15 @@ export class AuditTrail1764730000000 implements MigrationInterface {
         UNION ALL
         SELECT created_at, 'billing', action, 'component', actor, account_id, 'account:' || account_id, NULL, details, 1, id FROM audit_log
       ) o ORDER BY at, src, id`);
-    let prev: Buffer = GENESIS_HASH;
-    let seq = 0n;
+    const heads = Array.from({ length: AUDIT_CHAINS }, () => ({ seq: 0n, hash: GENESIS_HASH as Buffer }));
     for (const o of old) {
-      seq += 1n;
+      const chain = chainOf(o.account_id);
+      const head = heads[chain];
+      head.seq += 1n;
       const at = new Date(o.at.getTime());
       const fields = {
-        seq: seq.toString(),
+        chain,
+        seq: head.seq.toString(),
         at,
         domain: o.domain,
         action: o.action,
@@ -87,15 +93,17 @@ export class AuditTrail1764730000000 implements MigrationInterface {
         reason: o.reason,
         details: o.details,
       };
-      const hash = entryHash(prev, fields);
+      const hash = entryHash(head.hash, fields);
       await q.query(
-        `INSERT INTO audit_trail (seq, at, domain, action, actor_kind, actor, via, account_id, subject, reason, details, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8, $9, $10, $11, $12)`,
-        [fields.seq, at, o.domain, o.action, o.actor_kind, o.actor, o.account_id, o.subject, o.reason, JSON.stringify(o.details), prev, hash],
+        `INSERT INTO audit_trail (chain, seq, at, domain, action, actor_kind, actor, via, account_id, subject, reason, details, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $9, $10, $11, $12, $13)`,
+        [chain, fields.seq, at, o.domain, o.action, o.actor_kind, o.actor, o.account_id, o.subject, o.reason, JSON.stringify(o.details), head.hash, hash],
       );
-      prev = hash;
+      head.hash = hash;
     }
-    await q.query(`INSERT INTO audit_head (one, seq, hash) VALUES (true, $1, $2)`, [seq.toString(), prev]);
+    for (const [chain, head] of heads.entries()) {
+      await q.query(`INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, $2, $3)`, [chain, head.seq.toString(), head.hash]);
+    }
     // the trail is exported for auditors like the finance files (downloads and export jobs)
     await q.query(`ALTER TABLE export_jobs DROP CONSTRAINT export_jobs_kind_check`);
     await q.query(`ALTER TABLE export_jobs ADD CONSTRAINT export_jobs_kind_check CHECK (kind IN ('ledger', 'usage_hourly', 'bills', 'bill_lines', 'audit'))`);
@@ -129,11 +137,11 @@ export class AuditTrail1764730000000 implements MigrationInterface {
     await q.query(`CREATE INDEX audit_log_account ON audit_log (account_id, id)`);
     await q.query(`
       INSERT INTO sla_audit (actor, action, subject, reason, details, created_at)
-      SELECT actor, action, subject, reason, details, at FROM audit_trail WHERE domain = 'sla' AND actor_kind = 'operator' ORDER BY seq`);
+      SELECT actor, action, subject, reason, details, at FROM audit_trail WHERE domain = 'sla' AND actor_kind = 'operator' ORDER BY id`);
     await q.query(`
       INSERT INTO audit_log (account_id, action, actor, details, created_at)
-      SELECT account_id, action, actor, details, at FROM audit_trail WHERE action = 'release' AND account_id IS NOT NULL ORDER BY seq`);
-    await q.query(`DROP TABLE audit_head`);
+      SELECT account_id, action, actor, details, at FROM audit_trail WHERE action = 'release' AND account_id IS NOT NULL ORDER BY id`);
+    await q.query(`DROP TABLE audit_heads`);
     await q.query(`DROP TABLE audit_trail`);
     await q.query(`DROP FUNCTION audit_trail_append_only()`);
   }
