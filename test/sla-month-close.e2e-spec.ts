@@ -4,7 +4,11 @@ import { loadConfigWith } from '@app/config';
 import { PgPool, runMigrations } from '@app/db';
 import { formatAmount, LedgerService, parseAmount } from '@app/billing';
 import { BurnRateAlerts, burnRateMilli, MINUTE_MS, monthBounds, MonthClose, SlaClock, SlaOperations, SlaReports, SlaSignals } from '@app/sla';
-import { scratchDatabase } from '@app/testing';
+import { parseCsv, scratchDatabase } from '@app/testing';
+import { nextMonth } from '@app/common';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /**
  * The month close on a database of its own (it evaluates every account there is), with the
@@ -249,6 +253,38 @@ describe('SLA month close: results, credits as vouchers, revisions by difference
     expect(audit.rows.map((x) => x.reason)).toEqual(['attribution withdrawn: the errors were ours', 'attribution confirmed after review', 'no change']);
     const closes = await pool.query(`SELECT revision FROM sla_month_closes WHERE month = $1::date`, [`${MONTH}-01`]);
     expect(closes.rows[0].revision).toBe(4);
+  });
+
+  it('the results CSV: each account once, at its latest revision, as the download and as an export job of kind sla_results', async () => {
+    const read = async (stream: NodeJS.ReadableStream) => {
+      let text = '';
+      for await (const c of stream) text += typeof c === 'string' ? c : (c as Buffer).toString('utf8');
+      return text;
+    };
+    const [header, ...rows] = parseCsv(await read(await reports.csv(MONTH)));
+    expect(header.join(',')).toBe(
+      'month,account_id,revision,policy_version,total_minutes,downtime_minutes,unknown_minutes,availability_percent,meets_target,coverage_percent,service_period,credit_percent,fee_base,credit,credit_change,computed_at',
+    );
+    const byAccount = new Map(rows.map((r) => [r[1], Object.fromEntries(header.map((h, i) => [h, r[i]]))]));
+    expect(rows).toHaveLength(5);
+    expect(byAccount.size).toBe(5);
+    // a: revision 1, its breach; b: the revision after the corrections (3 put the attribution back)
+    expect(byAccount.get(ids.a)).toMatchObject({ month: MONTH, revision: '1', downtime_minutes: '30', meets_target: 'false', service_period: 'true', credit_percent: '10', fee_base: '100.00', credit: '10.00' });
+    expect(byAccount.get(ids.b)).toMatchObject({ revision: '3', downtime_minutes: '20', credit: '0.00', credit_change: '-5.00' });
+    expect(byAccount.get(ids.a)!.computed_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    expect(byAccount.get(ids.a)!.coverage_percent).toMatch(/^\d{1,3}\.\d{4}$/);
+
+    const { ExportJobStore, parseMonthExportFilter } = await import('@app/billing/exports');
+    const store = new ExportJobStore(pool);
+    const job = await store.create('sla_results', parseMonthExportFilter({ from: MONTH, to: nextMonth(MONTH) }), false, { kind: 'operator', name: 'finance@test' });
+    const dir = await mkdtemp(join(tmpdir(), 'sla-export-'));
+    try {
+      expect(await store.run(job.id, dir)).toMatchObject({ status: 'done', rows: 5, from: MONTH });
+      expect(await readFile(join(dir, `${job.id}.csv`), 'utf8')).toBe(await read(await reports.csv(MONTH)));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    await expect(reports.csv(nextMonth(MONTH))).rejects.toThrow(/is not closed/);
   });
 
   it('burn-rate alerts: during the gz outage the accounts with gz resources are warned once an hour, the others not', async () => {

@@ -106,6 +106,30 @@ export const BILL_LINES_CSV_COLUMNS = [
 ] as const;
 
 /**
+ * Columns of the SLA results CSV (sla.md §6), in their documented order: per closed month and
+ * account, its latest result (`meets_target` and `service_period` true or false; percentages
+ * with four decimals; money exact).
+ */
+export const SLA_RESULTS_CSV_COLUMNS = [
+  'month',
+  'account_id',
+  'revision',
+  'policy_version',
+  'total_minutes',
+  'downtime_minutes',
+  'unknown_minutes',
+  'availability_percent',
+  'meets_target',
+  'coverage_percent',
+  'service_period',
+  'credit_percent',
+  'fee_base',
+  'credit',
+  'credit_change',
+  'computed_at',
+] as const;
+
+/**
  * Columns of the audit trail CSV, for auditors, in their documented order: an entry's id (the
  * trail's order) and place in its chain, its fields (`details` as JSON text) and the hashes
  * (hex) that chain it.
@@ -128,20 +152,21 @@ export const AUDIT_CSV_COLUMNS = [
   'hash',
 ] as const;
 
-export type ExportKind = 'ledger' | 'usage_hourly' | 'bills' | 'bill_lines' | 'audit';
+export type ExportKind = 'ledger' | 'usage_hourly' | 'bills' | 'bill_lines' | 'sla_results' | 'audit';
 
-export const EXPORT_KINDS: readonly ExportKind[] = ['ledger', 'usage_hourly', 'bills', 'bill_lines', 'audit'];
+export const EXPORT_KINDS: readonly ExportKind[] = ['ledger', 'usage_hourly', 'bills', 'bill_lines', 'sla_results', 'audit'];
 
 export const EXPORT_COLUMNS: Record<ExportKind, readonly string[]> = {
   ledger: LEDGER_CSV_COLUMNS,
   usage_hourly: USAGE_HOURLY_CSV_COLUMNS,
   bills: BILLS_CSV_COLUMNS,
   bill_lines: BILL_LINES_CSV_COLUMNS,
+  sla_results: SLA_RESULTS_CSV_COLUMNS,
   audit: AUDIT_CSV_COLUMNS,
 };
 
 /** Kinds filtered by a range of billing months (YYYY-MM, [from, to)) rather than of times. */
-export const MONTH_KINDS: readonly ExportKind[] = ['bills', 'bill_lines'];
+export const MONTH_KINDS: readonly ExportKind[] = ['bills', 'bill_lines', 'sla_results'];
 
 export const isMonthKind = (kind: ExportKind): boolean => MONTH_KINDS.includes(kind);
 
@@ -151,6 +176,7 @@ export const EXPORT_FILE_NAMES: Record<ExportKind, string> = {
   usage_hourly: 'usage-hourly',
   bills: 'bills',
   bill_lines: 'bill-lines',
+  sla_results: 'sla-results',
   audit: 'audit',
 };
 
@@ -285,6 +311,27 @@ const BILL_LINES: Source = {
   line: (r) => `${r[0]},${r[1]},${r[2]},${csvField(r[3])},${csvField(r[4])},${r[5]},${r[6]},${r[7]},${formatNanoText(r[8])}`,
 };
 
+// The SLA results of closed months: per month and account the latest revision of the month's
+// close (a recompute's revision once made), by month then account.
+const SLA_RESULTS: Source = {
+  keys: 2,
+  sql: `SELECT to_char(r.month, 'YYYY-MM'), r.account_id::text, r.revision::text, r.policy_version::text, r.total_minutes::text,
+               r.downtime_minutes::text, r.unknown_minutes::text, r.availability, r.meets_target::text,
+               (r.coverage_ppm / 10000)::text || '.' || lpad((r.coverage_ppm % 10000)::text, 4, '0'), r.service_period::text,
+               r.credit_pct::text, r.fee_base_nano::text, r.credit_nano::text, r.credit_delta_nano::text,
+               to_char(r.computed_at AT TIME ZONE 'UTC', ${ISO_UTC}), r.month::text
+          FROM (SELECT DISTINCT ON (s.month, s.account_id) s.*
+                  FROM sla_results s JOIN sla_month_closes c ON c.month = s.month AND s.revision <= c.revision
+                 WHERE s.month >= $1::date AND s.month < $2::date AND ($3::uuid IS NULL OR s.account_id = $3::uuid)
+                   AND ($4::date IS NULL OR (s.month, s.account_id) > ($4::date, $5::uuid))
+                 ORDER BY s.month, s.account_id, s.revision DESC LIMIT $6) r
+         ORDER BY r.month, r.account_id`,
+  after: (r) => [r[16], r[1]],
+  line: (r) =>
+    `${r[0]},${r[1]},${r[2]},${r[3]},${r[4]},${r[5]},${r[6]},${r[7]},${r[8]},${r[9]},${r[10]},${r[11]},` +
+    `${formatNanoText(r[12])},${formatNanoText(r[13])},${formatNanoText(r[14])},${r[15]}`,
+};
+
 // The audit trail in the order of its ids over [from, to) of `at` (an account's entries, or all).
 const AUDIT: Source = {
   keys: 1,
@@ -300,7 +347,14 @@ const AUDIT: Source = {
     `${csvField(r[10])},${csvField(r[11])},${csvField(r[12])},${r[13]},${r[14]}`,
 };
 
-const SOURCES: Record<ExportKind, Source> = { ledger: LEDGER, usage_hourly: USAGE_HOURLY, bills: BILLS, bill_lines: BILL_LINES, audit: AUDIT };
+const SOURCES: Record<ExportKind, Source> = {
+  ledger: LEDGER,
+  usage_hourly: USAGE_HOURLY,
+  bills: BILLS,
+  bill_lines: BILL_LINES,
+  sla_results: SLA_RESULTS,
+  audit: AUDIT,
+};
 
 /**
  * A finance CSV as a stream of text (UTF-8 strings, ~60 KB each): pages are read from the

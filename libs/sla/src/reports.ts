@@ -1,12 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { stringify } from 'csv-stringify';
 import type { Readable } from 'node:stream';
-import { PassThrough } from 'node:stream';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { PgPool } from '@app/db';
 import { formatAmount } from '@app/billing';
+import { exportCsv, SLA_RESULTS_CSV_COLUMNS } from '@app/billing/exports';
 import { evaluateMonth, type Outage } from './evaluate';
-import { localIso, MINUTE_MS, monthBounds } from './month';
+import { localIso, MINUTE_MS, monthBounds, nextMonth } from './month';
 import { MonthClose } from './month-close';
 import { SlaSignals } from './signals';
 import { ActiveMaintenance, SlaOperations } from './operations';
@@ -96,25 +95,8 @@ export interface FleetReport {
   persistence: PersistenceView;
 }
 
-/** Columns of the SLA results CSV, in their documented order. */
-export const SLA_CSV_COLUMNS = [
-  'month',
-  'account_id',
-  'revision',
-  'policy_version',
-  'total_minutes',
-  'downtime_minutes',
-  'unknown_minutes',
-  'availability_percent',
-  'meets_target',
-  'coverage_percent',
-  'service_period',
-  'credit_percent',
-  'fee_base',
-  'credit',
-  'credit_change',
-  'computed_at',
-] as const;
+/** Columns of the SLA results CSV, in their documented order (the `sla_results` export's). */
+export const SLA_CSV_COLUMNS = SLA_RESULTS_CSV_COLUMNS;
 
 interface ResultRow {
   account_id: string;
@@ -345,56 +327,15 @@ export class SlaReports {
   }
 
   /**
-   * The month's latest result per account as RFC 4180 CSV (UTF-8, one header row, money as
-   * decimal strings, times in ISO 8601 with offset), read in pages by account id so memory stays
-   * flat however many accounts there are.
+   * The month's latest result per account as the finance CSV of kind `sla_results` (RFC 4180,
+   * UTF-8, money as decimal strings, times in ISO 8601 UTC; columns SLA_RESULTS_CSV_COLUMNS),
+   * streamed in keyset pages by account from one snapshot, so memory stays flat however many
+   * accounts there are. The same stream as the export job of that kind over a range of months.
    */
   async csv(month: string, opts: { bom?: boolean } = {}): Promise<Readable> {
     const revision = await this.closedRevision(month);
     if (revision === null) throw new MonthNotFoundError(`month ${month} is not closed`);
-    const out = new PassThrough();
-    const csv = stringify({ header: true, columns: [...SLA_CSV_COLUMNS], bom: opts.bom ?? false, record_delimiter: '\r\n' });
-    csv.pipe(out);
-    void (async () => {
-      let after: string | null = null;
-      try {
-        for (;;) {
-          const { rows }: { rows: ResultRow[] } = await this.pool.query<ResultRow>(
-            `SELECT DISTINCT ON (account_id) * FROM sla_results
-              WHERE month = $1::date AND revision <= $2 AND ($3::uuid IS NULL OR account_id > $3::uuid)
-              ORDER BY account_id, revision DESC LIMIT 5000`,
-            [`${month}-01`, revision, after],
-          );
-          if (rows.length === 0) break;
-          for (const r of rows) {
-            const ok = csv.write([
-              month,
-              r.account_id,
-              r.revision,
-              r.policy_version,
-              r.total_minutes,
-              r.downtime_minutes,
-              r.unknown_minutes,
-              r.availability,
-              r.meets_target,
-              pct(r.coverage_ppm),
-              r.service_period,
-              r.credit_pct,
-              formatAmount(BigInt(r.fee_base_nano)),
-              formatAmount(BigInt(r.credit_nano)),
-              formatAmount(BigInt(r.credit_delta_nano)),
-              r.computed_at.toISOString(),
-            ]);
-            if (!ok) await new Promise((resolve) => csv.once('drain', resolve));
-          }
-          after = rows[rows.length - 1].account_id;
-        }
-        csv.end();
-      } catch (err) {
-        out.destroy(err as Error);
-      }
-    })();
-    return out;
+    return exportCsv(this.pool, 'sla_results', { from: `${month}-01`, to: `${nextMonth(month)}-01` }, { bom: opts.bom ?? false });
   }
 
   /** The account report as a printable HTML page. */

@@ -6,7 +6,8 @@ import { AUDIT_CHAINS, chainOf, entryHash, GENESIS_HASH } from '../../../audit/s
  * component events): append-only (a trigger refuses UPDATE, DELETE and TRUNCATE) and
  * hash-chained (16 chains, an account's entries in one of them; each entry carries the previous
  * entry's hash in its chain; audit_heads names each chain's last), so a changed, removed or
- * inserted entry is found by verification. The SLA operations' audit
+ * inserted entry is found by verification. Export jobs gain the kinds audit and sla_results.
+ * The SLA operations' audit
  * (sla_audit) and the account audit log (audit_log, resource releases) move into it, in the
  * order they were written, and are dropped.
  */
@@ -104,15 +105,18 @@ export class AuditTrail1764730000000 implements MigrationInterface {
     for (const [chain, head] of heads.entries()) {
       await q.query(`INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, $2, $3)`, [chain, head.seq.toString(), head.hash]);
     }
-    // the trail is exported for auditors like the finance files (downloads and export jobs)
+    // the trail is exported for auditors like the finance files (downloads and export jobs), and
+    // the SLA results become an export job kind of their own too
     await q.query(`ALTER TABLE export_jobs DROP CONSTRAINT export_jobs_kind_check`);
-    await q.query(`ALTER TABLE export_jobs ADD CONSTRAINT export_jobs_kind_check CHECK (kind IN ('ledger', 'usage_hourly', 'bills', 'bill_lines', 'audit'))`);
+    await q.query(
+      `ALTER TABLE export_jobs ADD CONSTRAINT export_jobs_kind_check CHECK (kind IN ('ledger', 'usage_hourly', 'bills', 'bill_lines', 'sla_results', 'audit'))`,
+    );
     await q.query(`DROP TABLE sla_audit`);
     await q.query(`DROP TABLE audit_log`);
   }
 
   async down(q: QueryRunner): Promise<void> {
-    await q.query(`DELETE FROM export_jobs WHERE kind = 'audit'`);
+    await q.query(`DELETE FROM export_jobs WHERE kind IN ('sla_results', 'audit')`);
     await q.query(`ALTER TABLE export_jobs DROP CONSTRAINT export_jobs_kind_check`);
     await q.query(`ALTER TABLE export_jobs ADD CONSTRAINT export_jobs_kind_check CHECK (kind IN ('ledger', 'usage_hourly', 'bills', 'bill_lines'))`);
     await q.query(`
