@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Pool, PoolClient } from 'pg';
-import { PgPool } from '@app/db';
+import { inTransaction, PgPool } from '@app/db';
 import { ActorKind, AUDIT_CHAINS, AuditDomain, ChainedFields, chainOf, entryHash, GENESIS_HASH, storableDetails } from './chain';
 import { auditScope } from './context';
 
@@ -229,19 +229,8 @@ export class AuditTrail {
   constructor(private readonly pool: PgPool) {}
 
   /** {@link appendAudit} in a transaction of its own. */
-  async append(events: AuditEvent | readonly AuditEvent[]): Promise<AuditRecord[]> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
-      const out = await appendAudit(c, events);
-      await c.query('COMMIT');
-      return out;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
+  append(events: AuditEvent | readonly AuditEvent[]): Promise<AuditRecord[]> {
+    return inTransaction(this.pool, (c) => appendAudit(c, events));
   }
 
   /** Entries newest first (by id), filtered; `limit` rows (the caller asks one more to know of a next page). */
