@@ -11,7 +11,17 @@ import {
   Post,
   Query,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiHeader, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiParam,
+  ApiProperty,
+  ApiPropertyOptional,
+  ApiTags,
+} from '@nestjs/swagger';
 import { IsIn, IsISO8601, IsOptional, IsString, IsUUID, Matches, MaxLength } from 'class-validator';
 import {
   ATTRIBUTED_CAUSES,
@@ -27,6 +37,8 @@ import { AuditTrail } from '@app/audit';
 import { AuditPage, auditPage, AuditPageQuery } from '../audit/audit.views';
 import { operator } from '../params';
 import { Roles } from '../auth/roles';
+import { ApiOperatorHeader } from '../auth/principal.decorator';
+import { ApiNoBadRequest } from '../openapi';
 
 /** An instant with its offset: a date alone or a local time would be read in some unknown zone. */
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/;
@@ -50,7 +62,7 @@ async function answer<T>(work: Promise<T>): Promise<T> {
 }
 
 export class AnnounceMaintenanceDto {
-  @ApiPropertyOptional({ nullable: true, example: 'gz', description: "one of the deployment's REGIONS; null or absent: every region" })
+  @ApiPropertyOptional({ type: 'string', nullable: true, example: 'gz', description: "one of the deployment's REGIONS; null or absent: every region" })
   @IsOptional()
   @IsString()
   @Matches(REGION, { message: 'region must be a region code such as gz, or null for every region' })
@@ -76,13 +88,13 @@ export class AnnounceMaintenanceDto {
 }
 
 export class AttributeDto {
-  @ApiPropertyOptional({ nullable: true, example: 'gz', description: "one of the deployment's REGIONS; null or absent: every region" })
+  @ApiPropertyOptional({ type: 'string', nullable: true, example: 'gz', description: "one of the deployment's REGIONS; null or absent: every region" })
   @IsOptional()
   @IsString()
   @Matches(REGION, { message: 'region must be a region code such as gz, or null for every region' })
   region?: string | null;
 
-  @ApiPropertyOptional({ nullable: true, format: 'uuid', description: 'an existing account; null or absent: every account' })
+  @ApiPropertyOptional({ type: 'string', nullable: true, format: 'uuid', description: 'an existing account; null or absent: every account' })
   @IsOptional()
   @IsUUID('all', { message: 'accountId must be an account id (UUID), or null for every account' })
   accountId?: string | null;
@@ -119,13 +131,13 @@ export class ReasonDto {
 }
 
 export class RangeQuery {
-  @ApiPropertyOptional({ description: 'ISO 8601: only rows ending after it' })
+  @ApiPropertyOptional({ description: 'an ISO 8601 instant with an offset: only those ending after it', example: '2026-11-01T00:00:00Z' })
   @IsOptional()
   @Matches(INSTANT, { message: instantMessage('from') })
   @IsISO8601({ strict: true }, { message: instantMessage('from') })
   from?: string;
 
-  @ApiPropertyOptional({ description: 'ISO 8601: only rows starting before it' })
+  @ApiPropertyOptional({ description: 'an ISO 8601 instant with an offset: only those starting before it', example: '2026-12-01T00:00:00Z' })
   @IsOptional()
   @Matches(INSTANT, { message: instantMessage('to') })
   @IsISO8601({ strict: true }, { message: instantMessage('to') })
@@ -133,14 +145,14 @@ export class RangeQuery {
 }
 
 export class ListMaintenanceQuery extends RangeQuery {
-  @ApiPropertyOptional({ enum: ['true', 'false'], default: 'false' })
+  @ApiPropertyOptional({ enum: ['true', 'false'], default: 'false', description: 'true: cancelled windows too', example: 'true' })
   @IsOptional()
   @IsIn(['true', 'false'], { message: 'includeCancelled must be true or false' })
   includeCancelled?: 'true' | 'false';
 }
 
 export class ListAttributionsQuery extends RangeQuery {
-  @ApiPropertyOptional({ enum: ['true', 'false'], default: 'false' })
+  @ApiPropertyOptional({ enum: ['true', 'false'], default: 'false', description: 'true: withdrawn attributions too', example: 'true' })
   @IsOptional()
   @IsIn(['true', 'false'], { message: 'includeWithdrawn must be true or false' })
   includeWithdrawn?: 'true' | 'false';
@@ -148,17 +160,17 @@ export class ListAttributionsQuery extends RangeQuery {
 
 export class MaintenanceView {
   @ApiProperty() id: string;
-  @ApiProperty({ nullable: true, description: 'null: every region' }) region: string | null;
+  @ApiProperty({ type: 'string', nullable: true, description: 'null: every region' }) region: string | null;
   @ApiProperty() startsAt: string;
   @ApiProperty() endsAt: string;
   @ApiProperty() announcedAt: string;
   @ApiProperty() reason: string;
   @ApiProperty({ description: 'the X-Operator of the announcement' }) createdBy: string;
-  @ApiProperty({ nullable: true }) cancelledAt: string | null;
-  @ApiProperty({ nullable: true }) cancelledBy: string | null;
-  @ApiProperty({ nullable: true, description: 'the policy version judging the window: the one in force in the month it starts' })
+  @ApiProperty({ type: 'string', nullable: true }) cancelledAt: string | null;
+  @ApiProperty({ type: 'string', nullable: true }) cancelledBy: string | null;
+  @ApiProperty({ type: 'integer', nullable: true, description: 'the policy version judging the window: the one in force in the month it starts' })
   policyVersion: number | null;
-  @ApiProperty({ nullable: true, description: "that version's notice period" }) noticePeriodSeconds: number | null;
+  @ApiProperty({ type: 'integer', nullable: true, description: "that version's notice period" }) noticePeriodSeconds: number | null;
   @ApiProperty({
     description: 'the window excludes its minutes: not cancelled, and announced at least the notice period before it starts',
   })
@@ -184,16 +196,16 @@ export class MaintenanceView {
 
 export class AttributionView {
   @ApiProperty() id: string;
-  @ApiProperty({ nullable: true, description: 'null: every region' }) region: string | null;
-  @ApiProperty({ nullable: true, description: 'null: every account' }) accountId: string | null;
+  @ApiProperty({ type: 'string', nullable: true, description: 'null: every region' }) region: string | null;
+  @ApiProperty({ type: 'string', nullable: true, description: 'null: every account' }) accountId: string | null;
   @ApiProperty() startsAt: string;
   @ApiProperty() endsAt: string;
   @ApiProperty({ enum: ATTRIBUTED_CAUSES }) cause: string;
   @ApiProperty() reason: string;
   @ApiProperty({ description: 'the X-Operator of the attribution' }) createdBy: string;
   @ApiProperty() createdAt: string;
-  @ApiProperty({ nullable: true }) withdrawnAt: string | null;
-  @ApiProperty({ nullable: true }) withdrawnBy: string | null;
+  @ApiProperty({ type: 'string', nullable: true }) withdrawnAt: string | null;
+  @ApiProperty({ type: 'string', nullable: true }) withdrawnBy: string | null;
 
   static of(a: AttributionRecord): AttributionView {
     return {
@@ -211,6 +223,11 @@ export class AttributionView {
     };
   }
 }
+
+const ApiMaintenanceIdParam = () =>
+  ApiParam({ name: 'id', description: 'the maintenance window’s id (a positive integer); anything else is not found', example: '42' });
+const ApiAttributionIdParam = () =>
+  ApiParam({ name: 'id', description: 'the attribution’s id (a positive integer); anything else is not found', example: '17' });
 
 const range = (q: RangeQuery) => ({
   from: q.from === undefined ? undefined : new Date(q.from),
@@ -235,7 +252,8 @@ export class SlaOpsController {
   @Roles('ops')
   @Post('maintenance')
   @HttpCode(201)
-  @ApiHeader({ name: 'X-Operator', required: true, description: 'who announces it (1-128 printable ASCII characters)' })
+  @ApiOperatorHeader({ required: true, description: 'who announces it' })
+  @ApiCreatedResponse({ type: MaintenanceView, description: 'The window as stored; excludesUnderPolicy false when announced too late to exclude anything.' })
   async announce(@Headers('x-operator') header: string | undefined, @Body() dto: AnnounceMaintenanceDto): Promise<MaintenanceView> {
     const actor = operator(header);
     const m = await answer(
@@ -252,12 +270,17 @@ export class SlaOpsController {
 
   /** Windows overlapping [from, to), by start. */
   @Get('maintenance')
+  @ApiOkResponse({ type: [MaintenanceView], description: 'The windows overlapping [from, to), by start.' })
   async listMaintenance(@Query() q: ListMaintenanceQuery): Promise<MaintenanceView[]> {
     const list = await answer(this.ops.listMaintenance({ ...range(q), includeCancelled: q.includeCancelled === 'true' }));
     return list.map((m) => MaintenanceView.of(m));
   }
 
   @Get('maintenance/:id')
+  @ApiMaintenanceIdParam()
+  @ApiNoBadRequest()
+  @ApiOkResponse({ type: MaintenanceView })
+  @ApiNotFoundResponse({ description: 'No such maintenance window.' })
   async getMaintenance(@Param('id') id: string): Promise<MaintenanceView> {
     return MaintenanceView.of(await answer(this.ops.getMaintenance(id)));
   }
@@ -266,7 +289,11 @@ export class SlaOpsController {
   @Roles('ops')
   @Post('maintenance/:id/cancel')
   @HttpCode(200)
-  @ApiHeader({ name: 'X-Operator', required: true })
+  @ApiOperatorHeader({ required: true, description: 'who cancels it' })
+  @ApiMaintenanceIdParam()
+  @ApiOkResponse({ type: MaintenanceView, description: 'The window, cancelled (as it stands when it was cancelled before).' })
+  @ApiNotFoundResponse({ description: 'No such maintenance window.' })
+  @ApiConflictResponse({ description: 'The window has ended: it can no longer be cancelled.' })
   async cancel(@Param('id') id: string, @Headers('x-operator') header: string | undefined, @Body() dto: ReasonDto): Promise<MaintenanceView> {
     const actor = operator(header);
     return MaintenanceView.of(await answer(this.ops.cancelMaintenance(id, actor, dto.reason)));
@@ -275,7 +302,8 @@ export class SlaOpsController {
   @Roles('ops')
   @Post('attributions')
   @HttpCode(201)
-  @ApiHeader({ name: 'X-Operator', required: true, description: 'who attributes it (1-128 printable ASCII characters)' })
+  @ApiOperatorHeader({ required: true, description: 'who attributes it' })
+  @ApiCreatedResponse({ type: AttributionView, description: 'The attribution as stored.' })
   async attribute(@Headers('x-operator') header: string | undefined, @Body() dto: AttributeDto): Promise<AttributionView> {
     const actor = operator(header);
     const a = await answer(
@@ -294,6 +322,7 @@ export class SlaOpsController {
 
   /** Attributions overlapping [from, to), by start. */
   @Get('attributions')
+  @ApiOkResponse({ type: [AttributionView], description: 'The attributions overlapping [from, to), by start.' })
   async listAttributions(@Query() q: ListAttributionsQuery): Promise<AttributionView[]> {
     const list = await answer(this.ops.listAttributions({ ...range(q), includeWithdrawn: q.includeWithdrawn === 'true' }));
     return list.map((a) => AttributionView.of(a));
@@ -303,7 +332,10 @@ export class SlaOpsController {
   @Roles('ops')
   @Post('attributions/:id/withdraw')
   @HttpCode(200)
-  @ApiHeader({ name: 'X-Operator', required: true })
+  @ApiOperatorHeader({ required: true, description: 'who withdraws it' })
+  @ApiAttributionIdParam()
+  @ApiOkResponse({ type: AttributionView, description: 'The attribution, withdrawn (as it stands when it was withdrawn before).' })
+  @ApiNotFoundResponse({ description: 'No such attribution.' })
   async withdraw(@Param('id') id: string, @Headers('x-operator') header: string | undefined, @Body() dto: ReasonDto): Promise<AttributionView> {
     const actor = operator(header);
     return AttributionView.of(await answer(this.ops.withdrawAttribution(id, actor, dto.reason)));
@@ -311,6 +343,7 @@ export class SlaOpsController {
 
   /** Every SLA write (the trail's `sla` domain), newest first. */
   @Get('audit')
+  @ApiOkResponse({ type: AuditPage, description: 'A page of the SLA entries of the audit trail, newest first.' })
   audit(@Query() q: AuditPageQuery): Promise<AuditPage> {
     return auditPage(this.trail, { ...q, domain: 'sla' });
   }

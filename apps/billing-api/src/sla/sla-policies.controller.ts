@@ -1,9 +1,11 @@
 import { BadRequestException, Body, Controller, Get, Headers, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiHeader, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsInt, IsString, Matches, MaxLength, MinLength, ValidateNested } from 'class-validator';
 import { PolicyRejectedError, SlaPolicies, SlaPolicy } from '@app/sla';
 import { operator } from '../params';
+import { ApiOperatorHeader } from '../auth/principal.decorator';
+import { SlaPolicyView } from './sla.views';
 
 export class CreditBandDto {
   @ApiProperty({ example: 999500, description: 'the band applies below this availability, in ppm' }) @IsInt() belowPpm: number;
@@ -41,12 +43,14 @@ export class SlaPoliciesController {
   constructor(private readonly policies: SlaPolicies) {}
 
   @Get()
+  @ApiOkResponse({ type: [SlaPolicyView], description: 'Every version of the SLA policy, oldest first.' })
   list(): Promise<SlaPolicy[]> {
     return this.policies.list();
   }
 
   @Post()
-  @ApiHeader({ name: 'X-Operator', required: true })
+  @ApiOperatorHeader({ required: true, description: 'who adds the version (audited)' })
+  @ApiCreatedResponse({ type: SlaPolicyView, description: 'The new version.' })
   async create(@Headers('x-operator') who: string | undefined, @Body() body: CreatePolicyDto): Promise<SlaPolicy> {
     const actor = operator(who);
     const { reason, ...policy } = body;
