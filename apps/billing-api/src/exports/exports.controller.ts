@@ -1,5 +1,6 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import {
+  applyDecorators,
   BadRequestException,
   Body,
   Controller,
@@ -14,7 +15,19 @@ import {
   Res,
   ServiceUnavailableException,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiProduces, ApiProperty, ApiPropertyOptional, ApiQuery, ApiTags } from '@nestjs/swagger';
+import {
+  ApiAcceptedResponse,
+  ApiBearerAuth,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiParam,
+  ApiProduces,
+  ApiProperty,
+  ApiPropertyOptional,
+  ApiQuery,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import { IsBoolean, IsIn, IsOptional, IsString } from 'class-validator';
 import type { Queue } from 'bullmq';
 import type { FastifyReply } from 'fastify';
@@ -37,8 +50,11 @@ import {
   ExportKind,
   ExportRangeError,
   isMonthKind,
+  MAX_DOWNLOAD_DAYS,
+  MAX_DOWNLOAD_MONTHS,
   MAX_JOB_DAYS,
   MAX_JOB_MONTHS,
+  MONTH_KINDS,
   parseExportFilter,
   parseMonthExportFilter,
   RUN_EXPORT_JOB,
@@ -73,6 +89,80 @@ export class CreateExportDto {
   @IsBoolean()
   bom?: boolean;
 }
+
+/** An export job as the API shows it (GET /v1/exports/{id}). */
+export class ExportJob implements ExportJobView {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ enum: EXPORT_KINDS }) kind: ExportKind;
+  @ApiProperty({ example: '2026-11-01T00:00:00.000Z', description: `inclusive: ISO 8601 (UTC); for ${MONTH_KINDS.join(', ')} a billing month, YYYY-MM` }) from: string;
+  @ApiProperty({ example: '2026-12-01T00:00:00.000Z', description: `exclusive: ISO 8601 (UTC); for ${MONTH_KINDS.join(', ')} a billing month, YYYY-MM` }) to: string;
+  @ApiProperty({ nullable: true, type: 'string', format: 'uuid', description: 'only this account; null: every account' }) accountId: string | null;
+  @ApiProperty({ description: 'the file starts with a UTF-8 byte-order mark' }) bom: boolean;
+  @ApiProperty({ enum: ['pending', 'running', 'done', 'failed'], description: 'done: GET /v1/exports/{id}/file has the file' }) status: ExportJobView['status'];
+  @ApiProperty({ type: 'integer', description: 'rows written so far (all of them once done)' }) rows: number;
+  @ApiProperty({ type: 'integer', description: 'bytes written so far' }) bytes: number;
+  @ApiProperty({ nullable: true, type: 'string', description: 'why the last run failed' }) error: string | null;
+  @ApiProperty() createdAt: string;
+  @ApiProperty({ nullable: true, type: 'string' }) startedAt: string | null;
+  @ApiProperty({ nullable: true, type: 'string' }) finishedAt: string | null;
+}
+
+/** An export job just requested: the worker runs it. */
+export class ExportJobAccepted implements Pick<ExportJobView, 'id' | 'status'> {
+  @ApiProperty({ format: 'uuid', description: 'GET /v1/exports/{id} for its progress' }) id: string;
+  @ApiProperty({ enum: ['pending', 'running', 'done', 'failed'], example: 'pending' }) status: ExportJobView['status'];
+}
+
+const CSV_HEADERS = (kind: ExportKind) => ({
+  'Content-Disposition': {
+    description: `attachment; filename="${downloadName(kind, isMonthKind(kind) ? { from: '2026-11', to: '2026-12' } : { from: '2026-11-01', to: '2026-12-01' })}"` + ' (the range’s bounds)',
+    schema: { type: 'string' },
+  },
+  'X-Csv-Columns': { description: 'the columns, comma-separated', schema: { type: 'string', example: EXPORT_COLUMNS[kind].join(',') } },
+});
+
+/** The OpenAPI answer of a CSV of `kind`: RFC 4180, UTF-8, one header row. */
+const ApiCsvResponse = (kind: ExportKind, what: string) =>
+  ApiOkResponse({
+    description: `${what}: RFC 4180 CSV, UTF-8 (a byte-order mark first when asked), one header row; columns ${EXPORT_COLUMNS[kind].join(', ')}.`,
+    schema: { type: 'string', example: `${EXPORT_COLUMNS[kind].join(',')}\r\n` },
+    headers: CSV_HEADERS(kind),
+  });
+
+/** The query of a CSV download of `kind` (what {@link filterOf} and {@link bomOf} read), its answer and its refusals. */
+const ApiCsvDownload = (kind: ExportKind, what: string) =>
+  applyDecorators(
+    ApiProduces('text/csv'),
+    ...(isMonthKind(kind)
+      ? [
+          ApiQuery({ name: 'from', required: true, type: 'string', description: `first billing month, YYYY-MM (inclusive); at most ${MAX_DOWNLOAD_MONTHS} months before to`, example: '2026-11' }),
+          ApiQuery({ name: 'to', required: true, type: 'string', description: 'billing month after the last, YYYY-MM (exclusive)', example: '2026-12' }),
+        ]
+      : [
+          ApiQuery({
+            name: 'from',
+            required: true,
+            type: 'string',
+            description: `inclusive: ISO 8601 with an offset, or a date (midnight UTC); at most ${MAX_DOWNLOAD_DAYS} days before to`,
+            example: '2026-11-01T00:00:00+08:00',
+          }),
+          ApiQuery({ name: 'to', required: true, type: 'string', description: 'exclusive: ISO 8601 with an offset, or a date (midnight UTC)', example: '2026-12-01T00:00:00+08:00' }),
+        ]),
+    ApiQuery({ name: 'accountId', required: false, type: 'string', format: 'uuid', description: 'only this account', example: '0b5e3a52-8a4f-4c53-9d0e-6a1f3f2a7c10' }),
+    ApiQuery({
+      name: 'bom',
+      required: false,
+      description: 'true or 1: a UTF-8 byte-order mark first (spreadsheets); false, 0 or absent: none',
+      schema: { type: 'string', enum: ['true', 'false', '1', '0'], default: 'false', example: 'true' },
+    }),
+    ApiCsvResponse(kind, what),
+    ApiServiceUnavailableResponse({
+      description: `${MAX_CONCURRENT_DOWNLOADS} downloads are streaming from this process already: try again shortly, or POST /v1/exports for a file.`,
+      headers: { 'Retry-After': { description: 'seconds', schema: { type: 'string', example: '10' } } },
+    }),
+  );
+
+const ApiExportIdParam = () => ApiParam({ name: 'id', description: 'the export job’s id (UUID)', format: 'uuid', example: '5d9f6c0e-2b7a-4e1f-9a43-0c8e2f1d7b36' });
 
 /** The filter of an export of `kind`: a time range, or a month range for bills and bill lines (`job`: the export jobs' longer limit). */
 function filterOf(kind: ExportKind, q: { from?: unknown; to?: unknown; accountId?: unknown }, job = false): ExportFilter {
@@ -143,43 +233,31 @@ export class ExportsController {
   }
 
   @Get('ledger.csv')
-  @ApiProduces('text/csv')
+  @ApiCsvDownload('ledger', 'The ledger entries of [from, to)')
   async ledger(@OperatorActor() by: AuditActor, @Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {
     await this.download('ledger', q, reply, by);
   }
 
   @Get('usage-hourly.csv')
-  @ApiProduces('text/csv')
+  @ApiCsvDownload('usage_hourly', 'The hourly usage of [from, to)')
   async usageHourly(@OperatorActor() by: AuditActor, @Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {
     await this.download('usage_hourly', q, reply, by);
   }
 
   @Get('bills.csv')
-  @ApiProduces('text/csv')
-  @ApiQuery({ name: 'from', required: true, description: 'first billing month, YYYY-MM (inclusive)', example: '2026-11' })
-  @ApiQuery({ name: 'to', required: true, description: 'billing month after the last, YYYY-MM (exclusive)', example: '2026-12' })
-  @ApiQuery({ name: 'accountId', required: false })
-  @ApiQuery({ name: 'bom', required: false, description: 'true: a UTF-8 byte-order mark first' })
+  @ApiCsvDownload('bills', 'The monthly bills of the billing months [from, to)')
   async bills(@OperatorActor() by: AuditActor, @Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {
     await this.download('bills', q, reply, by);
   }
 
   @Get('bill-lines.csv')
-  @ApiProduces('text/csv')
-  @ApiQuery({ name: 'from', required: true, description: 'first billing month, YYYY-MM (inclusive)', example: '2026-11' })
-  @ApiQuery({ name: 'to', required: true, description: 'billing month after the last, YYYY-MM (exclusive)', example: '2026-12' })
-  @ApiQuery({ name: 'accountId', required: false })
-  @ApiQuery({ name: 'bom', required: false, description: 'true: a UTF-8 byte-order mark first' })
+  @ApiCsvDownload('bill_lines', 'The lines of the monthly bills of the billing months [from, to)')
   async billLines(@OperatorActor() by: AuditActor, @Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {
     await this.download('bill_lines', q, reply, by);
   }
 
   @Get('audit.csv')
-  @ApiProduces('text/csv')
-  @ApiQuery({ name: 'from', required: true, description: 'entries at or after (ISO 8601 with offset, or a date)', example: '2026-11-01T00:00:00Z' })
-  @ApiQuery({ name: 'to', required: true, description: 'entries before', example: '2026-12-01T00:00:00Z' })
-  @ApiQuery({ name: 'accountId', required: false, description: 'only this account’s entries' })
-  @ApiQuery({ name: 'bom', required: false, description: 'true: a UTF-8 byte-order mark first' })
+  @ApiCsvDownload('audit', 'The audit trail entries of [from, to) (by their time)')
   async audit(@OperatorActor() by: AuditActor, @Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {
     await this.download('audit', q, reply, by);
   }
@@ -188,6 +266,7 @@ export class ExportsController {
   @Post()
   @HttpCode(202)
   @ApiOperatorHeader()
+  @ApiAcceptedResponse({ type: ExportJobAccepted, description: 'The export job, queued for the worker.' })
   async create(@OperatorActor() by: AuditActor, @Body() body: CreateExportDto): Promise<Pick<ExportJobView, 'id' | 'status'>> {
     const filter = filterOf(body.kind, body, true);
     const job = await this.jobs.create(body.kind, filter, body.bom ?? false, by);
@@ -196,6 +275,9 @@ export class ExportsController {
   }
 
   @Get(':id')
+  @ApiExportIdParam()
+  @ApiOkResponse({ type: ExportJob, description: 'The export job and its progress.' })
+  @ApiNotFoundResponse({ description: 'No such export job.' })
   async get(@Param('id', ParseUUIDPipe) id: string): Promise<ExportJobView> {
     const job = await this.jobs.get(id);
     if (!job) throw new NotFoundException(`no export ${id}`);
@@ -205,6 +287,16 @@ export class ExportsController {
 
   @Get(':id/file')
   @ApiProduces('text/csv')
+  @ApiExportIdParam()
+  @ApiOkResponse({
+    description: 'The file of a finished export job: RFC 4180 CSV, UTF-8, one header row; the columns of its kind (X-Csv-Columns).',
+    schema: { type: 'string', example: `${EXPORT_COLUMNS.ledger.join(',')}\r\n` },
+    headers: {
+      'Content-Disposition': { description: 'attachment; filename="<kind>-<from>-<to>.csv"', schema: { type: 'string' } },
+      'X-Csv-Columns': { description: 'the columns, comma-separated', schema: { type: 'string' } },
+    },
+  })
+  @ApiNotFoundResponse({ description: 'No such export job, it is not done, or its file is gone.' })
   async file(@Param('id', ParseUUIDPipe) id: string, @Res() reply: FastifyReply): Promise<void> {
     const job = await this.jobs.get(id);
     if (!job) throw new NotFoundException(`no export ${id}`);
