@@ -58,6 +58,7 @@ export class WebhookView {
 
 export class SetAlertThresholdDto {
   @ApiProperty({
+    type: 'string',
     nullable: true,
     example: '50.00',
     description: 'alert when cash plus vouchers fall below this (decimal string, more than 0); null: no alerts',
@@ -82,9 +83,9 @@ export class NotificationView {
   payload: Record<string, unknown>;
   @ApiProperty() createdAt: string;
   @ApiProperty({ enum: ['pending', 'delivered', 'failed', 'no_webhook'] }) delivery: string;
-  @ApiProperty({ nullable: true }) deliveredAt: string | null;
+  @ApiProperty({ type: 'string', nullable: true }) deliveredAt: string | null;
   @ApiProperty({ description: 'webhook requests made' }) attempts: number;
-  @ApiProperty({ nullable: true }) lastError: string | null;
+  @ApiProperty({ type: 'string', nullable: true }) lastError: string | null;
 
   static of(n: Notification): NotificationView {
     return {
@@ -102,7 +103,7 @@ export class NotificationView {
 
 export class NotificationPage {
   @ApiProperty({ type: [NotificationView], description: 'newest first' }) notifications: NotificationView[];
-  @ApiProperty({ nullable: true, description: 'pass as cursor= for the next page; null on the last' }) nextCursor: string | null;
+  @ApiProperty({ type: 'string', nullable: true, description: 'pass as cursor= for the next page; null on the last' }) nextCursor: string | null;
 }
 
 /**

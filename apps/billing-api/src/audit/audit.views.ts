@@ -16,11 +16,11 @@ export class AuditEntryView {
   @ApiProperty({ enum: ACTOR_KINDS, description: 'user: an account’s own request; operator: a person of ours; component: the system itself' })
   actorKind: ActorKind;
   @ApiProperty({ example: 'alice@ops', description: 'an operator’s name, a SecretId, a component' }) actor: string;
-  @ApiProperty({ nullable: true, example: 'api:ops-on-call', description: 'the channel and credential: api:<token name>, cmq, worker' })
+  @ApiProperty({ type: 'string', nullable: true, example: 'api:ops-on-call', description: 'the channel and credential: api:<token name>, cmq, worker' })
   via: string | null;
-  @ApiProperty({ nullable: true }) accountId: string | null;
+  @ApiProperty({ type: 'string', nullable: true }) accountId: string | null;
   @ApiProperty({ example: 'queue:gz/orders' }) subject: string;
-  @ApiProperty({ nullable: true }) reason: string | null;
+  @ApiProperty({ type: 'string', nullable: true }) reason: string | null;
   @ApiProperty({ description: 'what the change was, as recorded' }) details: unknown;
   @ApiProperty({ description: 'SHA-256 of the entry before in its chain (hex); 64 zeros for the first' }) prevHash: string;
   @ApiProperty({ description: 'SHA-256 of prevHash and this entry (hex)' }) hash: string;
@@ -48,7 +48,7 @@ export class AuditEntryView {
 
 export class AuditPage {
   @ApiProperty({ type: [AuditEntryView], description: 'newest first' }) entries: AuditEntryView[];
-  @ApiProperty({ nullable: true, description: 'pass as cursor= for the next page; null on the last' }) nextCursor: string | null;
+  @ApiProperty({ type: 'string', nullable: true, description: 'pass as cursor= for the next page; null on the last' }) nextCursor: string | null;
 }
 
 export class AuditPageQuery extends PageLimitQuery {

@@ -11,12 +11,23 @@ import {
   Post,
   Query,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiHeader, ApiProperty, ApiPropertyOptional, ApiQuery, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiConflictResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiProperty,
+  ApiPropertyOptional,
+  ApiQuery,
+  ApiTags,
+} from '@nestjs/swagger';
 import { Bill, BillClose, BillLine, formatAmount, MonthNotEndedError, MonthOrderError } from '@app/billing';
 import { isMonth } from '@app/common';
 import { monthParam, operator } from '../params';
 import { decodeCursor, pageOf } from '../cursor';
 import { Roles } from '../auth/roles';
+import { ApiOperatorHeader } from '../auth/principal.decorator';
+import { ApiAccountIdParam, ApiMonthParam } from '../openapi';
 
 
 export class BillLineView {
@@ -89,7 +100,7 @@ export class BillView {
 
 export class BillPage {
   @ApiProperty({ type: [BillView] }) bills: BillView[];
-  @ApiProperty({ nullable: true, description: 'pass as `cursor` for the next page; null at the end' }) nextCursor: string | null;
+  @ApiProperty({ type: 'string', nullable: true, description: 'pass as `cursor` for the next page; null at the end' }) nextCursor: string | null;
 }
 
 export class BillCloseView {
@@ -107,8 +118,10 @@ export class BillsController {
   constructor(private readonly bills: BillClose) {}
 
   @Get('accounts/:id/bills')
-  @ApiQuery({ name: 'cursor', required: false, description: 'nextCursor of the page before' })
-  @ApiQuery({ name: 'limit', required: false, description: '1-100, default 12' })
+  @ApiAccountIdParam()
+  @ApiQuery({ name: 'cursor', required: false, type: 'string', description: 'nextCursor of the page before', example: 'WyJiaWxscyIsIjIwMjYtMTAiXQ' })
+  @ApiQuery({ name: 'limit', required: false, type: 'integer', minimum: 1, maximum: 100, default: 12, description: 'bills per page, 1-100', example: 12 })
+  @ApiOkResponse({ type: BillPage, description: 'A page of the account’s bills, newest first, without their lines (none for an unknown account).' })
   async list(@Param('id', ParseUUIDPipe) id: string, @Query('cursor') cursor?: string, @Query('limit') limitText?: string): Promise<BillPage> {
     const key = decodeCursor('bills', cursor, 1, ([m]) => typeof m === 'string' && isMonth(m));
     const limit = limitText === undefined || limitText === '' ? 12 : Number(limitText);
@@ -119,6 +132,10 @@ export class BillsController {
   }
 
   @Get('accounts/:id/bills/:month')
+  @ApiAccountIdParam()
+  @ApiMonthParam('the billing month, YYYY-MM (in BILLING_TIME_ZONE)')
+  @ApiOkResponse({ type: BillView, description: 'The bill, with its lines.' })
+  @ApiNotFoundResponse({ description: 'No bill of the account for the month.' })
   async get(@Param('id', ParseUUIDPipe) id: string, @Param('month') m: string): Promise<BillView> {
     const bill = await this.bills.get(id, monthParam(m));
     if (!bill) throw new NotFoundException(`no bill for account ${id} in ${m}`);
@@ -128,7 +145,10 @@ export class BillsController {
   @Roles('ops')
   @Post('bills/:month/close')
   @HttpCode(200)
-  @ApiHeader({ name: 'X-Operator', required: true, description: 'who closes the month (recorded)' })
+  @ApiOperatorHeader({ required: true, description: 'who closes the month (recorded)' })
+  @ApiMonthParam('the billing month to close, YYYY-MM (in BILLING_TIME_ZONE)')
+  @ApiOkResponse({ type: BillCloseView, description: 'The close: closed false when the month was closed before (nothing changed).' })
+  @ApiConflictResponse({ description: 'The month has not ended, or the month before it is not closed (months close in order).' })
   async close(@Param('month') m: string, @Headers('x-operator') who: string | undefined): Promise<BillCloseView> {
     const by = operator(who);
     try {

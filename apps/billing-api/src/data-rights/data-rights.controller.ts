@@ -1,14 +1,15 @@
 import { Controller, Get, Inject, Param, ParseUUIDPipe, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { AccountsService } from '@app/accounts';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { PgPool } from '@app/db';
 import { AuditTrail } from '@app/audit';
 import { AuditPage, auditPage, AuditPageQuery } from '../audit/audit.views';
+import { ApiAccountIdParam } from '../openapi';
 
 export class DataStoreView {
   @ApiProperty({ example: 'gz' }) region: string;
-  @ApiProperty({ example: 'Guangzhou, China (data center GZ-3)', nullable: true, description: 'null: the operator has not configured it' })
+  @ApiProperty({ type: 'string', example: 'Guangzhou, China (data center GZ-3)', nullable: true, description: 'null: the operator has not configured it' })
   location: string | null;
   @ApiProperty({ description: 'what of the account this region holds' }) holds: string[];
   @ApiProperty() liveQueues: number;
@@ -32,6 +33,7 @@ export class DataRightsView {
  */
 @ApiTags('accounts')
 @ApiBearerAuth()
+@ApiAccountIdParam()
 @Controller('v1/accounts/:id')
 export class DataRightsController {
   constructor(
@@ -42,6 +44,8 @@ export class DataRightsController {
   ) {}
 
   @Get('data-rights')
+  @ApiOkResponse({ type: DataRightsView, description: 'Where the account’s data is stored and how many copies exist.' })
+  @ApiNotFoundResponse({ description: 'No such account.' })
   async dataRights(@Param('id', new ParseUUIDPipe()) id: string): Promise<DataRightsView> {
     const account = await this.accounts.getAccount(id);
     const { rows } = await this.pool.query<{ region: string; queues: number; messages: string }>(
@@ -75,6 +79,8 @@ export class DataRightsController {
 
   /** The account's own audit records: what was done to its resources, by whom and through what. */
   @Get('audit-records')
+  @ApiOkResponse({ type: AuditPage, description: 'A page of the account’s own audit entries, newest first.' })
+  @ApiNotFoundResponse({ description: 'No such account.' })
   async auditRecords(@Param('id', new ParseUUIDPipe()) id: string, @Query() q: AuditPageQuery): Promise<AuditPage> {
     await this.accounts.getAccount(id);
     return auditPage(this.trail, { ...q, accountId: id });

@@ -1,4 +1,5 @@
 import {
+  applyDecorators,
   BadRequestException,
   Body,
   ConflictException,
@@ -11,7 +12,16 @@ import {
   Post,
   Res,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiHeader, ApiProperty, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiHeader,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiProperty,
+  ApiTags,
+} from '@nestjs/swagger';
 import { IsNotEmpty, IsString, Matches, MaxLength } from 'class-validator';
 import type { FastifyReply } from 'fastify';
 import { AccountsService } from '@app/accounts';
@@ -19,6 +29,7 @@ import { Balance, EntryKind, formatAmount, IdempotencyConflictError, LedgerEntry
 import { Roles } from '../auth/roles';
 import { ApiOperatorHeader, OperatorActor } from '../auth/principal.decorator';
 import type { AuditActor } from '@app/audit';
+import { ApiAccountIdParam } from '../openapi';
 
 export const AMOUNT = /^-?\d{1,18}(\.\d{1,9})?$/;
 export const AMOUNT_MESSAGE = 'amount must be a decimal string such as "100.00" (at most 9 decimals)';
@@ -49,7 +60,7 @@ export class EntryView {
   @ApiProperty({ description: 'cash moved by this entry, decimal string' }) amount: string;
   @ApiProperty({ description: 'cash balance after it' }) cash: string;
   @ApiProperty({ description: 'voucher balance after it' }) vouchers: string;
-  @ApiProperty({ nullable: true }) reason: string | null;
+  @ApiProperty({ type: 'string', nullable: true }) reason: string | null;
   @ApiProperty() createdAt: string;
 
   static of(e: LedgerEntry): EntryView {
@@ -71,13 +82,13 @@ export class BalanceView {
   @ApiProperty({ example: '100.00' }) cash: string;
   @ApiProperty({ example: '0.00' }) vouchers: string;
   @ApiProperty({ enum: ['active', 'overdue', 'suspended', 'released'], description: 'arrears standing, judged on cash' }) status: string;
-  @ApiProperty({ nullable: true, description: 'when the cash went below zero (overdue, suspended, released)' }) overdueSince: string | null;
-  @ApiProperty({ nullable: true, description: 'when the account was suspended (suspended, released)' }) suspendedAt: string | null;
-  @ApiProperty({ nullable: true, description: "when the release notice went out; the account's queues are deleted after it" })
+  @ApiProperty({ type: 'string', nullable: true, description: 'when the cash went below zero (overdue, suspended, released)' }) overdueSince: string | null;
+  @ApiProperty({ type: 'string', nullable: true, description: 'when the account was suspended (suspended, released)' }) suspendedAt: string | null;
+  @ApiProperty({ type: 'string', nullable: true, description: "when the release notice went out; the account's queues are deleted after it" })
   releaseNoticeAt: string | null;
-  @ApiProperty({ nullable: true, example: '50.00', description: 'low-balance alert threshold on cash plus vouchers; null: none' })
+  @ApiProperty({ type: 'string', nullable: true, example: '50.00', description: 'low-balance alert threshold on cash plus vouchers; null: none' })
   alertThreshold: string | null;
-  @ApiProperty({ nullable: true, description: 'when usage was last applied to this balance' }) lastUsageAppliedAt: string | null;
+  @ApiProperty({ type: 'string', nullable: true, description: 'when usage was last applied to this balance' }) lastUsageAppliedAt: string | null;
 
   static of(b: Balance): BalanceView {
     return {
@@ -97,6 +108,24 @@ export class BalanceView {
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 
+/** The Idempotency-Key header, the answer of a posting (201, replayed or not) and its refusals. */
+const ApiPosting = (what: string) =>
+  applyDecorators(
+    ApiHeader({
+      name: 'Idempotency-Key',
+      required: true,
+      description: 'the client’s key of this posting, 1-200 printable ASCII characters: the same key and body answer the same, another body 409',
+      example: '9f1c2e7a-4b3d-4f8e-a6c1-2d5e7f9a0b13',
+    }),
+    ApiCreatedResponse({
+      type: EntryView,
+      description: `The ${what} ledger entry (the same one again when the key was used before with the same body).`,
+      headers: { 'Idempotent-Replayed': { description: 'true when the answer is of an earlier request with this key', schema: { type: 'string', enum: ['true'] } } },
+    }),
+    ApiNotFoundResponse({ description: 'No such account.' }),
+    ApiConflictResponse({ description: 'The Idempotency-Key was used before with another body.' }),
+  );
+
 function idempotencyKey(header: string | undefined): string {
   if (header === undefined || header === '') throw new BadRequestException('the Idempotency-Key header is required');
   if (!IDEMPOTENCY_KEY.test(header)) throw new BadRequestException('Idempotency-Key must be 1-200 printable ASCII characters');
@@ -110,6 +139,7 @@ function idempotencyKey(header: string | undefined): string {
  */
 @ApiTags('billing')
 @ApiBearerAuth()
+@ApiAccountIdParam()
 @Controller('v1/accounts/:id')
 export class LedgerController {
   constructor(
@@ -150,7 +180,7 @@ export class LedgerController {
   @Roles('ops')
   @Post('topups')
   @HttpCode(201)
-  @ApiHeader({ name: 'Idempotency-Key', required: true })
+  @ApiPosting('topup')
   @ApiOperatorHeader()
   async topup(
     @OperatorActor() by: AuditActor,
@@ -167,7 +197,7 @@ export class LedgerController {
   @Roles('ops')
   @Post('adjustments')
   @HttpCode(201)
-  @ApiHeader({ name: 'Idempotency-Key', required: true })
+  @ApiPosting('adjustment')
   @ApiOperatorHeader()
   async adjust(
     @OperatorActor() by: AuditActor,
@@ -182,6 +212,8 @@ export class LedgerController {
   }
 
   @Get('balance')
+  @ApiOkResponse({ type: BalanceView, description: 'The balance and the arrears standing.' })
+  @ApiNotFoundResponse({ description: 'No such account.' })
   async balance(@Param('id', new ParseUUIDPipe()) id: string): Promise<BalanceView> {
     await this.accounts.getAccount(id);
     return BalanceView.of(await this.ledger.balance(id));

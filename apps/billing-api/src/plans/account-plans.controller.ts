@@ -1,11 +1,12 @@
 import { BadRequestException, Body, Controller, Get, HttpCode, Inject, Param, ParseUUIDPipe, Put } from '@nestjs/common';
-import { ApiBearerAuth, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsNotEmpty, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { AccountsService } from '@app/accounts';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { NoPlanError, PlanAssignment, PlanCatalog } from '@app/billing';
 import type { AuditActor } from '@app/audit';
 import { ApiOperatorHeader, OperatorActor } from '../auth/principal.decorator';
+import { ApiAccountIdParam } from '../openapi';
 
 export class AssignPlanDto {
   @ApiProperty({ example: 'default', description: 'code of a price plan that covers the region' })
@@ -25,7 +26,7 @@ export class PlanAssignmentView {
   @ApiProperty() region: string;
   @ApiProperty() plan: string;
   @ApiProperty({ description: 'the start of the hour from which usage is rated by this plan' }) effectiveFrom: string;
-  @ApiProperty({ nullable: true }) reason: string | null;
+  @ApiProperty({ type: 'string', nullable: true }) reason: string | null;
   @ApiProperty() assignedAt: string;
 
   static of(a: PlanAssignment): PlanAssignmentView {
@@ -45,6 +46,7 @@ export class PlanAssignmentView {
  */
 @ApiTags('billing')
 @ApiBearerAuth()
+@ApiAccountIdParam()
 @Controller('v1/accounts/:id/plans')
 export class AccountPlansController {
   constructor(
@@ -56,6 +58,9 @@ export class AccountPlansController {
   @Put(':region')
   @HttpCode(200)
   @ApiOperatorHeader()
+  @ApiParam({ name: 'region', description: 'one of the deployment’s REGIONS (400 otherwise, or when no plan of that code covers it)', example: 'gz' })
+  @ApiOkResponse({ type: PlanAssignmentView, description: 'The assignment: the plan rates the region’s usage from the next hour.' })
+  @ApiNotFoundResponse({ description: 'No such account.' })
   async assign(
     @OperatorActor() by: AuditActor,
     @Param('id', new ParseUUIDPipe()) id: string,
@@ -73,6 +78,8 @@ export class AccountPlansController {
   }
 
   @Get()
+  @ApiOkResponse({ type: [PlanAssignmentView], description: 'Every plan assignment of the account, newest first.' })
+  @ApiNotFoundResponse({ description: 'No such account.' })
   async list(@Param('id', new ParseUUIDPipe()) id: string): Promise<PlanAssignmentView[]> {
     await this.accounts.getAccount(id);
     return (await this.plans.assignments(id)).map(PlanAssignmentView.of);

@@ -1,5 +1,5 @@
 import { BadRequestException, Body, Controller, Get, Headers, NotFoundException, Param, Post, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -31,6 +31,7 @@ import {
 } from '@app/billing';
 import { decodeCursor, pageOf } from '../cursor';
 import { operator } from '../params';
+import { ApiOperatorHeader } from '../auth/principal.decorator';
 
 const COUNT = /^\d{1,18}$/;
 const PRICE = /^\d{1,18}(\.\d{1,9})?$/;
@@ -143,12 +144,12 @@ export class PlanVersionView {
   @ApiProperty({ example: ['bj', 'cd', 'gz', 'nj', 'sh'] }) regions: string[];
   @ApiProperty({ example: '2026-01-01T00:00:00.000Z', description: 'from this hour on it rates its regions (unless a newer version of the code covers one)' })
   effectiveFrom: string;
-  @ApiProperty({ nullable: true, description: 'versions stay open; a newer version of the code takes over its regions from its own start' })
+  @ApiProperty({ type: 'string', nullable: true, description: 'versions stay open; a newer version of the code takes over its regions from its own start' })
   effectiveTo: string | null;
   @ApiProperty({ type: [PlanLineView] }) lines: PlanLineView[];
   @ApiProperty() createdAt: string;
-  @ApiProperty({ nullable: true, description: 'the X-Operator who made it (null: seeded)' }) createdBy: string | null;
-  @ApiProperty({ nullable: true }) reason: string | null;
+  @ApiProperty({ type: 'string', nullable: true, description: 'the X-Operator who made it (null: seeded)' }) createdBy: string | null;
+  @ApiProperty({ type: 'string', nullable: true }) reason: string | null;
 
   static of(p: PlanVersion): PlanVersionView {
     return {
@@ -175,7 +176,7 @@ export class PlanVersionView {
 
 export class PlanPage {
   @ApiProperty({ type: [PlanVersionView] }) plans: PlanVersionView[];
-  @ApiProperty({ nullable: true, description: 'pass as `cursor` for the next page; null at the end' }) nextCursor: string | null;
+  @ApiProperty({ type: 'string', nullable: true, description: 'pass as `cursor` for the next page; null at the end' }) nextCursor: string | null;
 }
 
 export class PlanVersions {
@@ -184,12 +185,12 @@ export class PlanVersions {
 }
 
 export class PlanListQuery {
-  @ApiPropertyOptional({ description: 'the nextCursor of the previous page' })
+  @ApiPropertyOptional({ description: 'the nextCursor of the previous page', example: 'WyJwbGFucyIsImRlZmF1bHQiLDEsIm1haW5sYW5kIl0' })
   @IsOptional()
   @IsString({ message: 'cursor must be given once' })
   cursor?: string;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 50 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100, default: 50, example: 50, description: 'plan versions per page, 1-100' })
   @IsOptional()
   @Type(() => Number)
   @IsInt({ message: 'limit must be an integer from 1 to 100' })
@@ -209,7 +210,7 @@ export class PricePlansController {
   constructor(private readonly plans: PricePlans) {}
 
   @Get()
-  @ApiOkResponse({ type: PlanPage })
+  @ApiOkResponse({ type: PlanPage, description: 'A page of every plan version, by code, version and region group.' })
   async list(@Query() q: PlanListQuery): Promise<PlanPage> {
     const limit = q.limit ?? 50;
     const after = decodeCursor('plans', q.cursor, 3, (k) => typeof k[0] === 'string' && Number.isSafeInteger(k[1]) && typeof k[2] === 'string');
@@ -219,7 +220,9 @@ export class PricePlansController {
   }
 
   @Get(':code')
-  @ApiOkResponse({ type: PlanVersions })
+  @ApiParam({ name: 'code', description: 'the plan code (lower-case letters, digits, _ and -)', example: 'default' })
+  @ApiOkResponse({ type: PlanVersions, description: 'The versions of the plan, oldest first.' })
+  @ApiNotFoundResponse({ description: 'No plan of that code.' })
   async versions(@Param('code') code: string): Promise<PlanVersions> {
     if (!PLAN_CODE_RE.test(code)) throw new BadRequestException(CODE_MESSAGE);
     const versions = await this.plans.versions(code);
@@ -228,8 +231,8 @@ export class PricePlansController {
   }
 
   @Post()
-  @ApiCreatedResponse({ type: PlanVersionView })
-  @ApiHeader({ name: 'X-Operator', required: true, description: 'who makes the version (recorded with it)' })
+  @ApiCreatedResponse({ type: PlanVersionView, description: 'The new version of the code (1 for a new code).' })
+  @ApiOperatorHeader({ required: true, description: 'who makes the version (recorded with it as createdBy)' })
   async create(@Headers('x-operator') who: string | undefined, @Body() body: CreatePlanDto): Promise<PlanVersionView> {
     const by = operator(who);
     const { reason, ...plan } = body;

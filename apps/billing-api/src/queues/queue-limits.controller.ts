@@ -1,16 +1,17 @@
 import { Body, Controller, Headers, NotFoundException, Param, ParseUUIDPipe, Put } from '@nestjs/common';
-import { ApiBearerAuth, ApiHeader, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsInt, IsOptional, IsString, Matches, Max, Min, ValidateIf } from 'class-validator';
 import { AccountsService } from '@app/accounts';
 import { CmqError, QUEUE_NAME_RE } from '@app/cmq';
 import { QpsThrottle, QueueService } from '@app/queues';
 import { Roles } from '../auth/roles';
-import { Caller } from '../auth/principal.decorator';
+import { ApiOperatorHeader, Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/api-token.guard';
 import { actorOf } from '../params';
+import { ApiAccountIdParam } from '../openapi';
 
 export class SetQpsLimitDto {
-  @ApiProperty({ nullable: true, example: 10000, description: "requests/s; null restores the deployment's QUEUE_QPS_LIMIT" })
+  @ApiProperty({ type: 'integer', nullable: true, example: 10000, description: "requests/s; null restores the deployment's QUEUE_QPS_LIMIT" })
   @ValidateIf((o: SetQpsLimitDto) => o.qpsLimit !== null)
   @IsInt()
   @Min(1)
@@ -28,13 +29,14 @@ export class QpsLimitView {
   @ApiProperty() queueId: string;
   @ApiProperty() queueName: string;
   @ApiProperty() region: string;
-  @ApiProperty({ nullable: true, description: 'the per-queue setting; null means the default' }) qpsLimit: number | null;
+  @ApiProperty({ type: 'integer', nullable: true, description: 'the per-queue setting; null means the default' }) qpsLimit: number | null;
   @ApiProperty({ description: 'the limit in force' }) effectiveQpsLimit: number;
 }
 
 /** Operator settings of a tenant's queues that CMQ itself does not expose. */
 @ApiTags('queues')
 @ApiBearerAuth()
+@ApiAccountIdParam()
 @Controller('v1/accounts/:id/queues')
 export class QueueLimitsController {
   constructor(
@@ -46,7 +48,10 @@ export class QueueLimitsController {
   /** Sets one queue's requests/s cap; every queue-api process applies it at once. */
   @Roles('ops')
   @Put(':queueName/qps-limit')
-  @ApiHeader({ name: 'X-Operator', required: false, description: 'who does it (recorded in the audit trail; default: the token’s name)' })
+  @ApiOperatorHeader({ description: 'who does it (recorded in the audit trail; default: the token’s name)' })
+  @ApiParam({ name: 'queueName', description: 'the CMQ queue name', example: 'orders' })
+  @ApiOkResponse({ type: QpsLimitView, description: 'The queue’s setting and the limit in force.' })
+  @ApiNotFoundResponse({ description: 'No such account, or no such live queue of it in the region.' })
   async setQpsLimit(
     @Caller() caller: Principal,
     @Headers('x-operator') who: string | undefined,

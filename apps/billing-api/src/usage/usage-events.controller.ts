@@ -9,7 +9,7 @@ import {
   Post,
   ValidationPipe,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -37,7 +37,7 @@ import {
 import { In, Repository } from 'typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
 import { AccountEntity } from '@app/accounts';
-import { NoPlanError, Outcome, UsageApplier } from '@app/billing';
+import { EventsResult, NoPlanError, Outcome, UsageApplier } from '@app/billing';
 import { VALIDATION_PIPE_OPTIONS } from '../validation';
 
 const OUTCOMES: Outcome[] = ['ok', 'no_message', 'client_error', 'throttled', 'overdue', 'server_error'];
@@ -92,6 +92,11 @@ export class UsageEventsDto {
   @ValidateNested({ each: true })
   @Type(() => UsageEventDto)
   events: UsageEventDto[];
+}
+
+export class UsageEventsResultView implements EventsResult {
+  @ApiProperty({ type: 'integer', description: 'events counted now' }) accepted: number;
+  @ApiProperty({ type: 'integer', description: 'events whose id was seen before (within 35 days): not counted again' }) duplicates: number;
 }
 
 const EVENT_FIELDS = new Set<string>([
@@ -175,7 +180,8 @@ export class UsageEventsController {
   @Post()
   @HttpCode(200)
   @ApiBody({ type: UsageEventsDto })
-  async ingest(@RawBody(UsageEventsPipe) dto: UsageEventsDto): Promise<{ accepted: number; duplicates: number }> {
+  @ApiOkResponse({ type: UsageEventsResultView, description: 'What was counted: the batch is stored whole or not at all.' })
+  async ingest(@RawBody(UsageEventsPipe) dto: UsageEventsDto): Promise<UsageEventsResultView> {
     const ids = [...new Set(dto.events.map((e) => e.accountId))];
     const known = new Set((await this.accounts.findBy({ id: In(ids) })).map((a) => a.id));
     const unknown = ids.filter((id) => !known.has(id));

@@ -1,5 +1,5 @@
 import { BadRequestException, Controller, Get, Param, ParseUUIDPipe, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { AccountsService } from '@app/accounts';
@@ -20,6 +20,7 @@ import {
   UsageRow,
 } from '@app/billing';
 import { decodeCursor, pageOf } from '../cursor';
+import { ApiAccountIdParam } from '../openapi';
 
 const LIMIT_MESSAGE = 'limit must be an integer from 1 to 1000';
 const FROM_MESSAGE = 'from is required: ISO 8601 with an offset, e.g. 2026-11-01T00:00:00+08:00 (inclusive)';
@@ -27,12 +28,12 @@ const TO_MESSAGE = 'to is required: ISO 8601 with an offset, e.g. 2026-12-01T00:
 
 /** `?cursor=&limit=` of these listings (limit 1-1000, default 100). */
 class UsagePageQuery {
-  @ApiPropertyOptional({ description: 'the nextCursor of the previous page' })
+  @ApiPropertyOptional({ description: 'the nextCursor of the previous page (of the same granularity and groupBy)', example: 'WyJzdGF0ZW1lbnRzIiwxNzkzNTQ4ODAwMDAwLCJneiIsIm9yZGVycyIsInNlbmQiXQ' })
   @IsOptional()
   @IsString({ message: 'cursor must be given once' })
   cursor?: string;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 1000, default: 100 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 1000, default: 100, example: 100, description: 'rows per page, 1-1000' })
   @IsOptional()
   @Type(() => Number)
   @IsInt({ message: LIMIT_MESSAGE })
@@ -52,7 +53,7 @@ export class StatementsQuery extends UsagePageQuery {
 }
 
 export class UsageQueryDto extends StatementsQuery {
-  @ApiPropertyOptional({ enum: USAGE_GRANULARITIES, default: 'hour', description: 'hour: UTC hours; day: days of BILLING_TIME_ZONE (from and to at its midnights)' })
+  @ApiPropertyOptional({ enum: USAGE_GRANULARITIES, default: 'hour', example: 'day', description: 'hour: UTC hours; day: days of BILLING_TIME_ZONE (from and to at its midnights)' })
   @IsOptional()
   @IsIn(USAGE_GRANULARITIES as UsageGranularity[], { message: 'granularity must be hour or day' })
   granularity?: UsageGranularity;
@@ -75,7 +76,7 @@ export class UsageQueryDto extends StatementsQuery {
   @Matches(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, { message: 'action must be a CMQ action such as SendMessage' })
   action?: string;
 
-  @ApiPropertyOptional({ enum: ACTION_CLASSES, description: 'only this action class' })
+  @ApiPropertyOptional({ enum: ACTION_CLASSES, description: 'only this action class', example: 'send' })
   @IsOptional()
   @IsIn(ACTION_CLASSES as ActionClass[], { message: `actionClass must be one of ${ACTION_CLASSES.join(', ')}` })
   actionClass?: ActionClass;
@@ -92,10 +93,10 @@ export class UsageQueryDto extends StatementsQuery {
 export class UsageRowView {
   @ApiProperty({ example: '2026-11-01T00:00:00+08:00', description: 'start of the period: the UTC hour (…Z), or the day at midnight in the billing zone with its offset' })
   period: string;
-  @ApiProperty({ nullable: true, example: 'gz', description: 'null when summed over (not in groupBy)' }) region: string | null;
-  @ApiProperty({ nullable: true, example: 'orders', description: "queue name; '' for account-level actions; null when summed over" })
+  @ApiProperty({ type: 'string', nullable: true, example: 'gz', description: 'null when summed over (not in groupBy)' }) region: string | null;
+  @ApiProperty({ type: 'string', nullable: true, example: 'orders', description: "queue name; '' for account-level actions; null when summed over" })
   resource: string | null;
-  @ApiProperty({ nullable: true, example: 'SendMessage', description: "CMQ action; '' for usage metered before actions were kept; null when summed over" })
+  @ApiProperty({ type: 'string', nullable: true, example: 'SendMessage', description: "CMQ action; '' for usage metered before actions were kept; null when summed over" })
   action: string | null;
   @ApiProperty({ example: '120000', description: 'integer as a string' }) calls: string;
   @ApiProperty({ example: '118000', description: 'integer as a string' }) billableCalls: string;
@@ -107,7 +108,7 @@ export class UsageRowView {
 
 export class UsagePage {
   @ApiProperty({ type: [UsageRowView] }) usage: UsageRowView[];
-  @ApiProperty({ nullable: true, description: 'pass as `cursor` for the next page; null at the end' }) nextCursor: string | null;
+  @ApiProperty({ type: 'string', nullable: true, description: 'pass as `cursor` for the next page; null at the end' }) nextCursor: string | null;
 }
 
 export class StatementLineView {
@@ -135,7 +136,7 @@ export class StatementLineView {
 export class StatementPage {
   @ApiProperty({ type: [StatementLineView] }) lines: StatementLineView[];
   @ApiProperty({ example: '12.345678901', description: 'the amount of every line of [from, to), not only of this page; exact' }) total: string;
-  @ApiProperty({ nullable: true, description: 'pass as `cursor` for the next page; null at the end' }) nextCursor: string | null;
+  @ApiProperty({ type: 'string', nullable: true, description: 'pass as `cursor` for the next page; null at the end' }) nextCursor: string | null;
 }
 
 /** A cursor's period: Unix ms of a time Date can hold. */
@@ -148,6 +149,7 @@ const isMs = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) &&
  */
 @ApiTags('usage')
 @ApiBearerAuth()
+@ApiAccountIdParam()
 @Controller('v1/accounts/:id')
 export class UsageReportsController {
   constructor(
@@ -156,7 +158,8 @@ export class UsageReportsController {
   ) {}
 
   @Get('usage')
-  @ApiOkResponse({ type: UsagePage })
+  @ApiOkResponse({ type: UsagePage, description: 'A page of the account’s usage per period and kept dimensions.' })
+  @ApiNotFoundResponse({ description: 'No such account.' })
   async usage(@Param('id', ParseUUIDPipe) id: string, @Query() dto: UsageQueryDto): Promise<UsagePage> {
     let q: UsageQuery;
     try {
@@ -191,7 +194,8 @@ export class UsageReportsController {
   }
 
   @Get('statements')
-  @ApiOkResponse({ type: StatementPage })
+  @ApiOkResponse({ type: StatementPage, description: 'A page of the hourly statement lines, with the total of the whole range.' })
+  @ApiNotFoundResponse({ description: 'No such account.' })
   async statements(@Param('id', ParseUUIDPipe) id: string, @Query() dto: StatementsQuery): Promise<StatementPage> {
     let range: { from: number; to: number };
     try {
