@@ -44,7 +44,7 @@ export class AccountsController {
 
   @Get(':id')
   @ApiAccountIdParam()
-  @ApiOkResponse({ type: AccountView })
+  @ApiOkResponse({ type: AccountView, description: 'The account.' })
   @ApiNotFoundResponse({ description: 'No such account.' })
   async get(@Param('id', new ParseUUIDPipe()) id: string): Promise<AccountView> {
     return AccountView.of(await this.accounts.getAccount(id));

@@ -279,7 +279,7 @@ export class SlaOpsController {
   @Get('maintenance/:id')
   @ApiMaintenanceIdParam()
   @ApiNoBadRequest()
-  @ApiOkResponse({ type: MaintenanceView })
+  @ApiOkResponse({ type: MaintenanceView, description: 'The window.' })
   @ApiNotFoundResponse({ description: 'No such maintenance window.' })
   async getMaintenance(@Param('id') id: string): Promise<MaintenanceView> {
     return MaintenanceView.of(await answer(this.ops.getMaintenance(id)));
