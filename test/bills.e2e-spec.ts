@@ -329,6 +329,9 @@ describe('monthly bills: reconciliation to the nano, idempotent and resumable cl
     expect(page2.bills.map((b: { month: string }) => b.month)).toEqual([MONTH]);
     expect(page2.nextCursor).toBeNull();
     expect((await http('GET', `/v1/accounts/${id}/bills?limit=0`)).status).toBe(400);
+    const unknown = await http('GET', `/v1/accounts/${randomUUID()}/bills`);
+    expect([unknown.status, unknown.body.detail]).toEqual([404, expect.stringMatching(/^account .* does not exist$/)]);
+    expect((await http('GET', `/v1/accounts/${ids[4]}/bills`)).body).toEqual({ bills: [], nextCursor: null }); // known, never billed
     expect((await http('GET', `/v1/accounts/${ids[4]}/bills/${MONTH}`)).status).toBe(404);
     // the API's totals over all bills: the ledger's usage, to the nano
     let apiTotal = 0n;

@@ -1,6 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Client } from 'pg';
-import type { Clock } from '@app/common';
+import { nextMonth, type Clock } from '@app/common';
 import { loadConfigWith } from '@app/config';
 import { runMigrations } from '@app/db';
 import { MINUTE_MS, monthBounds, monthOf } from '@app/sla';
@@ -164,5 +164,11 @@ describe('SLA: a real outage, measured, reported and credited in accelerated tim
     const lines = (await csv.text()).trim().split('\r\n');
     expect(lines[0]).toBe('month,account_id,revision,policy_version,total_minutes,downtime_minutes,unknown_minutes,availability_percent,meets_target,coverage_percent,service_period,credit_percent,fee_base,credit,credit_change,computed_at');
     expect(lines.filter((l) => l.includes(accountId))).toHaveLength(1);
+    // the same rows as the finance export of kind sla_results over a range of months
+    const range = await fetch(`${stack.billingUrl}/v1/exports/sla-results.csv?from=${month}&to=${nextMonth(month)}`, {
+      headers: { authorization: `Bearer ${stack.config.adminToken}` },
+    });
+    expect(range.headers.get('x-csv-columns')).toBe(lines[0]);
+    expect((await range.text()).trim().split('\r\n')).toEqual(lines);
   }, 120_000);
 });

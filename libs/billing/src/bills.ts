@@ -494,6 +494,11 @@ export class BillClose {
     }
   }
 
+  async hasAccount(accountId: string): Promise<boolean> {
+    const { rows } = await this.pool.query<{ ok: boolean }>(`SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1) AS ok`, [accountId]);
+    return rows[0].ok;
+  }
+
   /** Bills of an account, newest first; `before` is the cursor (a month, exclusive). */
   async list(accountId: string, limit: number, before?: string): Promise<Bill[]> {
     const { rows } = await this.pool.query<BillRow>(

@@ -121,12 +121,14 @@ export class BillsController {
   @ApiAccountIdParam()
   @ApiQuery({ name: 'cursor', required: false, type: 'string', description: 'nextCursor of the page before', example: 'WyJiaWxscyIsIjIwMjYtMTAiXQ' })
   @ApiQuery({ name: 'limit', required: false, type: 'integer', minimum: 1, maximum: 100, default: 12, description: 'bills per page, 1-100', example: 12 })
-  @ApiOkResponse({ type: BillPage, description: 'A page of the account’s bills, newest first, without their lines (none for an unknown account).' })
+  @ApiOkResponse({ type: BillPage, description: 'A page of the account’s bills, newest first, without their lines.' })
+  @ApiNotFoundResponse({ description: 'No such account.' })
   async list(@Param('id', ParseUUIDPipe) id: string, @Query('cursor') cursor?: string, @Query('limit') limitText?: string): Promise<BillPage> {
     const key = decodeCursor('bills', cursor, 1, ([m]) => typeof m === 'string' && isMonth(m));
     const limit = limitText === undefined || limitText === '' ? 12 : Number(limitText);
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new BadRequestException('limit must be an integer from 1 to 100');
     const rows = await this.bills.list(id, limit + 1, key ? String(key[0]) : undefined);
+    if (rows.length === 0 && !(await this.bills.hasAccount(id))) throw new NotFoundException(`account ${id} does not exist`);
     const { items, nextCursor } = pageOf(rows, limit, 'bills', (b) => [b.month]);
     return { bills: items.map(BillView.of), nextCursor };
   }

@@ -256,6 +256,12 @@ export class ExportsController {
     await this.download('bill_lines', q, reply, by);
   }
 
+  @Get('sla-results.csv')
+  @ApiCsvDownload('sla_results', 'The SLA results of the closed months among [from, to): each account’s latest revision')
+  async slaResults(@OperatorActor() by: AuditActor, @Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {
+    await this.download('sla_results', q, reply, by);
+  }
+
   @Get('audit.csv')
   @ApiCsvDownload('audit', 'The audit trail entries of [from, to) (by their time)')
   async audit(@OperatorActor() by: AuditActor, @Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {
