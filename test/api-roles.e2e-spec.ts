@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { runMigrations } from '@app/db';
 import { loadConfigWith } from '@app/config';
-import { scratchDatabase, TestStack } from '@app/testing';
+import { placeholderPath, scratchDatabase, TestStack } from '@app/testing';
 
 /**
  * The internal API's roles (admin, ops, finance), route by route, from the OpenAPI document
@@ -65,19 +65,7 @@ describe('internal API roles: admin, ops, finance (read-only)', () => {
   });
 
   const tokenOf = (who: 'admin' | Who) => (who === 'admin' ? stack.config.adminToken : tokens[who]);
-  const DUMMY: Record<string, () => string> = {
-    id: () => randomUUID(),
-    secretId: () => 'AKIDnotissued0000',
-    queueName: () => 'no-such-queue',
-    region: () => 'gz',
-    month: () => '2020-01',
-    code: () => 'no-such-plan',
-  };
-  const fill = (path: string) =>
-    path.replace(/\{(\w+)\}/g, (_, name: string) => {
-      if (!DUMMY[name]) throw new Error(`no dummy value for path parameter ${name} of ${path}`);
-      return DUMMY[name]();
-    });
+  const fill = placeholderPath;
   const call = async (method: string, path: string, token?: string) => {
     const res = await fetch(stack.billingUrl + fill(path), {
       method,

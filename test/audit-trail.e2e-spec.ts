@@ -97,6 +97,21 @@ describe('audit trail: recorded, paged, verified', () => {
     ]);
     expect(rows[0].details).toMatchObject({ attributes: { visibilityTimeout: 45 }, deadLetter: null });
     expect(rows[1].details).toMatchObject({ changed: { maxMsgSize: 1024 } });
+
+    // a dead-letter binding removed, and a rewind
+    expect((await cmq.call('CreateQueue', { queueName: 'dead' })).code).toBe(0);
+    const policy = JSON.stringify({ deadLetterQueue: 'dead', policy: 0, maxReceiveCount: 3 });
+    expect((await cmq.call('CreateQueue', { queueName: 'jobs', rewindSeconds: 3600, deadLetterPolicy: policy })).code).toBe(0);
+    expect((await cmq.call('UnbindDeadLetterQueue', { queueName: 'jobs' })).code).toBe(0);
+    expect((await cmq.call('RewindQueue', { queueName: 'jobs', startConsumeTime: Math.floor(Date.now() / 1000) - 60 })).code).toBe(0);
+    const more = (await trail()).filter((r) => r.domain === 'queues' && r.subject === 'queue:gz/jobs');
+    expect(more.map((r) => [r.action, r.actor])).toEqual([
+      ['queue.create', tenant.secretId],
+      ['queue.unbind-dead-letter', tenant.secretId],
+      ['queue.rewind', tenant.secretId],
+    ]);
+    expect(more[0].details.deadLetter).toMatchObject({ deadLetterQueue: 'dead', policy: 0, maxReceiveCount: 3 });
+    expect(more[2].details).toMatchObject({ restored: 0, requeued: 0 });
   });
 
   it('records operator actions with the operator and the token they came through; a replayed top-up is recorded once', async () => {
@@ -176,7 +191,7 @@ describe('audit trail: recorded, paged, verified', () => {
     expect(JSON.stringify(theirs.body)).not.toContain(tenant.accountId);
 
     const queues = await api('GET', `/v1/audit?domain=queues&accountId=${tenant.accountId}`);
-    expect(queues.body.entries.map((e: { action: string }) => e.action)).toEqual(['queue.delete', 'queue.set', 'queue.create']);
+    expect(queues.body.entries.map((e: { action: string }) => e.action)).toEqual(['queue.rewind', 'queue.unbind-dead-letter', 'queue.create', 'queue.create', 'queue.delete', 'queue.set', 'queue.create']);
     const components = await api('GET', '/v1/audit?actorKind=component&limit=100');
     expect(components.body.entries.every((e: { actorKind: string }) => e.actorKind === 'component')).toBe(true);
     const e = queues.body.entries[0];

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { loadConfigWith } from '@app/config';
 import { runMigrations } from '@app/db';
 import { MINUTE_MS, monthBounds, monthOf, nextMonth } from '@app/common';
-import { scratchDatabase, TestStack } from '@app/testing';
+import { placeholderPath, scratchDatabase, TestStack } from '@app/testing';
 
 type Json = any;
 type Schema = Record<string, any>;
@@ -541,18 +541,10 @@ describe('OpenAPI document of the billing-api: complete, and what the API answer
     });
 
     it('every operation, called by each role with placeholder values, answers a documented status and body; 403 exactly for the roles x-allowed-roles leaves out', async () => {
-      const PLACEHOLDER: Record<string, () => string> = {
-        id: () => randomUUID(),
-        secretId: () => 'AKIDnotissued0000',
-        queueName: () => 'no-such-queue',
-        region: () => 'gz',
-        month: () => '2020-01',
-        code: () => 'no-such-plan',
-      };
       const refused: string[] = [];
       for (const who of ['admin', 'ops', 'finance'] as const) {
         for (const { method, path, op, key } of operations()) {
-          const url = path.replace(/\{(\w+)\}/g, (_, name: string) => PLACEHOLDER[name]());
+          const url = placeholderPath(path);
           // no X-Operator and an empty body: every write is refused before it changes anything
           const r = await call(method, url, {
             token: who === 'admin' ? stack.config.adminToken : tokens[who],

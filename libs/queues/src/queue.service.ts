@@ -376,7 +376,8 @@ export class QueueService {
           binding.max_time_to_live,
         ],
       );
-      await this.audit(c, by, scope, current.name, deadLetter === null && Object.keys(given).length === 0 ? 'queue.unbind-dead-letter' : 'queue.set', {
+      // null: the binding removed (UnbindDeadLetterQueue); SetQueueAttributes gives a policy or none
+      await this.audit(c, by, scope, current.name, deadLetter === null ? 'queue.unbind-dead-letter' : 'queue.set', {
         queueId: current.queueId,
         changed: given,
         deadLetter: deadLetter === undefined ? 'unchanged' : deadLetter,

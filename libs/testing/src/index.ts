@@ -6,3 +6,4 @@ export * from './callers';
 export * from './queue-api-processes';
 export * from './scratch-database';
 export * from './csv';
+export * from './api-paths';
