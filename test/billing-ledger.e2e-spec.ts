@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { formatAmount, LedgerService, NoPlanError, parseAmount, PlanCatalog } from '@app/billing';
 import type { PgPool } from '@app/db';
 import { loadConfigWith } from '@app/config';
@@ -144,6 +145,46 @@ describe('price plans, the ledger, top-ups and adjustments', () => {
     expect(replay).toEqual({ entry: second.entry, replayed: true });
     const b = await ledger.balance(t.accountId);
     expect([formatAmount(b.cash), formatAmount(b.vouchers)]).toEqual(['8.499999999', '0.00']);
+  });
+
+  it('lists an account’s entries newest first in cursor pages, by time and kind; no one else’s', async () => {
+    const t = await stack.tenant('listed');
+    const other = await stack.tenant('other-listed');
+    for (let i = 1; i <= 5; i++) expect((await topup(t.accountId, { amount: `${i}.00` }, `list-${i}`)).status).toBe(201);
+    expect((await topup(other.accountId, { amount: '9.00' }, 'list-other')).status).toBe(201);
+    await ledger.post({ accountId: t.accountId, kind: 'usage_charge', charge: parseAmount('0.000000007'), idempotencyKey: `list-charge-${t.accountId}`, request: {} });
+    const seen: Array<{ kind: string; amount: string; voucherAmount: string; cash: string }> = [];
+    let cursor: string | null = null;
+    do {
+      const page: { status: number; body: any } = await stack.admin('GET', `/v1/accounts/${t.accountId}/ledger?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(page.status).toBe(200);
+      seen.push(...page.body.entries);
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    expect(seen.map((e) => [e.kind, e.amount, e.voucherAmount, e.cash])).toEqual([
+      ['usage_charge', '-0.000000007', '0.00', '14.999999993'],
+      ['topup', '5.00', '0.00', '15.00'],
+      ['topup', '4.00', '0.00', '10.00'],
+      ['topup', '3.00', '0.00', '6.00'],
+      ['topup', '2.00', '0.00', '3.00'],
+      ['topup', '1.00', '0.00', '1.00'],
+    ]);
+    const charges = await stack.admin('GET', `/v1/accounts/${t.accountId}/ledger?kind=usage_charge,refund`);
+    expect(charges.body.entries.map((e: { kind: string }) => e.kind)).toEqual(['usage_charge']);
+    const future = await stack.admin('GET', `/v1/accounts/${t.accountId}/ledger?from=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`);
+    expect(future.body).toEqual({ entries: [], nextCursor: null });
+    for (const [q, reason] of [
+      ['kind=gift', /kind must be entry kinds/],
+      ['from=yesterday', /from must be an ISO 8601 time/],
+      ['from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z', /from must be before to/],
+      ['cursor=abc', /cursor is not valid/],
+      ['limit=101', /limit must be an integer from 1 to 100/],
+    ] as const) {
+      const r = await stack.admin('GET', `/v1/accounts/${t.accountId}/ledger?${q}`);
+      expect([q, r.status]).toEqual([q, 400]);
+      expect(r.body.detail).toMatch(reason);
+    }
+    expect((await stack.admin('GET', `/v1/accounts/${randomUUID()}/ledger`)).status).toBe(404);
   });
 
   it('the ledger is append-only and the balances reconcile with it', async () => {

@@ -9,7 +9,8 @@ import { formatAmount, Nano } from './money';
 import { insertNotifications, NewNotification, NotificationDispatcher } from './notifications';
 import { afterPosting, StandingChange } from './standing';
 
-export type EntryKind = 'topup' | 'usage_charge' | 'voucher_grant' | 'voucher_use' | 'adjustment' | 'refund' | 'rounding';
+export const ENTRY_KINDS = ['topup', 'usage_charge', 'voucher_grant', 'voucher_use', 'adjustment', 'refund', 'rounding'] as const;
+export type EntryKind = (typeof ENTRY_KINDS)[number];
 
 export interface LedgerEntry {
   id: string;
@@ -561,6 +562,24 @@ export class LedgerService {
     if (!rows[0]) return null;
     if (rows[0].request_hash !== hash) throw new IdempotencyConflictError('this Idempotency-Key was used for a different request');
     return toEntry(rows[0]);
+  }
+
+  /**
+   * The account's entries newest first: created in [from, to) when given, of the kinds given,
+   * with an id below `beforeId` (the cursor); `limit` rows.
+   */
+  async entries(
+    accountId: string,
+    q: { from?: Date | null; to?: Date | null; kinds?: readonly EntryKind[] | null; beforeId?: string | null; limit: number },
+  ): Promise<LedgerEntry[]> {
+    const { rows } = await this.pool.query<EntryRow>(
+      `SELECT ${ENTRY_COLUMNS} FROM ledger_entries
+        WHERE account_id = $1 AND ($2::timestamptz IS NULL OR created_at >= $2) AND ($3::timestamptz IS NULL OR created_at < $3)
+          AND ($4::text[] IS NULL OR kind = ANY($4::text[])) AND ($5::bigint IS NULL OR id < $5::bigint)
+        ORDER BY ledger_entries.id DESC LIMIT $6`,
+      [accountId, q.from ?? null, q.to ?? null, q.kinds?.length ? q.kinds : null, q.beforeId ?? null, q.limit],
+    );
+    return rows.map(toEntry);
   }
 
   async balance(accountId: string): Promise<Balance> {

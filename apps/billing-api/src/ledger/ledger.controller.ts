@@ -10,6 +10,7 @@ import {
   Param,
   ParseUUIDPipe,
   Post,
+  Query,
   Res,
 } from '@nestjs/common';
 import {
@@ -20,12 +21,15 @@ import {
   ApiNotFoundResponse,
   ApiOkResponse,
   ApiProperty,
+  ApiPropertyOptional,
   ApiTags,
 } from '@nestjs/swagger';
-import { IsNotEmpty, IsString, Matches, MaxLength } from 'class-validator';
+import { IsISO8601, IsNotEmpty, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import type { FastifyReply } from 'fastify';
 import { AccountsService } from '@app/accounts';
-import { Balance, EntryKind, formatAmount, IdempotencyConflictError, LedgerEntry, LedgerService, Nano, parseAmount } from '@app/billing';
+import { Balance, ENTRY_KINDS, EntryKind, formatAmount, IdempotencyConflictError, LedgerEntry, LedgerService, Nano, parseAmount } from '@app/billing';
+import { decodeCursor, pageOf } from '../cursor';
+import { PageLimitQuery } from '../pagination';
 import { Roles } from '../auth/roles';
 import { ApiOperatorHeader, OperatorActor } from '../auth/principal.decorator';
 import type { AuditActor } from '@app/audit';
@@ -58,6 +62,7 @@ export class EntryView {
   @ApiProperty() entryId: string;
   @ApiProperty() kind: string;
   @ApiProperty({ description: 'cash moved by this entry, decimal string' }) amount: string;
+  @ApiProperty({ description: 'vouchers moved by this entry, decimal string' }) voucherAmount: string;
   @ApiProperty({ description: 'cash balance after it' }) cash: string;
   @ApiProperty({ description: 'voucher balance after it' }) vouchers: string;
   @ApiProperty({ type: 'string', nullable: true }) reason: string | null;
@@ -68,12 +73,40 @@ export class EntryView {
       entryId: e.id,
       kind: e.kind,
       amount: formatAmount(e.cashDelta),
+      voucherAmount: formatAmount(e.voucherDelta),
       cash: formatAmount(e.cashAfter),
       vouchers: formatAmount(e.voucherAfter),
       reason: e.reason,
       createdAt: e.createdAt.toISOString(),
     };
   }
+}
+
+export class LedgerQuery extends PageLimitQuery {
+  @ApiPropertyOptional({ description: 'nextCursor of the page before', example: 'WyJsZWRnZXIiLCIxMjM0Il0' })
+  @IsOptional()
+  @IsString({ message: 'cursor must be given once' })
+  cursor?: string;
+
+  @ApiPropertyOptional({ description: 'entries created at or after (ISO 8601)', example: '2026-11-01T00:00:00+08:00' })
+  @IsOptional()
+  @IsISO8601({ strict: true }, { message: 'from must be an ISO 8601 time' })
+  from?: string;
+
+  @ApiPropertyOptional({ description: 'entries created before (ISO 8601)', example: '2026-12-01T00:00:00+08:00' })
+  @IsOptional()
+  @IsISO8601({ strict: true }, { message: 'to must be an ISO 8601 time' })
+  to?: string;
+
+  @ApiPropertyOptional({ description: `only these kinds, comma-separated (${ENTRY_KINDS.join(', ')})`, example: 'topup,adjustment' })
+  @IsOptional()
+  @Matches(new RegExp(`^(${ENTRY_KINDS.join('|')})(,(${ENTRY_KINDS.join('|')}))*$`), { message: `kind must be entry kinds, comma-separated: ${ENTRY_KINDS.join(', ')}` })
+  kind?: string;
+}
+
+export class LedgerPage {
+  @ApiProperty({ type: [EntryView], description: 'newest first' }) entries: EntryView[];
+  @ApiProperty({ type: 'string', nullable: true, description: 'pass as cursor= for the next page; null on the last' }) nextCursor: string | null;
 }
 
 export class BalanceView {
@@ -209,6 +242,28 @@ export class LedgerController {
     const amount = parseAmount(dto.amount);
     if (amount === 0n) throw new BadRequestException('amount must not be 0');
     return this.post(res, id, key, 'adjustment', amount, { amount: amount.toString(), reason: dto.reason }, by, dto.reason);
+  }
+
+  /** The account's ledger entries, newest first, filtered by time and kind. */
+  @Get('ledger')
+  @ApiOkResponse({ type: LedgerPage, description: 'A page of the account’s ledger entries, newest first.' })
+  @ApiNotFoundResponse({ description: 'No such account.' })
+  async entries(@Param('id', new ParseUUIDPipe()) id: string, @Query() q: LedgerQuery): Promise<LedgerPage> {
+    await this.accounts.getAccount(id);
+    const limit = q.limit ?? 20;
+    const key = decodeCursor('ledger', q.cursor, 1, ([e]) => typeof e === 'string' && /^[1-9]\d{0,18}$/.test(e));
+    const from = q.from ? new Date(q.from) : null;
+    const to = q.to ? new Date(q.to) : null;
+    if (from && to && from >= to) throw new BadRequestException('from must be before to');
+    const rows = await this.ledger.entries(id, {
+      from,
+      to,
+      kinds: q.kind ? (q.kind.split(',') as EntryKind[]) : null,
+      beforeId: key ? String(key[0]) : null,
+      limit: limit + 1,
+    });
+    const { items, nextCursor } = pageOf(rows, limit, 'ledger', (e) => [e.id]);
+    return { entries: items.map((e) => EntryView.of(e)), nextCursor };
   }
 
   @Get('balance')
