@@ -59,6 +59,13 @@ describe('internal API: accounts and access keys', () => {
     expect(bad.body.detail).toMatch(/uuid/);
   });
 
+  it('answers a malformed URL with a problem too, before any route runs', async () => {
+    const res = await fetch(`${stack.billingUrl}/v1/sla/maintenance/%E0%A4%A`, { headers: { authorization: `Bearer ${stack.config.adminToken}` } });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(await res.json()).toMatchObject({ type: 'about:blank', title: 'Bad Request', status: 400, instance: '/v1/sla/maintenance/%E0%A4%A' });
+  });
+
   it('issues keys, shows the secret once, lists, disables, enables and deletes them', async () => {
     const acc = (await stack.admin('POST', '/v1/accounts', { name: 'keys' })).body;
     const created = await stack.admin('POST', `/v1/accounts/${acc.id}/keys`);

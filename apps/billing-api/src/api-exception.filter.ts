@@ -30,7 +30,7 @@ export interface Problem {
   errorId?: string;
 }
 
-function problem(status: number, detail: string, instance: string, extra: Partial<Problem> = {}): Problem {
+export function problem(status: number, detail: string, instance: string, extra: Partial<Problem> = {}): Problem {
   return { type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', status, detail, instance, ...extra };
 }
 

@@ -2,11 +2,12 @@ import { ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule } from '@nestjs/swagger';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import type { AppConfig } from '@app/config';
 import type { Clock } from '@app/common';
 import { auditScope } from '@app/audit';
-import { ApiExceptionFilter } from './api-exception.filter';
+import { ApiExceptionFilter, problem, PROBLEM_CONTENT_TYPE } from './api-exception.filter';
 import { BillingApiModule } from './billing-api.module';
 import { VALIDATION_PIPE_OPTIONS } from './validation';
 import { openApiDocument } from './openapi';
@@ -15,7 +16,18 @@ import { openApiDocument } from './openapi';
 export async function createBillingApi(config: AppConfig, opts: { clock?: Clock } = {}): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(
     BillingApiModule.forRoot(config, opts.clock),
-    new FastifyAdapter({ bodyLimit: 1024 * 1024 }),
+    new FastifyAdapter({
+      bodyLimit: 1024 * 1024,
+      // what Fastify refuses before any route runs (a malformed percent-encoding in the URL)
+      // answers a problem too
+      frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+        const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
+        void reply
+          .code(status)
+          .type(PROBLEM_CONTENT_TYPE)
+          .send(JSON.stringify(problem(status, err.message, (req.url ?? '').split('?')[0])));
+      },
+    }),
     { bufferLogs: true },
   );
   app.useLogger(app.get(Logger));

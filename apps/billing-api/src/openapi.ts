@@ -1,4 +1,4 @@
-import { INestApplication, SetMetadata } from '@nestjs/common';
+import { INestApplication } from '@nestjs/common';
 import { METHOD_METADATA } from '@nestjs/common/constants';
 import { ModulesContainer, Reflector } from '@nestjs/core';
 import { ApiParam, ApiProperty, ApiPropertyOptional, DocumentBuilder, getSchemaPath, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
@@ -38,13 +38,6 @@ const DESCRIPTION = `The operators' API of CMQ Cloud: accounts and access keys, 
 **Conventions.** Listings are paged by opaque cursors: \`?cursor=&limit=\` in, \`{…, nextCursor}\` out, \`nextCursor\` null on the last page. Money is a decimal string, times are ISO 8601. A write may carry \`X-Operator\` (who does it, 1-128 printable ASCII; required on SLA writes, month closes and new plan versions): the audit trail records it, else the token's name.`;
 
 const READS = new Set(['get', 'head']);
-const NO_BAD_REQUEST = 'openapi:no-bad-request';
-
-/**
- * For the document only: the operation never answers 400 although it takes parameters (a
- * parameter that is not valid is simply not found).
- */
-export const ApiNoBadRequest = () => SetMetadata(NO_BAD_REQUEST, true);
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const;
 
 const problemContent = () => ({ [PROBLEM_CONTENT_TYPE]: { schema: { $ref: getSchemaPath(Problem) } } });
@@ -88,8 +81,8 @@ function allowedRoles(reflector: Reflector, h: Handler, method: string): Role[] 
 /**
  * Completes what the decorators leave out, from the same metadata the app runs on: the bearer
  * security and the 401 and 403 answers of every operation the guard protects (with the roles
- * that may call it), 400 where an operation takes parameters or a body (unless it says
- * otherwise, {@link ApiNoBadRequest}), 413 and 415 where it takes a body, 500 everywhere, and
+ * that may call it), 400 where an operation takes parameters or a body (a malformed URL is one
+ * too, whatever the route), 413 and 415 where it takes a body, 500 everywhere, and
  * the problem+json body (the Problem schema) of every error answer, those the handlers declare
  * (404, 409, 503) included.
  */
@@ -104,7 +97,7 @@ function completeDocument(doc: OpenAPIObject, handlerOf: (operationId: string) =
       const roles = h ? allowedRoles(reflector, h, method) : undefined;
       const responses = op.responses as Record<string, ResponseObject>;
       const parameters = (op.parameters ?? []) as ParameterObject[];
-      if ((parameters.length > 0 || op.requestBody) && !(h && reflector.get<boolean>(NO_BAD_REQUEST, h.handler))) {
+      if (parameters.length > 0 || op.requestBody) {
         responses['400'] ??= {
           description: 'The request is not valid (a parameter, header or the body): `detail` says why, `errors` lists every reason when several checks fail.',
         };

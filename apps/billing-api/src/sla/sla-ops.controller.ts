@@ -38,7 +38,6 @@ import { AuditPage, auditPage, AuditPageQuery } from '../audit/audit.views';
 import { operator } from '../params';
 import { Roles } from '../auth/roles';
 import { ApiOperatorHeader } from '../auth/principal.decorator';
-import { ApiNoBadRequest } from '../openapi';
 
 /** An instant with its offset: a date alone or a local time would be read in some unknown zone. */
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/;
@@ -278,7 +277,6 @@ export class SlaOpsController {
 
   @Get('maintenance/:id')
   @ApiMaintenanceIdParam()
-  @ApiNoBadRequest()
   @ApiOkResponse({ type: MaintenanceView, description: 'The window.' })
   @ApiNotFoundResponse({ description: 'No such maintenance window.' })
   async getMaintenance(@Param('id') id: string): Promise<MaintenanceView> {
