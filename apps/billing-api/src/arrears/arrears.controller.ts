@@ -23,7 +23,7 @@ import {
 import { IsOptional, IsString, IsUrl, Matches, MaxLength, ValidateIf } from 'class-validator';
 import { AccountsService } from '@app/accounts';
 import { LedgerService, Notification, NOTIFICATION_KINDS, NotificationStore, parseAmount, Webhook } from '@app/billing';
-import { PageLimitQuery } from '../pagination';
+import { CursorPageQuery } from '../pagination';
 import { decodeCursor, pageOf } from '../cursor';
 import { ApiOperatorHeader, OperatorActor } from '../auth/principal.decorator';
 import type { AuditActor } from '@app/audit';
@@ -67,13 +67,6 @@ export class SetAlertThresholdDto {
   @IsString()
   @Matches(AMOUNT, { message: AMOUNT_MESSAGE })
   amount: string | null;
-}
-
-export class ListNotificationsQuery extends PageLimitQuery {
-  @ApiPropertyOptional({ description: 'nextCursor of the page before', example: 'WyJub3RpZmljYXRpb25zIiwiNDIiXQ' })
-  @IsOptional()
-  @IsString()
-  cursor?: string;
 }
 
 export class NotificationView {
@@ -171,7 +164,7 @@ export class ArrearsController {
   @Get('notifications')
   @ApiOkResponse({ type: NotificationPage, description: 'A page of the notifications, newest first.' })
   @ApiNotFoundResponse({ description: 'No such account.' })
-  async list(@Param('id', new ParseUUIDPipe()) id: string, @Query() q: ListNotificationsQuery): Promise<NotificationPage> {
+  async list(@Param('id', new ParseUUIDPipe()) id: string, @Query() q: CursorPageQuery): Promise<NotificationPage> {
     await this.accounts.getAccount(id);
     const limit = q.limit ?? 20;
     const key = decodeCursor('notifications', q.cursor, 1, ([nid]) => typeof nid === 'string' && /^[1-9]\d{0,18}$/.test(nid));

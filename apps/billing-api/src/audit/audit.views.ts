@@ -3,7 +3,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsISO8601, IsOptional, IsUUID } from 'class-validator';
 import { ACTOR_KINDS, ActorKind, AUDIT_DOMAINS, AuditDomain, AuditRecord, AuditTrail } from '@app/audit';
 import { decodeCursor, pageOf } from '../cursor';
-import { PageLimitQuery } from '../pagination';
+import { CursorPageQuery } from '../pagination';
 
 export class AuditEntryView {
   @ApiProperty({ example: '52113', description: 'the entry’s id: the trail’s order (newest first in listings), as a string' }) id: string;
@@ -51,13 +51,7 @@ export class AuditPage {
   @ApiProperty({ type: 'string', nullable: true, description: 'pass as cursor= for the next page; null on the last' }) nextCursor: string | null;
 }
 
-export class AuditPageQuery extends PageLimitQuery {
-  @ApiPropertyOptional({ description: 'nextCursor of the page before', example: 'WyJhdWRpdCIsIjEwNDIiXQ' })
-  @IsOptional()
-  cursor?: string;
-}
-
-export class AuditListQuery extends AuditPageQuery {
+export class AuditListQuery extends CursorPageQuery {
   @ApiPropertyOptional({ description: 'only this account’s entries', format: 'uuid', example: '0b5e3a52-8a4f-4c53-9d0e-6a1f3f2a7c10' })
   @IsOptional()
   @IsUUID('all', { message: 'accountId must be a UUID' })
@@ -89,7 +83,7 @@ const ID = /^[1-9]\d{0,18}$/;
 /** A page of the trail, newest first, by the filters given (one shape for every audit listing). */
 export async function auditPage(
   trail: AuditTrail,
-  q: AuditPageQuery & { accountId?: string | null; domain?: AuditDomain; actorKind?: ActorKind; from?: string; to?: string },
+  q: CursorPageQuery & { accountId?: string | null; domain?: AuditDomain; actorKind?: ActorKind; from?: string; to?: string },
 ): Promise<AuditPage> {
   const limit = q.limit ?? 20;
   const key = decodeCursor('audit', q.cursor, 1, ([id]) => typeof id === 'string' && ID.test(id));

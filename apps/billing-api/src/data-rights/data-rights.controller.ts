@@ -4,7 +4,8 @@ import { AccountsService } from '@app/accounts';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { PgPool } from '@app/db';
 import { AuditTrail } from '@app/audit';
-import { AuditPage, auditPage, AuditPageQuery } from '../audit/audit.views';
+import { AuditPage, auditPage } from '../audit/audit.views';
+import { CursorPageQuery } from '../pagination';
 import { ApiAccountIdParam } from '../openapi';
 
 export class DataStoreView {
@@ -81,7 +82,7 @@ export class DataRightsController {
   @Get('audit-records')
   @ApiOkResponse({ type: AuditPage, description: 'A page of the account’s own audit entries, newest first.' })
   @ApiNotFoundResponse({ description: 'No such account.' })
-  async auditRecords(@Param('id', new ParseUUIDPipe()) id: string, @Query() q: AuditPageQuery): Promise<AuditPage> {
+  async auditRecords(@Param('id', new ParseUUIDPipe()) id: string, @Query() q: CursorPageQuery): Promise<AuditPage> {
     await this.accounts.getAccount(id);
     return auditPage(this.trail, { ...q, accountId: id });
   }

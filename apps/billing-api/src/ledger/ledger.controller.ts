@@ -29,7 +29,7 @@ import type { FastifyReply } from 'fastify';
 import { AccountsService } from '@app/accounts';
 import { Balance, ENTRY_KINDS, EntryKind, formatAmount, IdempotencyConflictError, LedgerEntry, LedgerService, Nano, parseAmount } from '@app/billing';
 import { decodeCursor, pageOf } from '../cursor';
-import { PageLimitQuery } from '../pagination';
+import { CursorPageQuery } from '../pagination';
 import { Roles } from '../auth/roles';
 import { ApiOperatorHeader, OperatorActor } from '../auth/principal.decorator';
 import type { AuditActor } from '@app/audit';
@@ -82,12 +82,7 @@ export class EntryView {
   }
 }
 
-export class LedgerQuery extends PageLimitQuery {
-  @ApiPropertyOptional({ description: 'nextCursor of the page before', example: 'WyJsZWRnZXIiLCIxMjM0Il0' })
-  @IsOptional()
-  @IsString({ message: 'cursor must be given once' })
-  cursor?: string;
-
+export class LedgerQuery extends CursorPageQuery {
   @ApiPropertyOptional({ description: 'entries created at or after (ISO 8601)', example: '2026-11-01T00:00:00+08:00' })
   @IsOptional()
   @IsISO8601({ strict: true }, { message: 'from must be an ISO 8601 time' })

@@ -34,7 +34,8 @@ import {
   SlaOperationsErrorCode,
 } from '@app/sla';
 import { AuditTrail } from '@app/audit';
-import { AuditPage, auditPage, AuditPageQuery } from '../audit/audit.views';
+import { AuditPage, auditPage } from '../audit/audit.views';
+import { CursorPageQuery } from '../pagination';
 import { operator } from '../params';
 import { Roles } from '../auth/roles';
 import { ApiOperatorHeader } from '../auth/principal.decorator';
@@ -342,7 +343,7 @@ export class SlaOpsController {
   /** Every SLA write (the trail's `sla` domain), newest first. */
   @Get('audit')
   @ApiOkResponse({ type: AuditPage, description: 'A page of the SLA entries of the audit trail, newest first.' })
-  audit(@Query() q: AuditPageQuery): Promise<AuditPage> {
+  audit(@Query() q: CursorPageQuery): Promise<AuditPage> {
     return auditPage(this.trail, { ...q, domain: 'sla' });
   }
 }
