@@ -1,6 +1,7 @@
+import { BadRequestException } from '@nestjs/common';
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
+import { IsInt, IsISO8601, IsOptional, IsString, Max, Min } from 'class-validator';
 
 /** `?limit=` of the listings (1-100, default 20). */
 export class PageLimitQuery {
@@ -19,4 +20,25 @@ export class CursorPageQuery extends PageLimitQuery {
   @IsOptional()
   @IsString({ message: 'cursor must be given once' })
   cursor?: string;
+}
+
+/** A cursor page of what happened in [from, to) (either may be left out). */
+export class TimeRangePageQuery extends CursorPageQuery {
+  @ApiPropertyOptional({ description: 'at or after (ISO 8601)', example: '2026-11-01T00:00:00+08:00' })
+  @IsOptional()
+  @IsISO8601({ strict: true }, { message: 'from must be an ISO 8601 time' })
+  from?: string;
+
+  @ApiPropertyOptional({ description: 'before (ISO 8601)', example: '2026-12-01T00:00:00+08:00' })
+  @IsOptional()
+  @IsISO8601({ strict: true }, { message: 'to must be an ISO 8601 time' })
+  to?: string;
+}
+
+/** The range of a {@link TimeRangePageQuery} as instants; 400 unless from is before to. */
+export function timeRange(q: { from?: string; to?: string }): { from: Date | null; to: Date | null } {
+  const from = q.from ? new Date(q.from) : null;
+  const to = q.to ? new Date(q.to) : null;
+  if (from && to && from >= to) throw new BadRequestException('from must be before to');
+  return { from, to };
 }

@@ -1,9 +1,8 @@
-import { BadRequestException } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsISO8601, IsOptional, IsUUID } from 'class-validator';
+import { IsIn, IsOptional, IsUUID } from 'class-validator';
 import { ACTOR_KINDS, ActorKind, AUDIT_DOMAINS, AuditDomain, AuditRecord, AuditTrail } from '@app/audit';
 import { decodeCursor, pageOf } from '../cursor';
-import { CursorPageQuery } from '../pagination';
+import { CursorPageQuery, timeRange, TimeRangePageQuery } from '../pagination';
 
 export class AuditEntryView {
   @ApiProperty({ example: '52113', description: 'the entry’s id: the trail’s order (newest first in listings), as a string' }) id: string;
@@ -51,7 +50,7 @@ export class AuditPage {
   @ApiProperty({ type: 'string', nullable: true, description: 'pass as cursor= for the next page; null on the last' }) nextCursor: string | null;
 }
 
-export class AuditListQuery extends CursorPageQuery {
+export class AuditListQuery extends TimeRangePageQuery {
   @ApiPropertyOptional({ description: 'only this account’s entries', format: 'uuid', example: '0b5e3a52-8a4f-4c53-9d0e-6a1f3f2a7c10' })
   @IsOptional()
   @IsUUID('all', { message: 'accountId must be a UUID' })
@@ -66,16 +65,6 @@ export class AuditListQuery extends CursorPageQuery {
   @IsOptional()
   @IsIn(ACTOR_KINDS as readonly string[] as string[], { message: `actorKind must be one of ${ACTOR_KINDS.join(', ')}` })
   actorKind?: ActorKind;
-
-  @ApiPropertyOptional({ description: 'entries at or after (ISO 8601)', example: '2026-11-01T00:00:00Z' })
-  @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'from must be an ISO 8601 time' })
-  from?: string;
-
-  @ApiPropertyOptional({ description: 'entries before (ISO 8601)', example: '2026-12-01T00:00:00Z' })
-  @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'to must be an ISO 8601 time' })
-  to?: string;
 }
 
 const ID = /^[1-9]\d{0,18}$/;
@@ -87,9 +76,7 @@ export async function auditPage(
 ): Promise<AuditPage> {
   const limit = q.limit ?? 20;
   const key = decodeCursor('audit', q.cursor, 1, ([id]) => typeof id === 'string' && ID.test(id));
-  const from = q.from ? new Date(q.from) : null;
-  const to = q.to ? new Date(q.to) : null;
-  if (from && to && from >= to) throw new BadRequestException('from must be before to');
+  const { from, to } = timeRange(q);
   const rows = await trail.list({
     accountId: q.accountId ?? null,
     domain: q.domain ?? null,

@@ -24,12 +24,12 @@ import {
   ApiPropertyOptional,
   ApiTags,
 } from '@nestjs/swagger';
-import { IsISO8601, IsNotEmpty, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { IsNotEmpty, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import type { FastifyReply } from 'fastify';
 import { AccountsService } from '@app/accounts';
 import { Balance, ENTRY_KINDS, EntryKind, formatAmount, IdempotencyConflictError, LedgerEntry, LedgerService, Nano, parseAmount } from '@app/billing';
 import { decodeCursor, pageOf } from '../cursor';
-import { CursorPageQuery } from '../pagination';
+import { timeRange, TimeRangePageQuery } from '../pagination';
 import { Roles } from '../auth/roles';
 import { ApiOperatorHeader, OperatorActor } from '../auth/principal.decorator';
 import type { AuditActor } from '@app/audit';
@@ -82,17 +82,7 @@ export class EntryView {
   }
 }
 
-export class LedgerQuery extends CursorPageQuery {
-  @ApiPropertyOptional({ description: 'entries created at or after (ISO 8601)', example: '2026-11-01T00:00:00+08:00' })
-  @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'from must be an ISO 8601 time' })
-  from?: string;
-
-  @ApiPropertyOptional({ description: 'entries created before (ISO 8601)', example: '2026-12-01T00:00:00+08:00' })
-  @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'to must be an ISO 8601 time' })
-  to?: string;
-
+export class LedgerQuery extends TimeRangePageQuery {
   @ApiPropertyOptional({ description: `only these kinds, comma-separated (${ENTRY_KINDS.join(', ')})`, example: 'topup,adjustment' })
   @IsOptional()
   @Matches(new RegExp(`^(${ENTRY_KINDS.join('|')})(,(${ENTRY_KINDS.join('|')}))*$`), { message: `kind must be entry kinds, comma-separated: ${ENTRY_KINDS.join(', ')}` })
@@ -247,9 +237,7 @@ export class LedgerController {
     await this.accounts.getAccount(id);
     const limit = q.limit ?? 20;
     const key = decodeCursor('ledger', q.cursor, 1, ([e]) => typeof e === 'string' && /^[1-9]\d{0,18}$/.test(e));
-    const from = q.from ? new Date(q.from) : null;
-    const to = q.to ? new Date(q.to) : null;
-    if (from && to && from >= to) throw new BadRequestException('from must be before to');
+    const { from, to } = timeRange(q);
     const rows = await this.ledger.entries(id, {
       from,
       to,
