@@ -10,6 +10,8 @@ import { AccountStandingModule, UsageOutbox } from '@app/billing';
 import { Authenticator } from './cmq/authenticator';
 import { CmqGateway } from './cmq/cmq.gateway';
 import { QueueActions } from './cmq/queue.actions';
+import { TopicActions } from './cmq/topic.actions';
+import { PushRelay } from './cmq/push-relay';
 
 @Module({})
 export class QueueApiModule {
@@ -27,9 +29,10 @@ export class QueueApiModule {
         QueuesModule.forRoot(
           config.usage.metering ? { outbox: { provider: UsageOutbox, imports: [BullModule.registerQueue({ name: JobQueue.Usage })] } } : {},
         ),
+        BullModule.registerQueue({ name: JobQueue.Push }),
         AccountStandingModule,
       ],
-      providers: [Authenticator, QueueActions, CmqGateway],
+      providers: [Authenticator, QueueActions, TopicActions, PushRelay, CmqGateway],
     };
   }
 }

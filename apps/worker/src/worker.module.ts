@@ -16,6 +16,8 @@ import { NotificationProcessor } from './notifications/notification.processor';
 import { SlaProcessor } from './sla/sla.processor';
 import { SlaScheduler } from './sla/sla.scheduler';
 import { ExportsWorkerModule } from './exports/exports-worker.module';
+import { PushDeliverer } from './push/push-deliverer';
+import { PushProcessor } from './push/push.processor';
 
 @Module({})
 export class WorkerModule {
@@ -30,12 +32,12 @@ export class WorkerModule {
         CommonModule,
         ScheduleModule.forRoot(),
         BullModule.forRoot({ connection: bullConnection(config.redis.url), prefix: `${config.redis.prefix}:bull` }),
-        BullModule.registerQueue({ name: JobQueue.Maintenance }, { name: JobQueue.Usage }, { name: JobQueue.Sla }),
+        BullModule.registerQueue({ name: JobQueue.Maintenance }, { name: JobQueue.Usage }, { name: JobQueue.Sla }, { name: JobQueue.Push }),
         BillingModule,
         SlaModule,
         ExportsWorkerModule,
       ],
-      providers: [MessageSweeper, MaintenanceProcessor, MaintenanceScheduler, UsageProcessor, UsageResender, NotificationProcessor, SlaScheduler, SlaProcessor],
+      providers: [MessageSweeper, MaintenanceProcessor, MaintenanceScheduler, UsageProcessor, UsageResender, NotificationProcessor, SlaScheduler, SlaProcessor, PushDeliverer, PushProcessor],
     };
   }
 }

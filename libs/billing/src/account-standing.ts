@@ -6,7 +6,7 @@ import { PgPool } from '@app/db';
 /**
  * The CMQ actions a suspended (or released) account may not use (billing.md §5 step 4): the
  * data plane and the actions that create or change resources. Management reads (ListQueue,
- * GetQueueAttributes, ...) and DeleteQueue keep working, and no message is deleted.
+ * GetQueueAttributes, ...) DeleteQueue, DeleteTopic and Unsubscribe keep working, and no message is deleted.
  */
 export const REFUSED_WHEN_SUSPENDED: ReadonlySet<string> = new Set(
   [
@@ -20,6 +20,13 @@ export const REFUSED_WHEN_SUSPENDED: ReadonlySet<string> = new Set(
     'CreateQueue',
     'SetQueueAttributes',
     'UnbindDeadLetterQueue',
+    'PublishMessage',
+    'BatchPublishMessage',
+    'CreateTopic',
+    'SetTopicAttributes',
+    'Subscribe',
+    'SetSubscriptionAttributes',
+    'ClearSubscriptionFilterTags',
   ].map((a) => a.toLowerCase()),
 );
 

@@ -25,6 +25,8 @@ const ACTION_CLASS: Record<string, ActionClass> = {
   batchreceivemessage: 'consume',
   deletemessage: 'ack',
   batchdeletemessage: 'ack',
+  /** a topic's push of one message to an HTTP subscriber (metered by the worker that made it) */
+  pushmessage: 'consume',
 };
 
 /** The class of a CMQ action (matched case-insensitively); anything else is management. */
@@ -35,9 +37,15 @@ export function actionClass(action: string): ActionClass {
 /**
  * Codes of the 6000 family that answer a caller's mistake, not a failure of the service: a
  * partly failed batch delete (some handles invalid; the deleted ones are billed), every handle
- * invalid, a queue name still cooling down, a rewind of a queue without a rewind window.
+ * invalid, a publish to a topic without a matching subscription, a name still cooling down, a rewind of a queue without a rewind window.
  */
-const CALLER_CAUSED: Record<number, Outcome> = { 6010: 'ok', 6020: 'client_error', 6040: 'client_error', 6050: 'client_error' };
+const CALLER_CAUSED: Record<number, Outcome> = {
+  6010: 'ok',
+  6020: 'client_error',
+  6030: 'client_error',
+  6040: 'client_error',
+  6050: 'client_error',
+};
 
 /** The outcome of a reply code (billing.md §1). */
 export function outcomeOf(code: number): Outcome {

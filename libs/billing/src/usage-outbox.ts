@@ -98,6 +98,20 @@ export async function enqueueUsage(queue: Queue, ids: string[]): Promise<void> {
   }
 }
 
+/** The INSERT of an outbox row whose payload is `param` (a statement parameter or a literal). */
+function insertRowSql(param: string): string {
+  return `INSERT INTO usage_outbox (records) SELECT ${param}::json`;
+}
+
+/**
+ * Writes one outbox row of `payload` (from {@link encodeUsage}) in the caller's transaction;
+ * answers its id, for {@link enqueueUsage} once committed.
+ */
+export async function insertUsageRow(client: Pick<PoolClient, 'query'>, payload: string): Promise<string> {
+  const { rows } = await client.query<{ id: string }>({ name: 'cmq-usage-outbox', text: `${insertRowSql('$1')} RETURNING id`, values: [payload] });
+  return rows[0].id;
+}
+
 /**
  * The usage outbox of the CMQ hot path. Each group commit writes the usage of the requests it
  * answers as one row, in its own transaction, so an answered request is metered even if the
@@ -118,13 +132,8 @@ export class UsageOutbox implements CommitOutbox<RequestMeter>, OnApplicationShu
     @InjectQueue(JobQueue.Usage) private readonly queue: Queue,
   ) {}
 
-  async write(client: PoolClient, entries: RequestMeter[]): Promise<string> {
-    const { rows } = await client.query<{ id: string }>({
-      name: 'cmq-usage-outbox',
-      text: `${this.insertRow('$1')} RETURNING id`,
-      values: [this.encode(entries)],
-    });
-    return rows[0].id;
+  write(client: PoolClient, entries: RequestMeter[]): Promise<string> {
+    return insertUsageRow(client, this.encode(entries));
   }
 
   /** {@link write} and COMMIT in one round trip: the records go in as a literal of a simple query. */
@@ -144,7 +153,7 @@ export class UsageOutbox implements CommitOutbox<RequestMeter>, OnApplicationShu
 
   /** The INSERT of a row whose payload is `param` (a statement parameter or a literal). */
   insertRow(param: string): string {
-    return `INSERT INTO usage_outbox (records) SELECT ${param}::json`;
+    return insertRowSql(param);
   }
 
   committed(token: unknown, entries: RequestMeter[]): void {

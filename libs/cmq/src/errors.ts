@@ -74,6 +74,36 @@ export const CmqErrors = {
     new CmqError(4000, 10770, 'the deadLetterPolicy must has policy member , only set 0 or 1'),
   deadLetterBoundTooOften: () => new CmqError(4000, 10780, 'the deadLetter Queue bind too many times'),
 
+  // §6.3 topics and subscriptions (§10). Module numbers are the table's; the table gives none for
+  // an existing topic or a missing subscription, so those borrow the nearest (clients branch on `code`).
+  topicNotExist: () => new CmqError(4440, 10600, 'topic is not existed, or deleted'),
+  topicExists: () => new CmqError(4460, 10210, 'topic is already existed'),
+  topicNameFormat: () => new CmqError(4000, 10590, 'topic name format error'),
+  subscriptionNameFormat: () => new CmqError(4000, 10580, 'subscription name format error'),
+  subscriptionNotExist: () => new CmqError(4440, 10600, 'subscription is not existed, or deleted'),
+  topicHasSubscriptions: () =>
+    new CmqError(4000, 10540, 'there exists subscriptions under this topic, please unsubscribe all of them before DeleteTopic'),
+  tooManyFilterTags: () => new CmqError(4000, 10670, 'too many filterTag'),
+  tooManyBindingKeys: () => new CmqError(4000, 10680, 'too many bindingKey'),
+  endpointFormat: () => new CmqError(4000, 10500, 'endpoint format error'),
+  undefinedProtocol: () => new CmqError(4000, 10510, 'undefined protocol'),
+  undefinedNotifyStrategy: () => new CmqError(4000, 10520, 'undefined notify retry stragety'),
+  undefinedContentFormat: () => new CmqError(4000, 10530, 'undefined notify content format'),
+  illegalEndpoint: () => new CmqError(4000, 10630, 'illegal endpoint'),
+  queueNeedsSimplified: () => new CmqError(4000, 10640, 'notifyContentFormat of protocol queue must be SIMPLIFIED'),
+  lackRoutingKey: () => new CmqError(4000, 10700, 'parameters lack of routingKey'),
+  lackBindingKey: () => new CmqError(4000, 10710, 'parameters lack of bindingKey'),
+  tooManyMsgTags: () => new CmqError(4000, 10720, 'too many msgTag'),
+  tooManyDelimiters: () => new CmqError(4000, 10691, 'too many delimeters'),
+  subscriptionExists: () => new CmqError(4490, 10470, 'subscribtion is already existed'),
+  subscriptionLimit: () => new CmqError(4500, 10480, 'number of subscription has reached the limit'),
+  topicLimit: () => new CmqError(4450, 10610, 'number of topics has reached the limit'),
+  endpointBlank: () => new CmqError(4510, 10570, 'url connot contain any blank characters'),
+  topicNoSubscription: () =>
+    new CmqError(6030, 10650, 'topic has no subscription, please create a subscription before publishing message'),
+  topicNoMatch: () => new CmqError(6030, 10730, 'no bindingKey or filterTag matches the routingKey or msgTag'),
+  topicNameCooldown: () => new CmqError(6040, 10660, 'topic name reused too soon after deletion'),
+
   deletePartlyFailed: (errorList: unknown[]) =>
     new CmqError(6010, 10150, 'delete message partially failed', { errorList }),
   batchDeleteFailed: (errorList: unknown[]) => new CmqError(6020, 10290, 'batch delete message failed', { errorList }),

@@ -6,3 +6,4 @@ export * from './response';
 export * from './signature';
 export * from './client';
 export * from './dead-letter';
+export * from './topics';

@@ -14,6 +14,8 @@ export enum JobQueue {
   Sla = 'sla',
   /** finance CSV export jobs (job id `export-<export id>`) */
   Exports = 'exports',
+  /** topic pushes on their way to HTTP subscribers (job id `push-<delivery id>-<attempt>`) */
+  Push = 'push',
 }
 
 /** Job names, one handler each. */
@@ -21,6 +23,8 @@ export enum MaintenanceJob {
   SweepMessages = 'sweep-messages',
   ReconcileLedger = 'reconcile-ledger',
   ResendUsage = 'resend-usage',
+  /** topic pushes due a while that no worker attempted (a lost job) are queued again */
+  ResendPushes = 'resend-pushes',
   /** the arrears ladder: suspensions, run-out alerts, release notices and releases, lost notifications */
   Arrears = 'arrears',
   /** the SLA close of the month that ended (job id `sla-close-<YYYY-MM>`: once per month) */
@@ -39,6 +43,9 @@ export enum SlaJob {
 
 /** Job name of the usage queue. */
 export const APPLY_USAGE_JOB = 'apply-usage';
+
+/** Job name of the push queue. */
+export const PUSH_MESSAGE_JOB = 'push-message';
 
 /** Job name of the notifications queue. */
 export const DELIVER_NOTIFICATION_JOB = 'deliver-notification';

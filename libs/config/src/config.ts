@@ -127,6 +127,17 @@ const specs = {
   QUEUE_QPS_LIMIT: positiveInt({ default: 5000, desc: 'requests/s one queue accepts across all processes, unless set per queue' }),
   MAX_QUEUES_PER_ACCOUNT: nonNegativeInt({ default: 0, desc: 'live queues per account; 0 means no limit' }),
   QUEUE_NAME_COOLDOWN_SECONDS: nonNegativeInt({ default: 10, desc: 'a deleted queue name can be created again after this' }),
+  TOPIC_QPS_LIMIT: positiveInt({ default: 5000, desc: 'publish requests/s one topic accepts across all processes' }),
+  MAX_TOPICS_PER_ACCOUNT: nonNegativeInt({ default: 0, desc: 'live topics per account; 0 means no limit' }),
+  MAX_SUBSCRIPTIONS_PER_TOPIC: positiveInt({ default: 500, desc: 'subscriptions one topic may have (4500 beyond)' }),
+  PUBLISH_UNMATCHED: str({ choices: ['error', 'accept'], default: 'error', desc: "a publish that no subscription's filter matches: 'error' answers 6030 (10730), 'accept' stores nothing and answers a msgId" }),
+  PUSH_TIMEOUT_MS: positiveInt({ default: 15000, desc: 'worker: an HTTP push not answered within this is a failed attempt' }),
+  PUSH_BACKOFF_RETRY_MIN_MS: positiveInt({ default: 19000, desc: 'worker: BACKOFF_RETRY waits a random time between this and PUSH_BACKOFF_RETRY_MAX_MS before each retry' }),
+  PUSH_BACKOFF_RETRY_MAX_MS: positiveInt({ default: 29000, desc: 'worker: see PUSH_BACKOFF_RETRY_MIN_MS' }),
+  PUSH_BACKOFF_RETRIES: nonNegativeInt({ default: 3, desc: 'worker: retries of a BACKOFF_RETRY push before it is dropped' }),
+  PUSH_EXPONENTIAL_BASE_MS: positiveInt({ default: 1000, desc: "worker: EXPONENTIAL_DECAY_RETRY's first retry delay, doubled at each retry until the topic's retention runs out" }),
+  PUSH_CONCURRENCY: positiveInt({ default: 32, desc: 'worker: pushes in flight at once per process' }),
+  PUSH_RESEND_AFTER_MS: positiveInt({ default: 10000, desc: 'worker: a push due this long without being attempted is queued again (a lost job heals)' }),
   BILLING_TIME_ZONE: timeZone({ default: 'Asia/Shanghai', desc: 'the time zone of billing months' }),
   BILL_CLOSE_DELAY_SECONDS: nonNegativeInt({ default: 300, desc: 'monthly bills are closed this long after the month ends in the billing time zone' }),
   RECONCILE_INTERVAL_MS: positiveInt({ default: 60000, desc: 'worker: how often balances are checked against the ledger' }),
@@ -192,6 +203,20 @@ export interface AppConfig {
     queueQpsLimit: number;
     maxQueuesPerAccount: number;
     queueNameCooldownSeconds: number;
+    topicQpsLimit: number;
+    maxTopicsPerAccount: number;
+    maxSubscriptionsPerTopic: number;
+    /** whether a publish no subscription matches is refused (6030) or accepted and dropped */
+    publishUnmatched: 'error' | 'accept';
+  };
+  push: {
+    timeoutMs: number;
+    backoffMinMs: number;
+    backoffMaxMs: number;
+    backoffRetries: number;
+    exponentialBaseMs: number;
+    concurrency: number;
+    resendAfterMs: number;
   };
   sweep: { intervalMs: number; batch: number };
   billing: { reconcileIntervalMs: number; timeZone: string; closeDelaySeconds: number };
@@ -297,6 +322,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       queueQpsLimit: e.QUEUE_QPS_LIMIT,
       maxQueuesPerAccount: e.MAX_QUEUES_PER_ACCOUNT,
       queueNameCooldownSeconds: e.QUEUE_NAME_COOLDOWN_SECONDS,
+      topicQpsLimit: e.TOPIC_QPS_LIMIT,
+      maxTopicsPerAccount: e.MAX_TOPICS_PER_ACCOUNT,
+      maxSubscriptionsPerTopic: e.MAX_SUBSCRIPTIONS_PER_TOPIC,
+      publishUnmatched: e.PUBLISH_UNMATCHED as 'error' | 'accept',
+    },
+    push: {
+      timeoutMs: e.PUSH_TIMEOUT_MS,
+      backoffMinMs: e.PUSH_BACKOFF_RETRY_MIN_MS,
+      backoffMaxMs: Math.max(e.PUSH_BACKOFF_RETRY_MIN_MS, e.PUSH_BACKOFF_RETRY_MAX_MS),
+      backoffRetries: e.PUSH_BACKOFF_RETRIES,
+      exponentialBaseMs: e.PUSH_EXPONENTIAL_BASE_MS,
+      concurrency: e.PUSH_CONCURRENCY,
+      resendAfterMs: e.PUSH_RESEND_AFTER_MS,
     },
     sweep: { intervalMs: e.SWEEP_INTERVAL_MS, batch: e.SWEEP_BATCH },
     billing: { reconcileIntervalMs: e.RECONCILE_INTERVAL_MS, timeZone: e.BILLING_TIME_ZONE, closeDelaySeconds: e.BILL_CLOSE_DELAY_SECONDS },

@@ -15,6 +15,7 @@ import { Bills1764700000000 } from './migrations/1764700000000-bills';
 import { ExportJobs1764710000000 } from './migrations/1764710000000-export-jobs';
 import { UsageHourlyAmounts1764720000000 } from './migrations/1764720000000-usage-hourly-amounts';
 import { AuditTrail1764730000000 } from './migrations/1764730000000-audit-trail';
+import { Topics1764800000000 } from './migrations/1764800000000-topics';
 
 /** Every migration, in order. New ones are appended here. */
 export const MIGRATIONS = [
@@ -33,6 +34,7 @@ export const MIGRATIONS = [
   ExportJobs1764710000000,
   UsageHourlyAmounts1764720000000,
   AuditTrail1764730000000,
+  Topics1764800000000,
 ];
 
 /** The one TypeORM options object, shared by the Nest module and the migration runner. */

@@ -104,6 +104,15 @@ class SendWriter implements BatchWriter<SendOp, SendResult> {
   assumedResult(): SendResult {
     return [];
   }
+
+  woken(op: SendOp, result: SendResult): Array<[string, number]> {
+    return op.delaySeconds === 0 && Array.isArray(result) ? [[op.queueId, op.bodies.length]] : [];
+  }
+}
+
+/** A writer whose committed ops made messages visible at once: which queues, how many. */
+interface WakingWriter extends BatchWriter<unknown, unknown> {
+  woken?(op: unknown, result: unknown): Iterable<[string, number]>;
 }
 
 interface SendRow {
@@ -362,11 +371,9 @@ export class MessageStore implements OnApplicationShutdown {
       afterCommit: (committed) => {
         const visibleNow = new Map<string, number>();
         for (const c of committed) {
-          if (c.writer !== this.sendWriter) continue;
-          const op = c.op as SendOp;
-          if (op.delaySeconds === 0 && Array.isArray(c.result)) {
-            visibleNow.set(op.queueId, (visibleNow.get(op.queueId) ?? 0) + op.bodies.length);
-          }
+          const writer = c.writer as WakingWriter;
+          if (!writer.woken) continue;
+          for (const [queueId, n] of writer.woken(c.op, c.result)) visibleNow.set(queueId, (visibleNow.get(queueId) ?? 0) + n);
         }
         for (const [queueId, count] of visibleNow) this.longPoll.notify(queueId, count);
       },
@@ -384,6 +391,11 @@ export class MessageStore implements OnApplicationShutdown {
   /** Per handle: whether it deleted its message. `entry` commits with the deletes. */
   delete(queue: QueueInfo, handles: string[], entry?: EntryOf<boolean[]>): Promise<boolean[]> {
     return this.committer.submit(this.deleteWriter, { queueId: queue.id, handles: handles.map(decodeReceiptHandle) }, entry);
+  }
+
+  /** Commits `op` of another writer (publishes) in the group commit, with `entry` in its outbox. */
+  submit<Op, Result>(writer: BatchWriter<Op, Result>, op: Op, entry?: EntryOf<Result>): Promise<Result> {
+    return this.committer.submit(writer, op, entry);
   }
 
   /** Commits an outbox entry alone (in the next group commit, with whatever else it holds). */

@@ -1,17 +1,13 @@
-import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { RedisService } from '@app/common';
 import { PgPool } from '@app/db';
 import { CmqErrors } from '@app/cmq';
 import { QUEUE_COLUMNS, QueueInfo, QueueRow, TenantScope, toQueueInfo } from './queue.types';
+import { ScopedCache } from './scoped-cache';
 
 /** Channel announcing a queue's change (attributes, deletion), so every process drops its copy. */
 export const QUEUES_CHANNEL = 'queues';
-
-interface Entry {
-  value: QueueInfo;
-  expires: number;
-}
 
 /**
  * Finds live queues by (account, region, name ignoring case), cached for QUEUE_CACHE_MS.
@@ -21,41 +17,27 @@ interface Entry {
  */
 @Injectable()
 export class QueueRegistry implements OnModuleInit {
-  private readonly logger = new Logger(QueueRegistry.name);
-  private readonly cache = new Map<string, Entry>();
-  private static readonly MAX_ENTRIES = 200_000;
+  private readonly cache: ScopedCache<QueueInfo>;
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) config: AppConfig,
     private readonly pool: PgPool,
-    private readonly redis: RedisService,
-  ) {}
+    redis: RedisService,
+  ) {
+    this.cache = new ScopedCache(redis, QUEUES_CHANNEL, () => config.cmq.queueCacheMs, (scope, name) => this.load(scope, name));
+  }
 
   static cacheKey(scope: TenantScope, name: string): string {
-    return `${scope.accountId}/${scope.region}/${name.toLowerCase()}`;
+    return ScopedCache.key(scope, name);
   }
 
   async onModuleInit(): Promise<void> {
-    await this.redis.subscribe(QUEUES_CHANNEL, (key) => this.cache.delete(key));
+    await this.cache.listen();
   }
 
   /** The live queue, from the cache when fresh, or 4440 "(10100)queue is not existed, or deleted". */
-  async get(scope: TenantScope, name: string): Promise<QueueInfo> {
-    const key = QueueRegistry.cacheKey(scope, name);
-    const hit = this.cache.get(key);
-    if (hit && hit.expires > Date.now()) return hit.value;
-    let value: QueueInfo;
-    try {
-      value = await this.load(scope, name);
-    } catch (err) {
-      this.cache.delete(key);
-      throw err;
-    }
-    if (this.config.cmq.queueCacheMs > 0) {
-      if (this.cache.size >= QueueRegistry.MAX_ENTRIES) this.cache.clear();
-      this.cache.set(key, { value, expires: Date.now() + this.config.cmq.queueCacheMs });
-    }
-    return value;
+  get(scope: TenantScope, name: string): Promise<QueueInfo> {
+    return this.cache.get(scope, name);
   }
 
   /** The live queue as committed now, bypassing the cache (management reads and writes). */
@@ -70,10 +52,7 @@ export class QueueRegistry implements OnModuleInit {
   }
 
   /** Drops the cached copy here and in every other process. */
-  async changed(scope: TenantScope, name: string): Promise<void> {
-    const key = QueueRegistry.cacheKey(scope, name);
-    this.cache.delete(key);
-    // the change is committed already; if Redis is unreachable the other copies expire by TTL
-    await this.redis.publish(QUEUES_CHANNEL, key).catch((err: Error) => this.logger.warn(`publish: ${err.message}`));
+  changed(scope: TenantScope, name: string): Promise<void> {
+    return this.cache.changed(scope, name);
   }
 }

@@ -26,8 +26,9 @@ import {
 
 const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 
-function newQueueId(): string {
-  let s = 'queue-';
+/** A resource's public id: `<prefix>-` and 12 random lowercase letters and digits. */
+export function newResourceId(prefix: string): string {
+  let s = prefix + '-';
   for (const b of randomBytes(12)) s += ID_ALPHABET[b % 36];
   return s;
 }
@@ -69,7 +70,7 @@ export type QueuePage = {
 };
 
 /** ILIKE pattern for a substring search, with the pattern characters taken literally. */
-function containing(searchWord: string | undefined): string {
+export function containing(searchWord: string | undefined): string {
   return searchWord ? '%' + searchWord.replace(/[\\%_]/g, (c) => '\\' + c) + '%' : '%';
 }
 
@@ -158,7 +159,7 @@ export class QueueService {
     const attrs = {} as QueueAttributes;
     for (const a of QUEUE_ATTRIBUTE_NAMES) attrs[a] = given[a] ?? QueueLimits[a].default;
     rewindWithinRetention(attrs);
-    const queueId = newQueueId();
+    const queueId = newResourceId('queue');
     const { maxQueuesPerAccount, queueNameCooldownSeconds } = this.config.cmq;
     try {
       await this.tx(async (c) => {

@@ -4,8 +4,10 @@ import { QpsThrottle } from './qps-throttle';
 import { COMMIT_OUTBOX, MessageStore } from './message-store';
 import { QueueRegistry } from './queue-registry';
 import { QueueService } from './queue.service';
+import { TopicRegistry } from './topic-registry';
+import { TopicService } from './topic.service';
 
-const PROVIDERS = [QueueRegistry, QueueService, MessageStore, LongPoll, QpsThrottle];
+const PROVIDERS = [QueueRegistry, QueueService, MessageStore, LongPoll, QpsThrottle, TopicRegistry, TopicService];
 
 export interface QueuesModuleOptions {
   /** an outbox whose entries commit with the message writes (the usage outbox), and what it needs */

@@ -18,6 +18,7 @@ import { AccountStanding, outcomeOf, RequestMeter } from '@app/billing';
 import type { ActionHandler } from './action-context';
 import { Authenticator } from './authenticator';
 import { QueueActions } from './queue.actions';
+import { TopicActions } from './topic.actions';
 
 export interface CmqHttpRequest {
   method: string;
@@ -49,11 +50,14 @@ export class CmqGateway implements BeforeApplicationShutdown {
     private readonly auth: Authenticator,
     private readonly store: MessageStore,
     queueActions: QueueActions,
+    topicActions: TopicActions,
     private readonly standing: AccountStanding,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {
     this.metering = config.usage.metering;
-    for (const [action, handle] of Object.entries(queueActions.handlers())) this.handlers.set(action.toLowerCase(), { action, handle });
+    for (const [action, handle] of Object.entries({ ...queueActions.handlers(), ...topicActions.handlers() })) {
+      this.handlers.set(action.toLowerCase(), { action, handle });
+    }
   }
 
   /**

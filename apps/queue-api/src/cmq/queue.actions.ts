@@ -39,7 +39,7 @@ function readDeadLetterPolicy(p: ParamReader): DeadLetterPolicyParam | undefined
   return raw === undefined ? undefined : parseDeadLetterPolicy(raw);
 }
 
-function listPage(p: ParamReader): { searchWord: string | undefined; offset: number; limit: number } {
+export function listPage(p: ParamReader): { searchWord: string | undefined; offset: number; limit: number } {
   const searchWord = p.optionalString('searchWord');
   if (searchWord !== undefined && searchWord.length > 64) throw CmqErrors.outOfRange('searchWord');
   const offset = p.optionalInt('offset', { min: 0, max: ListLimits.maxOffset }) ?? 0;
@@ -48,7 +48,7 @@ function listPage(p: ParamReader): { searchWord: string | undefined; offset: num
 }
 
 /** The caller of a CMQ request, as the audit trail records a queue change it makes. */
-function user(ctx: ActionContext): AuditActor {
+export function user(ctx: ActionContext): AuditActor {
   return { kind: 'user', name: ctx.credential.secretId, via: 'cmq' };
 }
 

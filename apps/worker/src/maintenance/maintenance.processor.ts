@@ -6,6 +6,7 @@ import { JobQueue, MaintenanceJob } from '@app/common';
 import { ArrearsRun, ArrearsService, BillClose, BillCloseResult, LedgerService, Reconciliation, UsageApplier } from '@app/billing';
 import { MessageSweeper, SweepResult } from '@app/queues';
 import { UsageResender } from '../usage/usage.processor';
+import { PushDeliverer } from '../push/push-deliverer';
 import { BurnRateAlerts, CloseResult, MonthClose } from '@app/sla';
 
 /** Thin adapter: picks the handler by job name; the work lives in the libs. */
@@ -23,6 +24,7 @@ export class MaintenanceProcessor extends WorkerHost {
     private readonly months: MonthClose,
     private readonly burnRate: BurnRateAlerts,
     private readonly bills: BillClose,
+    private readonly pushes: PushDeliverer,
   ) {
     super();
   }
@@ -47,6 +49,8 @@ export class MaintenanceProcessor extends WorkerHost {
       }
       case MaintenanceJob.ResendUsage:
         return this.usage.resend();
+      case MaintenanceJob.ResendPushes:
+        return this.pushes.resend();
       case MaintenanceJob.Arrears: {
         const result = await this.arrears.run();
         if (Object.values(result).some((n) => n > 0)) {

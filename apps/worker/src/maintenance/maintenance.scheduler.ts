@@ -27,6 +27,7 @@ export class MaintenanceScheduler implements OnApplicationBootstrap {
     this.every(MaintenanceJob.SweepMessages, this.config.sweep.intervalMs);
     this.every(MaintenanceJob.ReconcileLedger, this.config.billing.reconcileIntervalMs);
     this.every(MaintenanceJob.ResendUsage, Math.max(100, Math.floor(this.config.usage.resendAfterMs / 2)));
+    this.every(MaintenanceJob.ResendPushes, Math.max(100, Math.floor(this.config.push.resendAfterMs / 2)));
     this.every(MaintenanceJob.Arrears, this.config.arrears.intervalMs);
     this.every(MaintenanceJob.SlaBurnRate, this.config.sla.burnRateIntervalMs);
     const close = setInterval(() => void this.enqueueClose(), this.config.sla.closeCheckMs);
