@@ -80,22 +80,20 @@ export class TopicService {
     const { maxTopicsPerAccount, queueNameCooldownSeconds } = this.config.cmq;
     try {
       await this.tx(async (c) => {
+        const { rows: same } = await c.query<{ live: boolean; recent: boolean }>(
+          `SELECT bool_or(deleted_at IS NULL) AS live, bool_or(deleted_at IS NOT NULL) AS recent
+             FROM topics WHERE account_id = $1 AND region = $2 AND lower(name) = lower($3)
+              AND (deleted_at IS NULL OR deleted_at > now() - make_interval(secs => $4))`,
+          [scope.accountId, scope.region, name, queueNameCooldownSeconds],
+        );
+        if (same[0].live) throw CmqErrors.topicExists();
+        if (same[0].recent) throw CmqErrors.topicNameCooldown();
         if (maxTopicsPerAccount > 0) {
           await c.query(`SELECT pg_advisory_xact_lock(hashtextextended('topics:' || $1, 0))`, [scope.accountId]);
           const { rows } = await c.query<{ n: string }>(`SELECT count(*) AS n FROM topics WHERE account_id = $1 AND deleted_at IS NULL`, [
             scope.accountId,
           ]);
           if (Number(rows[0].n) >= maxTopicsPerAccount) throw CmqErrors.topicLimit();
-        }
-        if (queueNameCooldownSeconds > 0) {
-          const { rows } = await c.query<{ live: boolean; recent: boolean }>(
-            `SELECT bool_or(deleted_at IS NULL) AS live, bool_or(deleted_at > now() - make_interval(secs => $4)) AS recent
-               FROM topics WHERE account_id = $1 AND region = $2 AND lower(name) = lower($3)
-                AND (deleted_at IS NULL OR deleted_at > now() - make_interval(secs => $4))`,
-            [scope.accountId, scope.region, name, queueNameCooldownSeconds],
-          );
-          if (rows[0].live) throw CmqErrors.topicExists();
-          if (rows[0].recent) throw CmqErrors.topicNameCooldown();
         }
         await c.query(
           `INSERT INTO topics (topic_id, account_id, region, name, max_msg_size, filter_type, msg_retention_seconds)
