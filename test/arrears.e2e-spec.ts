@@ -340,6 +340,8 @@ describe('arrears: alerts, overdue, suspension, restore, release, signed webhook
     const { accountId, cmq } = await tenant('ladder');
     await topup(accountId, '1.00');
     for (const q of ['orders', 'audit']) expect((await cmq.call('CreateQueue', { queueName: q })).code).toBe(0);
+    expect((await cmq.call('CreateTopic', { topicName: 'events' })).code).toBe(0);
+    expect((await cmq.call('Subscribe', { topicName: 'events', subscriptionName: 'to-audit', protocol: 'queue', endpoint: 'audit' })).code).toBe(0);
     expect((await cmq.call('SendMessage', { queueName: 'orders', msgBody: 'before' })).code).toBe(0);
     expect((await settled(accountId)).cmq).toBe(2000n);
 
@@ -438,6 +440,7 @@ describe('arrears: alerts, overdue, suspension, restore, release, signed webhook
 
     // the queues are gone (ListQueue still answers), the messages follow with the sweep, all audited
     expect(await cmq.call('ListQueue', {})).toMatchObject({ code: 0, totalCount: 0 });
+    expect(await cmq.call('ListTopic', {})).toMatchObject({ code: 0, totalCount: 0 });
     expect(await cmq.call('SendMessage', { queueName: 'orders', msgBody: 'x' })).toMatchObject({ code: 4300 });
     const { rows: audit } = await pool.query(
       `SELECT action, actor_kind, actor, details, at AS created_at FROM audit_trail WHERE account_id = $1 AND action = 'release'`,
@@ -452,6 +455,7 @@ describe('arrears: alerts, overdue, suspension, restore, release, signed webhook
     );
     expect(steps.map((r) => r.action)).toEqual(['account.overdue', 'account.suspend', 'account.restore', 'account.overdue', 'account.suspend', 'release']);
     expect(audit[0].details.queuesDeleted.map((q: { name: string }) => q.name).sort()).toEqual(['audit', 'orders', 'probe']);
+    expect(audit[0].details.topicsDeleted.map((t: { name: string }) => t.name)).toEqual(['events']);
     const releasedAt = audit[0].created_at.getTime();
     expect(releasedAt - Date.parse(second.suspendedAt)).toBeGreaterThanOrEqual(RELEASE_AFTER_SECONDS * 1000);
     expect(releasedAt - Date.parse(noticed.releaseNoticeAt)).toBeGreaterThanOrEqual(RELEASE_NOTICE_SECONDS * 1000);
@@ -463,7 +467,7 @@ describe('arrears: alerts, overdue, suspension, restore, release, signed webhook
     expect(list.map((n) => n.kind)).toEqual(['overdue', 'suspended', 'restored', 'overdue', 'suspended', 'release_notice', 'released']);
     expect(list[5].payload.releaseAt).toBeDefined();
     expect(Date.parse(list[5].payload.releaseAt)).toBeLessThanOrEqual(releasedAt);
-    expect(list[6].payload).toMatchObject({ status: 'released', queuesDeleted: 3 });
+    expect(list[6].payload).toMatchObject({ status: 'released', queuesDeleted: 3, topicsDeleted: 1 });
     expect(receiver.of(accountId).map((r) => r.kind).filter((k) => k !== 'runout_predicted')).toEqual(list.map((n) => n.kind));
 
     // a released account that pays its debt may use the service again (its old queues stay gone)

@@ -218,7 +218,7 @@ describe('HTTP push of topic messages (retry strategies, headers, bodies, exactl
     expect(await cmq.call('GetQueueAttributes', { queueName: 'tiny' })).toMatchObject({ activeMsgNum: 1 });
     const first = await cmq.call('ReceiveMessage', { queueName: 'tiny' });
     expect(first).toMatchObject({ code: 0, msgBody: 'already here' });
-    expect((await cmq.call('DeleteMessage', { queueName: 'tiny', receiptHandle: first.receiptHandle })).code).toBe(0);
+    expect((await cmq.call('DeleteMessage', { queueName: 'tiny', receiptHandle: String(first.receiptHandle) })).code).toBe(0);
     const second = await cmq.call('ReceiveMessage', { queueName: 'tiny', pollingWaitSeconds: 10 });
     expect(second).toMatchObject({ code: 0, msgBody: 'waits for room' });
     expect(await pending('to-tiny')).toBe(0);

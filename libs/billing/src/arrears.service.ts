@@ -4,7 +4,7 @@ import { appendAudit } from '@app/audit';
 import { RedisService } from '@app/common';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { inTransaction, PgPool } from '@app/db';
-import { QUEUES_CHANNEL, QueueRegistry } from '@app/queues';
+import { QUEUES_CHANNEL, ScopedCache, TOPICS_CHANNEL } from '@app/queues';
 import { formatAmount } from './money';
 import { insertNotifications, NewNotification, NotificationDispatcher, NotificationStore } from './notifications';
 
@@ -167,7 +167,7 @@ export class ArrearsService {
     let released = 0;
     let queuesDeleted = 0;
     for (const { account_id: accountId } of candidates) {
-      const queues = await this.notifying(async (c) => {
+      const gone = await this.notifying(async (c) => {
         const { rows } = await c.query<StandingRow & { suspended_at: Date; suspended_us: string; release_notice_at: Date }>(
           `SELECT account_id, cash_nano, voucher_nano, currency, suspended_at, release_notice_at,
                   (extract(epoch FROM suspended_at) * 1000000)::bigint AS suspended_us
@@ -179,6 +179,12 @@ export class ArrearsService {
         await c.query(`SELECT pg_advisory_xact_lock(hashtextextended('queues:' || $1, 0))`, [accountId]);
         const { rows: deleted } = await c.query<{ queue_id: string; region: string; name: string }>(
           `UPDATE queues SET deleted_at = now() WHERE account_id = $1 AND deleted_at IS NULL RETURNING queue_id, region, name`,
+          [accountId],
+        );
+        // topics go too: their subscriptions (with the pushes still owed) first, then the topics
+        await c.query(`DELETE FROM subscriptions WHERE account_id = $1`, [accountId]);
+        const { rows: topics } = await c.query<{ topic_id: string; region: string; name: string }>(
+          `UPDATE topics SET deleted_at = now() WHERE account_id = $1 AND deleted_at IS NULL RETURNING topic_id, region, name`,
           [accountId],
         );
         await c.query(`UPDATE balances SET status = 'released', released_at = now(), updated_at = now() WHERE account_id = $1`, [accountId]);
@@ -196,6 +202,7 @@ export class ArrearsService {
             suspendedAt: r.suspended_at.toISOString(),
             releaseNoticeAt: r.release_notice_at.toISOString(),
             queuesDeleted: deleted.map((q) => ({ queueId: q.queue_id, region: q.region, name: q.name })),
+            topicsDeleted: topics.map((t) => ({ topicId: t.topic_id, region: t.region, name: t.name })),
           },
         });
         const notifications = await insertNotifications(c, [
@@ -203,21 +210,32 @@ export class ArrearsService {
             accountId,
             kind: 'released',
             idempotencyKey: `released:${accountId}:suspended:${r.suspended_us}`,
-            payload: { status: 'released', ...money(r), suspendedAt: r.suspended_at.toISOString(), queuesDeleted: deleted.length },
+            payload: {
+              status: 'released',
+              ...money(r),
+              suspendedAt: r.suspended_at.toISOString(),
+              queuesDeleted: deleted.length,
+              topicsDeleted: topics.length,
+            },
           },
         ]);
-        return { out: deleted, notifications };
+        return { out: { queues: deleted, topics }, notifications };
       });
-      if (!queues) continue;
+      if (!gone) continue;
+      const { queues } = gone;
       released++;
       queuesDeleted += queues.length;
-      // every queue-api process drops its cached copies (sends never trusted them anyway)
-      for (const q of queues) {
+      // every queue-api process drops its cached copies (sends and publishes never trusted them anyway)
+      const evictions: Array<[string, { region: string; name: string }]> = [
+        ...queues.map((q) => [QUEUES_CHANNEL, q] as [string, { region: string; name: string }]),
+        ...gone.topics.map((t) => [TOPICS_CHANNEL, t] as [string, { region: string; name: string }]),
+      ];
+      for (const [channel, r] of evictions) {
         await this.redis
-          .publish(QUEUES_CHANNEL, QueueRegistry.cacheKey({ accountId, region: q.region }, q.name))
+          .publish(channel, ScopedCache.key({ accountId, region: r.region }, r.name))
           .catch((err: Error) => this.logger.warn(`publish: ${err.message}`));
       }
-      this.logger.warn(`released account ${accountId}: ${queues.length} queues deleted after ${after} s suspended`);
+      this.logger.warn(`released account ${accountId}: ${queues.length} queues and ${gone.topics.length} topics deleted after ${after} s suspended`);
     }
     return { released, queuesDeleted };
   }

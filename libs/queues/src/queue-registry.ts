@@ -27,10 +27,6 @@ export class QueueRegistry implements OnModuleInit {
     this.cache = new ScopedCache(redis, QUEUES_CHANNEL, () => config.cmq.queueCacheMs, (scope, name) => this.load(scope, name));
   }
 
-  static cacheKey(scope: TenantScope, name: string): string {
-    return ScopedCache.key(scope, name);
-  }
-
   async onModuleInit(): Promise<void> {
     await this.cache.listen();
   }
