@@ -486,6 +486,38 @@ describe('CMQ topics and subscriptions (spec §10)', () => {
     expect(await stack.stored(t.accountId)).toEqual({ queues: 1, messages: 0 });
   });
 
+  it('audits every topic and subscription change, by the key that made it, through CMQ', async () => {
+    const t = await stack.tenant('audited');
+    const cmq = stack.client(t);
+    const steps: Array<[string, Params]> = [
+      ['CreateQueue', { queueName: 'aq' }],
+      ['CreateTopic', { topicName: 'at' }],
+      ['SetTopicAttributes', { topicName: 'at', maxMsgSize: 2048 }],
+      ['Subscribe', { topicName: 'at', subscriptionName: 's', protocol: 'queue', endpoint: 'aq', filterTag: ['x'] }],
+      ['SetSubscriptionAttributes', { topicName: 'at', subscriptionName: 's', filterTag: ['y'] }],
+      ['ClearSubscriptionFilterTags', { topicName: 'at', subscriptionName: 's' }],
+      ['PublishMessage', { topicName: 'at', msgBody: 'not a change of resources' }],
+      ['Unsubscribe', { topicName: 'at', subscriptionName: 's' }],
+      ['DeleteTopic', { topicName: 'at' }],
+    ];
+    for (const [action, params] of steps) expect((await cmq.call(action, params)).code).toBe(0);
+    const { rows } = await stack.db.query(
+      `SELECT action, subject, actor_kind, actor, via FROM audit_trail WHERE account_id = $1 AND domain = 'queues' ORDER BY id`,
+      [t.accountId],
+    );
+    expect(rows.map((r) => [r.action, r.subject])).toEqual([
+      ['queue.create', 'queue:gz/aq'],
+      ['topic.create', 'topic:gz/at'],
+      ['topic.set', 'topic:gz/at'],
+      ['subscription.create', 'subscription:gz/at/s'],
+      ['subscription.set', 'subscription:gz/at/s'],
+      ['subscription.clear-filter-tags', 'subscription:gz/at/s'],
+      ['subscription.delete', 'subscription:gz/at/s'],
+      ['topic.delete', 'topic:gz/at'],
+    ]);
+    expect(rows.every((r) => r.actor_kind === 'user' && r.actor === t.secretId && r.via === 'cmq')).toBe(true);
+  });
+
   it("one account never reaches another's topics or subscriptions", async () => {
     const owner = stack.client(await stack.tenant('owner'));
     const other = stack.client(await stack.tenant('other'));

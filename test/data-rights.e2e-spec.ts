@@ -25,21 +25,36 @@ describe('data rights: locations, copies, audit records', () => {
     expect((await c.call('CreateQueue', { queueName: 'audit', Region: 'bj' })).code).toBe(0);
     expect((await c.call('SendMessage', { queueName: 'orders', msgBody: 'a', Region: 'sh' })).code).toBe(0);
     expect((await c.call('SendMessage', { queueName: 'orders', msgBody: 'b', Region: 'sh' })).code).toBe(0);
+    expect((await c.call('CreateTopic', { topicName: 'events', Region: 'sh' })).code).toBe(0);
+    expect((await c.call('Subscribe', { topicName: 'events', subscriptionName: 'web', protocol: 'http', endpoint: 'http://127.0.0.1:9/', Region: 'sh' })).code).toBe(0);
+    expect((await c.call('CreateTopic', { topicName: 'events', Region: 'gz' })).code).toBe(0);
+    // no worker runs here: the push waits in the topic
+    expect((await c.call('PublishMessage', { topicName: 'events', msgBody: 'c', Region: 'sh' })).code).toBe(0);
     const r = await stack.admin('GET', `/v1/accounts/${t.accountId}/data-rights`);
     expect(r.status).toBe(200);
     expect(r.body).toEqual({
       accountId: t.accountId,
       homeRegion: 'gz',
       stores: [
-        { region: 'bj', location: null, holds: ['queues and their messages'], liveQueues: 1, messages: 0 },
+        { region: 'bj', location: null, holds: ['queues and their messages'], liveQueues: 1, messages: 0, liveTopics: 0, pendingPushes: 0 },
         {
           region: 'gz',
           location: 'Guangzhou, China (data center GZ-3)',
-          holds: ['account and access keys', 'usage, ledger and bills', 'SLA results', 'audit records'],
+          holds: ['account and access keys', 'usage, ledger and bills', 'SLA results', 'audit records', 'topics, subscriptions and messages not yet pushed'],
           liveQueues: 0,
           messages: 0,
+          liveTopics: 1,
+          pendingPushes: 0,
         },
-        { region: 'sh', location: 'Shanghai, China (SH-1)', holds: ['queues and their messages'], liveQueues: 1, messages: 2 },
+        {
+          region: 'sh',
+          location: 'Shanghai, China (SH-1)',
+          holds: ['queues and their messages', 'topics, subscriptions and messages not yet pushed'],
+          liveQueues: 1,
+          messages: 2,
+          liveTopics: 1,
+          pendingPushes: 1,
+        },
       ],
       replicas: 3,
       backupCopies: 2,

@@ -15,6 +15,8 @@ export class DataStoreView {
   @ApiProperty({ description: 'what of the account this region holds' }) holds: string[];
   @ApiProperty() liveQueues: number;
   @ApiProperty() messages: number;
+  @ApiProperty() liveTopics: number;
+  @ApiProperty({ description: 'topic messages held until they are pushed to HTTP subscribers' }) pendingPushes: number;
 }
 
 export class DataRightsView {
@@ -49,10 +51,20 @@ export class DataRightsController {
   @ApiNotFoundResponse({ description: 'No such account.' })
   async dataRights(@Param('id', new ParseUUIDPipe()) id: string): Promise<DataRightsView> {
     const account = await this.accounts.getAccount(id);
-    const { rows } = await this.pool.query<{ region: string; queues: number; messages: string }>(
-      `SELECT q.region, count(DISTINCT q.id)::int AS queues,
-              coalesce(sum((SELECT sum(c.msgs) FROM queue_counters c WHERE c.queue_id = q.id)), 0)::text AS messages
-         FROM queues q WHERE q.account_id = $1 AND q.deleted_at IS NULL GROUP BY q.region ORDER BY q.region`,
+    const { rows } = await this.pool.query<{ region: string; queues: number; messages: string; topics: number; pushes: string }>(
+      `WITH q AS (
+         SELECT q.region, count(*)::int AS queues,
+                coalesce(sum((SELECT sum(c.msgs) FROM queue_counters c WHERE c.queue_id = q.id)), 0) AS messages
+           FROM queues q WHERE q.account_id = $1 AND q.deleted_at IS NULL GROUP BY q.region
+       ), t AS (
+         SELECT t.region, count(*)::int AS topics,
+                coalesce(sum((SELECT count(*) FROM push_deliveries d JOIN subscriptions s ON s.id = d.subscription_id
+                               WHERE s.topic_id = t.id)), 0) AS pushes
+           FROM topics t WHERE t.account_id = $1 AND t.deleted_at IS NULL GROUP BY t.region
+       )
+       SELECT coalesce(q.region, t.region) AS region, coalesce(q.queues, 0) AS queues, coalesce(q.messages, 0)::text AS messages,
+              coalesce(t.topics, 0) AS topics, coalesce(t.pushes, 0)::text AS pushes
+         FROM q FULL JOIN t ON t.region = q.region ORDER BY 1`,
       [id],
     );
     const byRegion = new Map(rows.map((r) => [r.region, r]));
@@ -66,10 +78,13 @@ export class DataRightsController {
         location: locations[region] ?? null,
         holds: [
           ...(region === account.region ? ['account and access keys', 'usage, ledger and bills', 'SLA results', 'audit records'] : []),
-          ...(byRegion.has(region) ? ['queues and their messages'] : []),
+          ...(byRegion.get(region)?.queues ? ['queues and their messages'] : []),
+          ...(byRegion.get(region)?.topics ? ['topics, subscriptions and messages not yet pushed'] : []),
         ],
         liveQueues: byRegion.get(region)?.queues ?? 0,
         messages: Number(byRegion.get(region)?.messages ?? 0),
+        liveTopics: byRegion.get(region)?.topics ?? 0,
+        pendingPushes: Number(byRegion.get(region)?.pushes ?? 0),
       })),
       replicas,
       backupCopies,
