@@ -5,7 +5,8 @@ import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http
 import type { AddressInfo } from 'node:net';
 import { CmqClient } from '@app/cmq';
 import { loadConfigWith } from '@app/config';
-import { expectEventually, sleep, TestStack, TestTenant } from '@app/testing';
+import { expectEventually, scratchDatabase, sleep, TestStack, TestTenant } from '@app/testing';
+import { runMigrations } from '@app/db';
 import { createWorker } from '../apps/worker/src/worker.app';
 
 /** What a subscriber's endpoint does with each push, in turn; after the script, it answers 200. */
@@ -56,7 +57,7 @@ class Receiver {
   }
 }
 
-const PUSH = {
+const PUSH: Record<string, string> = {
   PUSH_TIMEOUT_MS: '400',
   PUSH_BACKOFF_RETRY_MIN_MS: '300',
   PUSH_BACKOFF_RETRY_MAX_MS: '450',
@@ -73,8 +74,14 @@ describe('HTTP push of topic messages (retry strategies, headers, bodies, exactl
   let tenant: TestTenant;
   let cmq: CmqClient;
   let appId: string;
+  let db: { url: string; drop: () => Promise<void> };
 
   beforeAll(async () => {
+    // a database and a Redis prefix of its own: the pushes are no other spec's worker's to take
+    // (their retry settings are the production ones), and their resend ticks never see these rows
+    db = await scratchDatabase();
+    Object.assign(PUSH, { DATABASE_URL: db.url, REDIS_PREFIX: `${process.env.REDIS_PREFIX}:topic-push` });
+    await runMigrations(loadConfigWith(PUSH));
     stack = await TestStack.start(PUSH);
     worker = await createWorker(loadConfigWith({ ...PUSH, SWEEP_INTERVAL_MS: '600000', USAGE_RESEND_AFTER_MS: '3000' }));
     await worker.listen(0, '127.0.0.1');
@@ -89,6 +96,7 @@ describe('HTTP push of topic messages (retry strategies, headers, bodies, exactl
     await worker?.close();
     await receiver?.close();
     await stack?.stop();
+    await db?.drop();
   });
 
   async function topicWith(topicName: string, subscription: Record<string, string | string[]>): Promise<void> {

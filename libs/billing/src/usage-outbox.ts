@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/commo
 import type { Queue } from 'bullmq';
 import type { PoolClient } from 'pg';
 import { APP_CONFIG, AppConfig } from '@app/config';
-import { APPLY_USAGE_JOB, JobQueue } from '@app/common';
+import { APPLY_USAGE_JOB, JobQueue, Relay } from '@app/common';
 import type { CommitOutbox } from '@app/queues';
 import type { RequestMeter } from './request-meter';
 import type { UsageRecord } from './usage-applier';
@@ -123,14 +123,16 @@ export async function insertUsageRow(client: Pick<PoolClient, 'query'>, payload:
 @Injectable()
 export class UsageOutbox implements CommitOutbox<RequestMeter>, OnApplicationShutdown {
   private readonly logger = new Logger(UsageOutbox.name);
-  private pending: string[] = [];
-  private timer: NodeJS.Timeout | null = null;
-  private flushing: Promise<void> = Promise.resolve();
+  private readonly relay: Relay<string>;
 
-  constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @InjectQueue(JobQueue.Usage) private readonly queue: Queue,
-  ) {}
+  constructor(@Inject(APP_CONFIG) config: AppConfig, @InjectQueue(JobQueue.Usage) queue: Queue) {
+    this.relay = new Relay(
+      (ids) => enqueueUsage(queue, ids),
+      (err, ids) => this.logger.warn(`usage relay failed (${err.message}); the worker sends ${ids.length} rows again later`),
+      config.usage.relayIntervalMs,
+      USAGE_JOB_MAX_ROWS,
+    );
+  }
 
   write(client: PoolClient, entries: RequestMeter[]): Promise<string> {
     return insertUsageRow(client, this.encode(entries));
@@ -158,26 +160,10 @@ export class UsageOutbox implements CommitOutbox<RequestMeter>, OnApplicationShu
 
   committed(token: unknown, entries: RequestMeter[]): void {
     for (const m of entries) m.committed = true;
-    this.pending.push(token as string);
-    if (this.pending.length >= USAGE_JOB_MAX_ROWS) this.flush();
-    else if (!this.timer) this.timer = setTimeout(() => this.flush(), this.config.usage.relayIntervalMs);
+    this.relay.add([token as string]);
   }
 
-  private flush(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    const ids = this.pending;
-    this.pending = [];
-    if (ids.length === 0) return;
-    this.flushing = this.flushing.then(() =>
-      enqueueUsage(this.queue, ids).catch((err: Error) =>
-        this.logger.warn(`usage relay failed (${err.message}); the worker sends ${ids.length} rows again later`),
-      ),
-    );
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    this.flush();
-    await this.flushing;
+  onApplicationShutdown(): Promise<void> {
+    return this.relay.close();
   }
 }

@@ -9,3 +9,4 @@ export * from './wait-for-http';
 export * from './clock';
 export * from './month';
 export * from './public';
+export * from './relay';

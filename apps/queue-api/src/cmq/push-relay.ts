@@ -1,7 +1,7 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import type { Queue } from 'bullmq';
-import { JobQueue } from '@app/common';
+import { JobQueue, Relay } from '@app/common';
 import { enqueuePushes } from '@app/queues';
 
 /** How long committed pushes are gathered into one call to Redis. */
@@ -15,34 +15,25 @@ const GATHER_MS = 5;
 @Injectable()
 export class PushRelay implements OnApplicationShutdown {
   private readonly logger = new Logger(PushRelay.name);
-  private pending: string[] = [];
-  private timer: NodeJS.Timeout | null = null;
-  private flushing: Promise<void> = Promise.resolve();
+  private readonly relay: Relay<string>;
 
-  constructor(@InjectQueue(JobQueue.Push) private readonly queue: Queue) {}
-
-  committed(ids: readonly string[]): void {
-    if (ids.length === 0) return;
-    this.pending.push(...ids);
-    if (!this.timer) this.timer = setTimeout(() => this.flush(), GATHER_MS);
-  }
-
-  private flush(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    const ids = this.pending;
-    this.pending = [];
-    if (ids.length === 0) return;
-    this.flushing = this.flushing.then(() =>
-      enqueuePushes(
-        this.queue,
-        ids.map((id) => ({ id, attempt: 0 })),
-      ).catch((err: Error) => this.logger.warn(`push relay failed (${err.message}); the workers find ${ids.length} pushes later`)),
+  constructor(@InjectQueue(JobQueue.Push) queue: Queue) {
+    this.relay = new Relay(
+      (ids) =>
+        enqueuePushes(
+          queue,
+          ids.map((id) => ({ id, attempt: 0 })),
+        ),
+      (err, ids) => this.logger.warn(`push relay failed (${err.message}); the workers find ${ids.length} pushes later`),
+      GATHER_MS,
     );
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    this.flush();
-    await this.flushing;
+  committed(ids: readonly string[]): void {
+    this.relay.add(ids);
+  }
+
+  onApplicationShutdown(): Promise<void> {
+    return this.relay.close();
   }
 }
