@@ -11,25 +11,15 @@ type Call = (action: string, params?: Params) => Promise<Reply>;
 /** `w0.w1…` of n words (n - 1 dots). */
 const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join('.');
 
-const MAX_TOPICS = 6;
-const MAX_SUBSCRIPTIONS = 6;
+type Client = (t: TestTenant) => Call;
 
-describe('CMQ topics and subscriptions (spec §10)', () => {
-  let stack: TestStack;
-  beforeAll(async () => {
-    stack = await TestStack.start({
-      MAX_TOPICS_PER_ACCOUNT: String(MAX_TOPICS),
-      MAX_SUBSCRIPTIONS_PER_TOPIC: String(MAX_SUBSCRIPTIONS),
-    });
-  });
-  afterAll(() => stack.stop());
-
-  /** Our signing client (arrays 1-based) or qcloudapi-sdk (its own signer, arrays 0-based, POST HmacSHA256). */
-  const CLIENTS: Array<[string, (t: TestTenant) => Call]> = [
+/** Our signing client (arrays 1-based) and qcloudapi-sdk (its own signer, arrays 0-based, POST HmacSHA256). */
+function clientsOf(stack: () => TestStack): Array<[string, Client]> {
+  return [
     [
       'our client',
       (t) => {
-        const c: CmqClient = stack.client(t);
+        const c: CmqClient = stack().client(t);
         return (action, params = {}) => c.call(action, params);
       },
     ],
@@ -38,7 +28,7 @@ describe('CMQ topics and subscriptions (spec §10)', () => {
       (t) => {
         const opts = {
           protocol: 'http',
-          host: `127.0.0.1:${stack.cmqPort}`,
+          host: `127.0.0.1:${stack().cmqPort}`,
           path: '/v2/index.php',
           method: 'POST',
           signatureMethod: 'sha256',
@@ -53,6 +43,22 @@ describe('CMQ topics and subscriptions (spec §10)', () => {
       },
     ],
   ];
+}
+
+const MAX_TOPICS = 6;
+const MAX_SUBSCRIPTIONS = 6;
+
+describe('CMQ topics and subscriptions (spec §10)', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await TestStack.start({
+      MAX_TOPICS_PER_ACCOUNT: String(MAX_TOPICS),
+      MAX_SUBSCRIPTIONS_PER_TOPIC: String(MAX_SUBSCRIPTIONS),
+    });
+  });
+  afterAll(() => stack.stop());
+
+  const CLIENTS = clientsOf(() => stack);
 
   describe.each(CLIENTS)('with %s', (clientName, make) => {
     let tenant: TestTenant;
@@ -458,9 +464,10 @@ describe('CMQ topics and subscriptions (spec §10)', () => {
     for (const q of queues) expect(await cmq.call('GetQueueAttributes', { queueName: q })).toMatchObject({ activeMsgNum: answered.length });
   });
 
-  it('a suspended account cannot publish or subscribe, and may still delete', async () => {
-    const t = await stack.tenant('suspended');
-    const cmq = stack.client(t);
+  it.each(CLIENTS)('a suspended account cannot publish or subscribe, and may still delete (%s)', async (clientName, make) => {
+    const t = await stack.tenant(`suspended ${clientName}`);
+    const call = make(t);
+    const cmq = { call };
     expect((await cmq.call('CreateQueue', { queueName: 'sq' })).code).toBe(0);
     expect((await cmq.call('CreateTopic', { topicName: 'st' })).code).toBe(0);
     expect((await cmq.call('Subscribe', { topicName: 'st', subscriptionName: 's', protocol: 'queue', endpoint: 'sq' })).code).toBe(0);
@@ -468,7 +475,7 @@ describe('CMQ topics and subscriptions (spec §10)', () => {
     // balance row a first top-up makes
     const topup = await fetch(`${stack.billingUrl}/v1/accounts/${t.accountId}/topups`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${stack.config.adminToken}`, 'content-type': 'application/json', 'idempotency-key': 'topics-suspended' },
+      headers: { authorization: `Bearer ${stack.config.adminToken}`, 'content-type': 'application/json', 'idempotency-key': `topics-suspended-${t.accountId}` },
       body: JSON.stringify({ amount: '1.00' }),
     });
     expect(topup.status).toBe(201);
@@ -547,8 +554,8 @@ describe('topic QPS cap', () => {
   });
   afterAll(() => stack.stop());
 
-  it('admits about TOPIC_QPS_LIMIT publishes per second per topic, then 4420 (10250), storing nothing for those', async () => {
-    const cmq = stack.client(await stack.tenant('qps'));
+  it.each(clientsOf(() => stack))('admits about TOPIC_QPS_LIMIT publishes per second per topic, then 4420 (10250), storing nothing for those (%s)', async (clientName, make) => {
+    const cmq = { call: make(await stack.tenant(`qps ${clientName}`)) };
     expect((await cmq.call('CreateQueue', { queueName: 'qq' })).code).toBe(0);
     expect((await cmq.call('CreateTopic', { topicName: 'busy' })).code).toBe(0);
     expect((await cmq.call('Subscribe', { topicName: 'busy', subscriptionName: 's', protocol: 'queue', endpoint: 'qq' })).code).toBe(0);

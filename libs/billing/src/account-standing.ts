@@ -5,8 +5,9 @@ import { PgPool } from '@app/db';
 
 /**
  * The CMQ actions a suspended (or released) account may not use (billing.md §5 step 4): the
- * data plane and the actions that create or change resources. Management reads (ListQueue,
- * GetQueueAttributes, ...) DeleteQueue, DeleteTopic and Unsubscribe keep working, and no message is deleted.
+ * data plane (publishing included) and the actions that create or change resources. Management
+ * reads (ListQueue, GetQueueAttributes, ...), DeleteQueue, DeleteTopic and Unsubscribe keep
+ * working, and no message is deleted.
  */
 export const REFUSED_WHEN_SUSPENDED: ReadonlySet<string> = new Set(
   [
