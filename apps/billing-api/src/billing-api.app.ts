@@ -11,6 +11,7 @@ import { ApiExceptionFilter, problem, PROBLEM_CONTENT_TYPE } from './api-excepti
 import { BillingApiModule } from './billing-api.module';
 import { VALIDATION_PIPE_OPTIONS } from './validation';
 import { openApiDocument } from './openapi';
+import { serveConsole } from './console/console-assets';
 
 /** `clock`: the time the SLA reports and operations read (the system clock unless given). */
 export async function createBillingApi(config: AppConfig, opts: { clock?: Clock } = {}): Promise<NestFastifyApplication> {
@@ -40,5 +41,6 @@ export async function createBillingApi(config: AppConfig, opts: { clock?: Clock 
   app.useGlobalPipes(new ValidationPipe(VALIDATION_PIPE_OPTIONS));
   app.useGlobalFilters(new ApiExceptionFilter());
   SwaggerModule.setup('docs', app, openApiDocument(app));
+  await serveConsole(app);
   return app;
 }

@@ -27,6 +27,8 @@ import { ApiTokenGuard } from './auth/api-token.guard';
 import { AuditController } from './audit/audit.controller';
 import { UsageReportsController } from './usage/usage-reports.controller';
 import { PricePlansController } from './plans/price-plans.controller';
+import { ConsoleController } from './console/console.controller';
+import { ConsoleSessions } from './console/console-sessions';
 
 @Module({})
 export class BillingApiModule {
@@ -49,8 +51,9 @@ export class BillingApiModule {
         ExportsApiModule,
       ],
       // every route needs a bearer token and a role that may call it, unless marked @Public()
-      providers: [{ provide: APP_GUARD, useClass: ApiTokenGuard }],
+      providers: [ConsoleSessions, { provide: APP_GUARD, useClass: ApiTokenGuard }],
       controllers: [
+        ConsoleController,
         AccountsController,
         QueueLimitsController,
         LedgerController,

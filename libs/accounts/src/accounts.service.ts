@@ -57,6 +57,23 @@ export class AccountsService {
     return this.getAccount(id);
   }
 
+  /**
+   * Accounts whose name contains `search` (ignoring case), or whose id or appId is `search`, in
+   * creation order after the account `after` (keyset); system accounts are left out.
+   */
+  async searchAccounts(search: string | undefined, after: string | undefined, limit: number): Promise<AccountEntity[]> {
+    const like = search ? '%' + search.replace(/[\\%_]/g, (c) => '\\' + c) + '%' : '%';
+    const { rows } = await this.pool.query<{ id: string; app_id: string; name: string; region: string; status: AccountEntity['status']; created_at: Date; updated_at: Date }>(
+      `SELECT id, app_id::text, name, region, status, created_at, updated_at FROM accounts a
+        WHERE NOT a.system
+          AND ($1::text IS NULL OR a.name ILIKE $2 OR a.id::text = $1 OR a.app_id::text = $1)
+          AND ($3::uuid IS NULL OR (a.created_at, a.id) > (SELECT b.created_at, b.id FROM accounts b WHERE b.id = $3))
+        ORDER BY a.created_at, a.id LIMIT $4`,
+      [search || null, like, after ?? null, limit],
+    );
+    return rows.map((r) => Object.assign(new AccountEntity(), { id: r.id, appId: r.app_id, name: r.name, region: r.region, status: r.status, createdAt: r.created_at, updatedAt: r.updated_at }));
+  }
+
   async getAccount(id: string): Promise<AccountEntity> {
     const account = await this.accounts.findOneBy({ id });
     if (!account) throw new AccountsException(AccountsExceptionCode.ACCOUNT_NOT_FOUND, `account ${id} does not exist`);

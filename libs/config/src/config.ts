@@ -165,6 +165,8 @@ const specs = {
   SLA_CLOSE_CHECK_MS: positiveInt({ default: 60000, desc: 'worker: how often it checks for an ended month to close' }),
   SLA_CLOSE_DELAY_SECONDS: nonNegativeInt({ default: 900, desc: 'a month is closed this long after it ends, so late probe and usage data are in' }),
   SLA_BURN_RATE_INTERVAL_MS: positiveInt({ default: 60000, desc: 'worker: how often burn-rate alerts are evaluated' }),
+  CONSOLE_SESSION_TTL_SECONDS: positiveInt({ default: 43200, desc: "billing-api: how long a web console sign-in with an access key lasts" }),
+  CONSOLE_CMQ_ENDPOINT: str({ default: '', desc: "billing-api: the CMQ endpoint the web console's queue and topic pages call with the signed-in key; empty: this deployment's queue-api on 127.0.0.1:CMQ_PORT" }),
   EXPORT_DIR: str({ default: '.cmq-exports', desc: 'where export jobs write their CSV files (relative to the working directory; created if missing)' }),
   DATA_LOCATIONS: locationMap({ default: {}, desc: 'where each region stores its data, told to accounts (region=location;…); a region left out is reported as not configured' }),
   DATA_REPLICAS: positiveInt({ default: 1, desc: 'copies of the data kept live (the database and its synchronous replicas), told to accounts' }),
@@ -244,6 +246,8 @@ export interface AppConfig {
     closeDelaySeconds: number;
     burnRateIntervalMs: number;
   };
+  /** the web console: sign-ins with access keys, and the CMQ endpoint its pages call */
+  console: { sessionTtlSeconds: number; cmqEndpoint: string };
   /** finance CSV export jobs: the absolute directory of their files */
   exports: { dir: string };
 }
@@ -368,6 +372,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       backoffMs: e.WEBHOOK_BACKOFF_MS,
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,
       resendAfterMs: e.NOTIFICATION_RESEND_AFTER_MS,
+    },
+    console: {
+      sessionTtlSeconds: e.CONSOLE_SESSION_TTL_SECONDS,
+      cmqEndpoint: e.CONSOLE_CMQ_ENDPOINT || `http://127.0.0.1:${e.CMQ_PORT}`,
     },
     exports: { dir: resolve(cwd, e.EXPORT_DIR) },
   };

@@ -37,6 +37,8 @@ export class TestStack {
     stack.db.on('error', () => undefined);
     stack.queueApi = await createQueueApi(stack.config, opts);
     await stack.queueApi.listen(0, '127.0.0.1');
+    // the console's CMQ calls go to this stack's queue-api
+    if (!overrides.CONSOLE_CMQ_ENDPOINT) stack.config = loadConfigWith({ ...overrides, CONSOLE_CMQ_ENDPOINT: stack.cmqEndpoint });
     stack.billingApi = await createBillingApi(stack.config, opts);
     await stack.billingApi.listen(0, '127.0.0.1');
     return stack;

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiCreatedResponse,
@@ -9,8 +9,9 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import { AccountsException, AccountsExceptionCode, AccountsService } from '@app/accounts';
-import { AccountView, CreateAccountDto, CreatedKeyView, KeyView } from './accounts.dto';
-import { Roles } from '../auth/roles';
+import { AccountPage, AccountSearchQuery, AccountView, CreateAccountDto, CreatedKeyView, KeyView } from './accounts.dto';
+import { decodeCursor, pageOf } from '../cursor';
+import { AccountAccess, Roles } from '../auth/roles';
 import { ApiOperatorHeader, OperatorActor } from '../auth/principal.decorator';
 import type { AuditActor } from '@app/audit';
 import { ApiAccountIdParam } from '../openapi';
@@ -42,6 +43,17 @@ export class AccountsController {
     return AccountView.of(await this.accounts.createAccount(dto.name, dto.region, by));
   }
 
+  @Get()
+  @ApiOkResponse({ type: AccountPage, description: 'Accounts by creation, the oldest first, in cursor pages; system accounts are not listed.' })
+  async search(@Query() q: AccountSearchQuery): Promise<AccountPage> {
+    const limit = q.limit ?? 20;
+    const key = decodeCursor('accounts', q.cursor, 1, ([id]) => typeof id === 'string' && /^[0-9a-f-]{36}$/.test(id));
+    const rows = await this.accounts.searchAccounts(q.search, key ? String(key[0]) : undefined, limit + 1);
+    const { items, nextCursor } = pageOf(rows, limit, 'accounts', (a) => [a.id]);
+    return { accounts: items.map(AccountView.of), nextCursor };
+  }
+
+  @AccountAccess()
   @Get(':id')
   @ApiAccountIdParam()
   @ApiOkResponse({ type: AccountView, description: 'The account.' })
@@ -50,6 +62,7 @@ export class AccountsController {
     return AccountView.of(await this.accounts.getAccount(id));
   }
 
+  @AccountAccess()
   @Post(':id/keys')
   @ApiOperatorHeader()
   @ApiAccountIdParam()
@@ -60,6 +73,7 @@ export class AccountsController {
     return { ...KeyView.of(k), secretKey: k.secretKey };
   }
 
+  @AccountAccess()
   @Get(':id/keys')
   @ApiAccountIdParam()
   @ApiOkResponse({ type: [KeyView], description: 'The keys of the account, oldest first, without their secrets.' })
@@ -69,6 +83,7 @@ export class AccountsController {
   }
 
   @Roles('ops')
+  @AccountAccess()
   @Post(':id/keys/:secretId/disable')
   @HttpCode(200)
   @ApiOperatorHeader()
@@ -81,6 +96,7 @@ export class AccountsController {
   }
 
   @Roles('ops')
+  @AccountAccess()
   @Post(':id/keys/:secretId/enable')
   @HttpCode(200)
   @ApiOperatorHeader()
@@ -92,6 +108,7 @@ export class AccountsController {
     return KeyView.of(await this.accounts.setKeyStatus(id, secretIdParam(secretId), 'enabled', by));
   }
 
+  @AccountAccess()
   @Delete(':id/keys/:secretId')
   @HttpCode(204)
   @ApiOperatorHeader()

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsNotEmpty, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import type { AccessKeyEntity, AccountEntity } from '@app/accounts';
+import { CursorPageQuery } from '../pagination';
 
 export class CreateAccountDto {
   @ApiProperty({ example: 'Acme Ltd', maxLength: 128 })
@@ -41,4 +42,18 @@ export class KeyView {
 
 export class CreatedKeyView extends KeyView {
   @ApiProperty({ description: 'shown once; store it now' }) secretKey: string;
+}
+
+/** `?search=&cursor=&limit=` of the account listing. */
+export class AccountSearchQuery extends CursorPageQuery {
+  @ApiPropertyOptional({ description: 'part of the name (ignoring case), or the exact id or appId', example: 'acme' })
+  @IsOptional()
+  @IsString({ message: 'search must be given once' })
+  @MaxLength(128, { message: 'search must be at most 128 characters' })
+  search?: string;
+}
+
+export class AccountPage {
+  @ApiProperty({ type: [AccountView] }) accounts: AccountView[];
+  @ApiProperty({ type: 'string', nullable: true, description: 'pass as `cursor` for the next page; null at the end' }) nextCursor: string | null;
 }

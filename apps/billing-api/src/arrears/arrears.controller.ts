@@ -11,6 +11,7 @@ import {
   Put,
   Query,
 } from '@nestjs/common';
+import { AccountAccess } from '../auth/roles';
 import {
   ApiBearerAuth,
   ApiNoContentResponse,
@@ -146,6 +147,7 @@ export class ArrearsController {
   }
 
   /** Armed at once: the next posting that leaves the funds below it alerts. */
+  @AccountAccess()
   @Put('alert-threshold')
   @ApiOperatorHeader()
   @ApiOkResponse({ type: BalanceView, description: 'The balance, with the threshold as set.' })
@@ -161,6 +163,7 @@ export class ArrearsController {
     return BalanceView.of(await this.ledger.setAlertThreshold(id, amount, by));
   }
 
+  @AccountAccess()
   @Get('notifications')
   @ApiOkResponse({ type: NotificationPage, description: 'A page of the notifications, newest first.' })
   @ApiNotFoundResponse({ description: 'No such account.' })

@@ -17,11 +17,14 @@ export const Caller = createParamDecorator((_: unknown, ctx: ExecutionContext): 
 
 /**
  * The operator an action is audited as: the X-Operator header when given (1-128 printable
- * ASCII, 400 otherwise), else the token's name. Pair with {@link ApiOperatorHeader}.
+ * ASCII, 400 otherwise), else the token's name; a web console sign-in is the account's user. Pair with {@link ApiOperatorHeader}.
  */
 export const OperatorActor = createParamDecorator((_: unknown, ctx: ExecutionContext): AuditActor => {
+  const principal = principalOf(ctx);
+  // a web console sign-in acts as the account's user, by the key it signed in with
+  if (principal.role === 'account') return { kind: 'user', name: principal.name, via: 'console' };
   const header = ctx.switchToHttp().getRequest<GuardedRequest>().headers['x-operator'];
-  return { kind: 'operator', name: actorOf(principalOf(ctx), Array.isArray(header) ? header[0] : header) };
+  return { kind: 'operator', name: actorOf(principal, Array.isArray(header) ? header[0] : header) };
 });
 
 /**

@@ -25,7 +25,7 @@ import { Bill, BillClose, BillLine, formatAmount, MonthNotEndedError, MonthOrder
 import { isMonth } from '@app/common';
 import { monthParam, operator } from '../params';
 import { decodeCursor, pageOf } from '../cursor';
-import { Roles } from '../auth/roles';
+import { AccountAccess, Roles } from '../auth/roles';
 import { ApiOperatorHeader } from '../auth/principal.decorator';
 import { ApiAccountIdParam, ApiMonthParam } from '../openapi';
 
@@ -117,6 +117,7 @@ export class BillCloseView {
 export class BillsController {
   constructor(private readonly bills: BillClose) {}
 
+  @AccountAccess()
   @Get('accounts/:id/bills')
   @ApiAccountIdParam()
   @ApiQuery({ name: 'cursor', required: false, type: 'string', description: 'nextCursor of the page before', example: 'WyJiaWxscyIsIjIwMjYtMTAiXQ' })
@@ -133,6 +134,7 @@ export class BillsController {
     return { bills: items.map(BillView.of), nextCursor };
   }
 
+  @AccountAccess()
   @Get('accounts/:id/bills/:month')
   @ApiAccountIdParam()
   @ApiMonthParam('the billing month, YYYY-MM (in BILLING_TIME_ZONE)')

@@ -1,4 +1,5 @@
 import { Controller, Get, Inject, Param, ParseUUIDPipe, Query } from '@nestjs/common';
+import { AccountAccess } from '../auth/roles';
 import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { AccountsService } from '@app/accounts';
 import { APP_CONFIG, AppConfig } from '@app/config';
@@ -46,6 +47,7 @@ export class DataRightsController {
     private readonly trail: AuditTrail,
   ) {}
 
+  @AccountAccess()
   @Get('data-rights')
   @ApiOkResponse({ type: DataRightsView, description: 'Where the account’s data is stored and how many copies exist.' })
   @ApiNotFoundResponse({ description: 'No such account.' })
@@ -94,6 +96,7 @@ export class DataRightsController {
   }
 
   /** The account's own audit records: what was done to its resources, by whom and through what. */
+  @AccountAccess()
   @Get('audit-records')
   @ApiOkResponse({ type: AuditPage, description: 'A page of the account’s own audit entries, newest first.' })
   @ApiNotFoundResponse({ description: 'No such account.' })

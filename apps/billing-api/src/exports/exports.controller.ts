@@ -59,7 +59,7 @@ import {
   parseMonthExportFilter,
   RUN_EXPORT_JOB,
 } from '@app/billing/exports';
-import { Roles } from '../auth/roles';
+import { AccountAccess, Roles } from '../auth/roles';
 import { ApiOperatorHeader, OperatorActor } from '../auth/principal.decorator';
 import { AuditActor, AuditTrail } from '@app/audit';
 
@@ -232,24 +232,28 @@ export class ExportsController {
       .send(stream);
   }
 
+  @AccountAccess({ query: 'accountId' })
   @Get('ledger.csv')
   @ApiCsvDownload('ledger', 'The ledger entries of [from, to)')
   async ledger(@OperatorActor() by: AuditActor, @Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {
     await this.download('ledger', q, reply, by);
   }
 
+  @AccountAccess({ query: 'accountId' })
   @Get('usage-hourly.csv')
   @ApiCsvDownload('usage_hourly', 'The hourly usage of [from, to)')
   async usageHourly(@OperatorActor() by: AuditActor, @Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {
     await this.download('usage_hourly', q, reply, by);
   }
 
+  @AccountAccess({ query: 'accountId' })
   @Get('bills.csv')
   @ApiCsvDownload('bills', 'The monthly bills of the billing months [from, to)')
   async bills(@OperatorActor() by: AuditActor, @Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {
     await this.download('bills', q, reply, by);
   }
 
+  @AccountAccess({ query: 'accountId' })
   @Get('bill-lines.csv')
   @ApiCsvDownload('bill_lines', 'The lines of the monthly bills of the billing months [from, to)')
   async billLines(@OperatorActor() by: AuditActor, @Query() q: Record<string, string | undefined>, @Res() reply: FastifyReply): Promise<void> {

@@ -30,7 +30,7 @@ import { AccountsService } from '@app/accounts';
 import { Balance, ENTRY_KINDS, EntryKind, formatAmount, IdempotencyConflictError, LedgerEntry, LedgerService, Nano, parseAmount } from '@app/billing';
 import { decodeCursor, pageOf } from '../cursor';
 import { timeRange, TimeRangePageQuery } from '../pagination';
-import { Roles } from '../auth/roles';
+import { AccountAccess, Roles } from '../auth/roles';
 import { ApiOperatorHeader, OperatorActor } from '../auth/principal.decorator';
 import type { AuditActor } from '@app/audit';
 import { ApiAccountIdParam } from '../openapi';
@@ -230,6 +230,7 @@ export class LedgerController {
   }
 
   /** The account's ledger entries, newest first, filtered by time and kind. */
+  @AccountAccess()
   @Get('ledger')
   @ApiOkResponse({ type: LedgerPage, description: 'A page of the account’s ledger entries, newest first.' })
   @ApiNotFoundResponse({ description: 'No such account.' })
@@ -249,6 +250,7 @@ export class LedgerController {
     return { entries: items.map((e) => EntryView.of(e)), nextCursor };
   }
 
+  @AccountAccess()
   @Get('balance')
   @ApiOkResponse({ type: BalanceView, description: 'The balance and the arrears standing.' })
   @ApiNotFoundResponse({ description: 'No such account.' })

@@ -1,4 +1,5 @@
 import { BadRequestException, Body, Controller, Get, HttpCode, Inject, Param, ParseUUIDPipe, Put } from '@nestjs/common';
+import { AccountAccess } from '../auth/roles';
 import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsNotEmpty, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { AccountsService } from '@app/accounts';
@@ -77,6 +78,7 @@ export class AccountPlansController {
     }
   }
 
+  @AccountAccess()
   @Get()
   @ApiOkResponse({ type: [PlanAssignmentView], description: 'Every plan assignment of the account, newest first.' })
   @ApiNotFoundResponse({ description: 'No such account.' })

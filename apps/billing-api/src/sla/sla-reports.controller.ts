@@ -28,7 +28,7 @@ import type { FastifyReply } from 'fastify';
 import { AccountReport, FleetReport, MonthClose, MonthNotClosedError, MonthNotFoundError, SLA_CSV_COLUMNS, SlaReports } from '@app/sla';
 import { formatAmount } from '@app/billing';
 import { monthParam, operator } from '../params';
-import { Roles } from '../auth/roles';
+import { AccountAccess, Roles } from '../auth/roles';
 import { ApiOperatorHeader } from '../auth/principal.decorator';
 import { ApiAccountIdParam, ApiMonthParam } from '../openapi';
 import { SlaAccountReportView, SlaFleetReportView, SlaMonthCloseView, SlaRecomputeView } from './sla.views';
@@ -56,6 +56,7 @@ export class SlaReportsController {
     private readonly close: MonthClose,
   ) {}
 
+  @AccountAccess()
   @Get('accounts/:id/months/:month')
   @ApiAccountIdParam()
   @ApiMonthParam('the month, YYYY-MM (in the zone of the policy in force)')
@@ -67,6 +68,7 @@ export class SlaReportsController {
     return r;
   }
 
+  @AccountAccess()
   @Get('accounts/:id/months/:month/report.html')
   @ApiProduces('text/html')
   @ApiAccountIdParam()

@@ -1,4 +1,5 @@
 import { BadRequestException, Controller, Get, Param, ParseUUIDPipe, Query } from '@nestjs/common';
+import { AccountAccess } from '../auth/roles';
 import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
@@ -157,6 +158,7 @@ export class UsageReportsController {
     private readonly reports: UsageReports,
   ) {}
 
+  @AccountAccess()
   @Get('usage')
   @ApiOkResponse({ type: UsagePage, description: 'A page of the account’s usage per period and kept dimensions.' })
   @ApiNotFoundResponse({ description: 'No such account.' })
@@ -193,6 +195,7 @@ export class UsageReportsController {
     };
   }
 
+  @AccountAccess()
   @Get('statements')
   @ApiOkResponse({ type: StatementPage, description: 'A page of the hourly statement lines, with the total of the whole range.' })
   @ApiNotFoundResponse({ description: 'No such account.' })
