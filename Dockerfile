@@ -14,6 +14,7 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/apps/billing-api/console ./apps/billing-api/console
 USER node
 EXPOSE 8080 3000 3001
 CMD ["node", "dist/apps/launcher/src/main.js"]

@@ -118,4 +118,24 @@ describe('internal API: accounts and access keys', () => {
     expect(docs.status).toBe(200);
     expect(Object.keys(((await docs.json()) as { paths: object }).paths)).toContain('/v1/accounts/{id}/keys');
   });
+
+  it('finds accounts by part of the name, by id or appId, in cursor pages by creation', async () => {
+    const tag = `find-${Date.now()}`;
+    const made = [];
+    for (const n of ['Alpha', 'beta', 'Gamma']) made.push((await stack.admin('POST', '/v1/accounts', { name: `${tag} ${n}` })).body);
+    const all = await stack.admin('GET', `/v1/accounts?search=${tag.toUpperCase()}`);
+    expect(all.status).toBe(200);
+    expect(all.body.accounts.map((a: any) => a.id)).toEqual(made.map((a) => a.id));
+    expect(all.body.nextCursor).toBeNull();
+    const first = await stack.admin('GET', `/v1/accounts?search=${tag}&limit=2`);
+    expect(first.body.accounts).toHaveLength(2);
+    const rest = await stack.admin('GET', `/v1/accounts?search=${tag}&limit=2&cursor=${first.body.nextCursor}`);
+    expect(rest.body).toMatchObject({ accounts: [{ id: made[2].id }], nextCursor: null });
+    expect((await stack.admin('GET', `/v1/accounts?search=${made[1].appId}`)).body.accounts).toEqual([made[1]]);
+    expect((await stack.admin('GET', `/v1/accounts?search=${made[2].id}`)).body.accounts).toEqual([made[2]]);
+    // % and _ are literal
+    expect((await stack.admin('GET', `/v1/accounts?search=${encodeURIComponent(tag + '%')}`)).body.accounts).toEqual([]);
+    expect((await stack.admin('GET', '/v1/accounts?cursor=bogus')).status).toBe(400);
+    expect((await stack.admin('GET', '/v1/accounts?limit=0')).status).toBe(400);
+  });
 });

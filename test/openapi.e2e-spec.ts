@@ -365,6 +365,10 @@ describe('OpenAPI document of the billing-api: complete, and what the API answer
       expect(created.status).toBe(201);
       accountId = created.body.id;
       expect((await call('GET', `/v1/accounts/${accountId}`)).status).toBe(200);
+      const found = await call('GET', `/v1/accounts?search=${accountId}`);
+      expect(found.body).toMatchObject({ accounts: [{ id: accountId, name: 'openapi' }], nextCursor: null });
+      const page = await call('GET', '/v1/accounts?limit=1');
+      expect(page.body.accounts).toHaveLength(1);
       const key = await call('POST', `/v1/accounts/${accountId}/keys`);
       expect(key.status).toBe(201);
       secretId = key.body.secretId;

@@ -59,6 +59,7 @@ async function main(): Promise<void> {
       'CMQ Cloud is running:',
       `  CMQ endpoint   ${host}:${config.ports.cmq}/v2/index.php   (also /)`,
       `  billing API    ${host}:${config.ports.billing}/v1          (OpenAPI: /docs)`,
+      `  web console    ${host}:${config.ports.billing}/console/`,
       `  worker health  ${host}:${config.ports.worker}/health`,
       config.adminTokenGenerated
         ? `  ADMIN_TOKEN    ${config.adminToken}   (generated for this run; set ADMIN_TOKEN to fix it)`
