@@ -221,8 +221,11 @@ async function render() {
   try {
     const page = await import(route[2]);
     if (mine !== rendering) return;
-    mount(root);
-    await page.render(root, { api, cmq, who: session.who, rest, query, navigate, refresh: render });
+    // each render draws into a view of its own: a page still loading when another is opened
+    // fills a view no longer on the page
+    const view = h('div');
+    mount(root, view);
+    await page.render(view, { api, cmq, who: session.who, rest, query, navigate, refresh: render });
   } catch (err) {
     if (mine !== rendering) return;
     mount(root, h('h1', {}, route[1]), h('p', { class: 'error', role: 'alert' }, messageOf(err)));
