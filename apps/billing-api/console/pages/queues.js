@@ -1,7 +1,7 @@
 // Queues: the account's queues (list, search, create) and one queue (attributes, edit, send,
 // receive and delete messages, rewind, dead-letter binding, delete). Every call is a CMQ action
 // made as the signed-in key through ctx.cmq(); nothing here builds another account's ids.
-import { button, confirmed, flash, form, h, kv as kvList, messageOf, mount, table, when } from '../ui.js';
+import { button, confirmed, flash, form, h, kv, messageOf, mount, table, when } from '../ui.js';
 
 /** Queue names (spec §7): a letter, then letters, digits, `_` and `-`; 1–64 characters. */
 const NAME_PATTERN = '[A-Za-z][A-Za-z0-9_\\-]{0,63}';
@@ -38,21 +38,6 @@ function fieldError(field, words) {
 }
 
 /** A form value as an integer, or undefined when left empty. */
-/** ui.js's kv(), allowed to shrink at phone width (long values wrap instead of widening the page). */
-function kv(pairs) {
-  const dl = kvList(pairs);
-  dl.style.gridTemplateColumns = 'fit-content(50%) minmax(0, 1fr)';
-  dl.style.overflowWrap = 'break-word';
-  return dl;
-}
-
-/** A .row whose cards may shrink below their content's width (they wrap instead). */
-function row(...children) {
-  const el = h('div', { class: 'row' }, ...children);
-  for (const c of el.children) c.style.minWidth = '0';
-  return el;
-}
-
 function intOf(v) {
   const s = String(v ?? '').trim();
   return s === '' ? undefined : Number(s);
@@ -562,7 +547,7 @@ async function renderQueue(root, ctx, name) {
     root,
     h('p', { style: 'margin:0' }, h('a', { href: '#/queues' }, '← All queues')),
     h('h1', {}, `Queue ${name}`),
-    row(
+    h('div', { class: 'row' },
       section('queue-attributes-card', 'Attributes', attrBox, h('div', { style: 'margin-top:8px' }, button('Refresh attributes', () => reload(), { kind: 'secondary' }))),
       h(
         'div',

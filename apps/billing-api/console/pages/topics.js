@@ -2,7 +2,7 @@
 // subscriptions with their attributes, subscribe, unsubscribe, delete). Every call is a CMQ
 // action made as the signed-in key through ctx.cmq(); lists go as JS arrays (the server sends
 // them as name.n).
-import { button, confirmed, flash, form, h, kv as kvList, messageOf, mount, table, when } from '../ui.js';
+import { button, confirmed, flash, form, h, kv, messageOf, mount, table, when } from '../ui.js';
 
 /** Topic and subscription names follow the queue rule (spec §7). */
 const NAME_PATTERN = '[A-Za-z][A-Za-z0-9_\\-]{0,63}';
@@ -34,21 +34,6 @@ export async function render(root, ctx) {
 
 function fieldError(field, words) {
   return Object.assign(new Error(words), { field });
-}
-
-/** ui.js's kv(), allowed to shrink at phone width (long values wrap instead of widening the page). */
-function kv(pairs) {
-  const dl = kvList(pairs);
-  dl.style.gridTemplateColumns = 'fit-content(50%) minmax(0, 1fr)';
-  dl.style.overflowWrap = 'break-word';
-  return dl;
-}
-
-/** A .row whose cards may shrink below their content's width (they wrap instead). */
-function row(...children) {
-  const el = h('div', { class: 'row' }, ...children);
-  for (const c of el.children) c.style.minWidth = '0';
-  return el;
 }
 
 function intOf(v) {
@@ -492,7 +477,7 @@ async function renderTopic(root, ctx, name) {
     root,
     h('p', { style: 'margin:0' }, h('a', { href: '#/topics' }, '← All topics')),
     h('h1', {}, `Topic ${name}`),
-    row(
+    h('div', { class: 'row' },
       section('topic-attributes-card', 'Attributes', attrBox, h('h3', { style: 'font-size:1em;margin:16px 0 8px' }, 'Edit attributes'), edit, h('div', { style: 'margin-top:8px' }, button('Refresh', () => after(), { kind: 'secondary' }))),
       section('topic-publish', 'Publish a message', publish, publishResult),
     ),
