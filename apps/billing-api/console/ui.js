@@ -28,8 +28,11 @@ export function mount(el, ...children) {
 
 /**
  * A table: `columns` as [{ key, label, num?, render?(row) }]; `rows` plain objects. An empty list
- * shows `empty` (text) in one cell. Wrapped for horizontal scrolling on narrow screens.
+ * shows `empty` (text) in one cell. Wrapped for horizontal scrolling on narrow screens; a
+ * `caption` shows above it.
  */
+let noteSeq = 0;
+
 export function table(columns, rows, { empty = 'Nothing here yet.', caption } = {}) {
   const head = h('tr', {}, columns.map((c) => h('th', { scope: 'col', class: c.num ? 'num' : undefined }, c.label)));
   const body = rows.length
@@ -41,7 +44,13 @@ export function table(columns, rows, { empty = 'Nothing here yet.', caption } = 
         ),
       )
     : [h('tr', {}, h('td', { colspan: columns.length, class: 'muted' }, empty))];
-  return h('div', { class: 'table-wrap' }, h('table', {}, caption ? h('caption', { class: 'muted' }, caption) : null, h('thead', {}, head), h('tbody', {}, body)));
+  const el = h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, head), h('tbody', {}, body)));
+  if (!caption) return el;
+  // the caption as a note above the scrolling box (inside it, a phone would scroll it away),
+  // tied to the table for screen readers
+  const id = `table-note-${++noteSeq}`;
+  el.querySelector('table').setAttribute('aria-describedby', id);
+  return h('div', {}, h('p', { class: 'muted', id, style: 'margin:4px 0' }, caption), el);
 }
 
 let fieldSeq = 0;
@@ -202,4 +211,29 @@ export function chart(label, config) {
     fig.chart = c;
   });
   return fig;
+}
+
+const pad2 = (n) => String(n).padStart(2, '0');
+
+/** A Date as ISO 8601 in the browser's zone with its offset: 2026-12-01T18:00:00+08:00. */
+export function isoWithOffset(d) {
+  const off = -d.getTimezoneOffset();
+  const sign = off >= 0 ? '+' : '-';
+  const a = Math.abs(off);
+  return (
+    `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}T${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}` +
+    `${sign}${pad2(Math.floor(a / 60))}:${pad2(a % 60)}`
+  );
+}
+
+/** A datetime-local value (local wall time) as ISO 8601 with the offset; null when not a time. */
+export function localInputToIso(value) {
+  if (!value) return null;
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? null : isoWithOffset(d);
+}
+
+/** A Date as a datetime-local value (minutes). */
+export function toLocalInput(d) {
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}T${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
 }

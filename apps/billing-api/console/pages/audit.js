@@ -1,18 +1,9 @@
 // Account page: audit. `#/audit` lists the account's own entries of the audit trail
 // (GET /v1/accounts/{id}/audit-records), newest first, a page at a time ("More"): when, what,
 // who and through what, on which subject, why, and the details as recorded (compact JSON).
-import { button, h, mount, table as baseTable, when } from '../ui.js';
+import { button, h, mount, table, when } from '../ui.js';
 
-let noteSeq = 0;
 
-/** ui.js's table() with its caption as a note above it (a caption inside scrolls away on a phone), tied by aria-describedby. */
-function table(columns, rows, { caption, ...options } = {}) {
-  const el = baseTable(columns, rows, options);
-  if (!caption) return el;
-  const id = `audit-note-${++noteSeq}`;
-  el.querySelector('table').setAttribute('aria-describedby', id);
-  return h('div', {}, h('p', { class: 'muted', id, style: 'margin:4px 0' }, caption), el);
-}
 
 const ACTOR_KINDS = { user: 'you (an access key)', operator: 'an operator', component: 'the system' };
 

@@ -3,18 +3,9 @@
 // the ledger (newest first, paged, CSV of the last 30 days) and the monthly bills with their lines
 // and CSV downloads. Money is shown exactly as the API writes it (decimal strings), never
 // computed in the browser.
-import { button, flash, form, h, kv, messageOf, mount, saveText, table as baseTable, when } from '../ui.js';
+import { button, flash, form, h, kv, messageOf, mount, saveText, table, when } from '../ui.js';
 
-let noteSeq = 0;
 
-/** ui.js's table() with its caption as a note above it (a caption inside scrolls away on a phone), tied by aria-describedby. */
-function table(columns, rows, { caption, ...options } = {}) {
-  const el = baseTable(columns, rows, options);
-  if (!caption) return el;
-  const id = `billing-note-${++noteSeq}`;
-  el.querySelector('table').setAttribute('aria-describedby', id);
-  return h('div', {}, h('p', { class: 'muted', id, style: 'margin:4px 0' }, caption), el);
-}
 
 const AMOUNT_PATTERN = '\\d{1,18}(\\.\\d{1,9})?';
 

@@ -2,18 +2,9 @@
 // one (its SecretKey shown once, with a Copy button), disables, enables and deletes them, warning
 // when the key is the one this console is signed in with (disabling or deleting it ends the
 // sign-in at once).
-import { button, confirmed, flash, h, mount, table as baseTable, when } from '../ui.js';
+import { button, confirmed, flash, h, mount, table, when } from '../ui.js';
 
-let noteSeq = 0;
 
-/** ui.js's table() with its caption as a note above it (a caption inside scrolls away on a phone), tied by aria-describedby. */
-function table(columns, rows, { caption, ...options } = {}) {
-  const el = baseTable(columns, rows, options);
-  if (!caption) return el;
-  const id = `keys-note-${++noteSeq}`;
-  el.querySelector('table').setAttribute('aria-describedby', id);
-  return h('div', {}, h('p', { class: 'muted', id, style: 'margin:4px 0' }, caption), el);
-}
 
 /** Copies `text`; falls back to selecting it when the clipboard is not available. */
 async function copy(text, selectable) {

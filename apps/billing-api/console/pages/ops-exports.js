@@ -1,7 +1,7 @@
 // Operator page: export jobs. Starts a finance CSV export (the worker writes the file), lists
 // the jobs started in this browser session with their progress, polled every second while
 // they run, and downloads a finished file.
-import { button, flash, form, h, messageOf, mount, saveText, table, when } from '../ui.js';
+import { button, flash, form, h, isoWithOffset, messageOf, mount, saveText, table, toLocalInput, when } from '../ui.js';
 
 const JOBS_KEY = 'cmq-console-export-jobs';
 const KINDS = [
@@ -31,17 +31,6 @@ function storedIds() {
 }
 const storeIds = (ids) => sessionStorage.setItem(JOBS_KEY, JSON.stringify(ids.slice(0, 50)));
 
-/** A Date as ISO 8601 in the browser's zone with its offset. */
-function isoWithOffset(d) {
-  const off = -d.getTimezoneOffset();
-  const sign = off >= 0 ? '+' : '-';
-  const a = Math.abs(off);
-  return (
-    `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}` +
-    `${sign}${pad(Math.floor(a / 60))}:${pad(a % 60)}`
-  );
-}
-const localInput = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 const monthInput = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}`;
 
 /** Bytes for people. */
@@ -218,8 +207,8 @@ export async function render(root, ctx) {
       );
     } else {
       fields.push(
-        { name: 'from', label: 'From', type: 'datetime-local', required: true, value: localInput(new Date(now.getFullYear(), now.getMonth(), 1)), help: 'Inclusive, your local time.' },
-        { name: 'to', label: 'To', type: 'datetime-local', required: true, value: localInput(new Date(now.getFullYear(), now.getMonth() + 1, 1)), help: 'Exclusive, your local time.' },
+        { name: 'from', label: 'From', type: 'datetime-local', required: true, value: toLocalInput(new Date(now.getFullYear(), now.getMonth(), 1)), help: 'Inclusive, your local time.' },
+        { name: 'to', label: 'To', type: 'datetime-local', required: true, value: toLocalInput(new Date(now.getFullYear(), now.getMonth() + 1, 1)), help: 'Exclusive, your local time.' },
       );
     }
     fields.push(

@@ -1,7 +1,7 @@
 // Operator page: SLA incident attributions. Outage time attributed to the user, a third party
 // or force majeure is not the service's fault and is excluded from downtime. Lists a month's
 // attributions (withdrawn ones too), attributes an outage, withdraws one with a reason.
-import { flash, form, h, kv, mount, table, when } from '../ui.js';
+import { flash, form, h, isoWithOffset, kv, localInputToIso, mount, table, when } from '../ui.js';
 
 const canOperate = (who) => who.role === 'admin' || who.role === 'ops';
 
@@ -16,35 +16,8 @@ const CAUSES = [
 ];
 const causeText = (c) => ({ user: 'The user', third_party: 'A third party', force_majeure: 'Force majeure' })[c] ?? c;
 
-/** A Date as ISO 8601 in the browser's zone with its offset: 2026-12-01T18:00:00+08:00. */
-function isoWithOffset(d) {
-  const off = -d.getTimezoneOffset();
-  const sign = off >= 0 ? '+' : '-';
-  const a = Math.abs(off);
-  return (
-    `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}` +
-    `${sign}${pad(Math.floor(a / 60))}:${pad(a % 60)}`
-  );
-}
 
-/** A datetime-local value (local wall time) as ISO 8601 with the offset; null when not a time. */
-function localInputToIso(value) {
-  if (!value) return null;
-  const d = new Date(value);
-  return Number.isNaN(d.getTime()) ? null : isoWithOffset(d);
-}
 
-/**
- * A table() whose caption shows above its scrolling box (inside it, a phone would cut it off);
- * the caption stays for screen readers.
- */
-function captioned(wrap) {
-  const c = wrap.querySelector('caption');
-  if (!c) return wrap;
-  const text = c.textContent;
-  c.style.cssText = 'position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap';
-  return h('div', {}, h('p', { class: 'muted', 'aria-hidden': 'true', style: 'margin:4px 0' }, text), wrap);
-}
 
 const monthText = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}`;
 
@@ -178,7 +151,7 @@ export async function render(root, ctx) {
       { 'aria-labelledby': 'inc-list' },
       h('h2', { id: 'inc-list' }, `Attributions of ${month}`),
       picker,
-      captioned(table(
+      (table(
         [
           { key: 'id', label: 'Id', num: true },
           { key: 'region', label: 'Region', render: (a) => a.region ?? 'All regions' },

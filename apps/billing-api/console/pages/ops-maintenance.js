@@ -1,34 +1,14 @@
 // Operator page: SLA maintenance windows. Lists the windows of this month and the next
 // (cancelled ones too), announces a window (saying whether it is early enough to exclude
 // anything under the policy) and cancels one with a reason.
-import { button, flash, form, h, kv, messageOf, mount, table, when } from '../ui.js';
+import { button, flash, form, h, isoWithOffset, kv, localInputToIso, messageOf, mount, table, toLocalInput, when } from '../ui.js';
 
 const canOperate = (who) => who.role === 'admin' || who.role === 'ops';
 
 const pad = (n) => String(n).padStart(2, '0');
 
-/** A Date as ISO 8601 in the browser's zone with its offset: 2026-12-01T18:00:00+08:00. */
-function isoWithOffset(d) {
-  const off = -d.getTimezoneOffset();
-  const sign = off >= 0 ? '+' : '-';
-  const a = Math.abs(off);
-  return (
-    `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}` +
-    `${sign}${pad(Math.floor(a / 60))}:${pad(a % 60)}`
-  );
-}
 
-/** A datetime-local value (local wall time) as ISO 8601 with the offset; null when not a time. */
-function localInputToIso(value) {
-  if (!value) return null;
-  const d = new Date(value);
-  return Number.isNaN(d.getTime()) ? null : isoWithOffset(d);
-}
 
-/** A Date as a datetime-local value (minutes). */
-function toLocalInput(d) {
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
 
 /** Seconds as words: 86400 → "24 hours". */
 function duration(seconds) {
@@ -39,17 +19,6 @@ function duration(seconds) {
   return `${seconds} seconds`;
 }
 
-/**
- * A table() whose caption shows above its scrolling box (inside it, a phone would cut it off);
- * the caption stays for screen readers.
- */
-function captioned(wrap) {
-  const c = wrap.querySelector('caption');
-  if (!c) return wrap;
-  const text = c.textContent;
-  c.style.cssText = 'position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap';
-  return h('div', {}, h('p', { class: 'muted', 'aria-hidden': 'true', style: 'margin:4px 0' }, text), wrap);
-}
 
 /** What a window does under the policy, in words. */
 function effectOf(m) {
@@ -85,7 +54,7 @@ export async function render(root, ctx) {
       const nowMs = Date.now();
       mount(
         listBox,
-        captioned(table(
+        (table(
           [
             { key: 'id', label: 'Id', num: true },
             { key: 'region', label: 'Region', render: (m) => m.region ?? 'All regions' },

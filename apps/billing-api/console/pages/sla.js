@@ -4,18 +4,9 @@
 // month's days (counted, partly excluded and not counted outages in different colours), the
 // outages with their exclusions, the maintenance windows that applied or came too late, and the
 // printable report (fetched with the bearer token, opened from a Blob URL).
-import { button, chart, form, h, kv, messageOf, mount, table as baseTable, when } from '../ui.js';
+import { button, chart, form, h, kv, messageOf, mount, table, when } from '../ui.js';
 
-let noteSeq = 0;
 
-/** ui.js's table() with its caption as a note above it (a caption inside scrolls away on a phone), tied by aria-describedby. */
-function table(columns, rows, { caption, ...options } = {}) {
-  const el = baseTable(columns, rows, options);
-  if (!caption) return el;
-  const id = `sla-note-${++noteSeq}`;
-  el.querySelector('table').setAttribute('aria-describedby', id);
-  return h('div', {}, h('p', { class: 'muted', id, style: 'margin:4px 0' }, caption), el);
-}
 
 const MONTH = /^\d{4}-(0[1-9]|1[0-2])$/;
 const pad = (n) => String(n).padStart(2, '0');
