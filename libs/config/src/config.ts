@@ -167,6 +167,8 @@ const specs = {
   SLA_BURN_RATE_INTERVAL_MS: positiveInt({ default: 60000, desc: 'worker: how often burn-rate alerts are evaluated' }),
   CONSOLE_SESSION_TTL_SECONDS: positiveInt({ default: 43200, desc: "billing-api: how long a web console sign-in with an access key lasts" }),
   CONSOLE_CMQ_ENDPOINT: str({ default: '', desc: "billing-api: the CMQ endpoint the web console's queue and topic pages call with the signed-in key; empty: this deployment's queue-api on 127.0.0.1:CMQ_PORT" }),
+  CLUSTER_QUEUE_APIS: positiveInt({ default: 2, desc: 'launcher --cluster: queue-api processes behind the balancer on CMQ_PORT (they listen on CMQ_PORT+1, +2, ...)' }),
+  CLUSTER_WORKERS: positiveInt({ default: 2, desc: 'launcher --cluster: worker processes (health and /metrics on WORKER_PORT, +1, ...)' }),
   EXPORT_DIR: str({ default: '.cmq-exports', desc: 'where export jobs write their CSV files (relative to the working directory; created if missing)' }),
   DATA_LOCATIONS: locationMap({ default: {}, desc: 'where each region stores its data, told to accounts (region=location;…); a region left out is reported as not configured' }),
   DATA_REPLICAS: positiveInt({ default: 1, desc: 'copies of the data kept live (the database and its synchronous replicas), told to accounts' }),
@@ -175,6 +177,7 @@ const specs = {
   LOG_LEVEL: str({ choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' }),
   LOG_PRETTY: bool({ default: false }),
   LOG_REQUESTS: bool({ default: false, desc: 'log every HTTP request (off by default: the CMQ path is hot)' }),
+  METRICS_TOKEN: str({ default: '', desc: 'if set, GET /metrics of every app answers only with Authorization: Bearer <this token> (401 otherwise); empty: open' }),
 };
 
 export interface AppConfig {
@@ -224,6 +227,8 @@ export interface AppConfig {
   billing: { reconcileIntervalMs: number; timeZone: string; closeDelaySeconds: number };
   usage: { metering: boolean; relayIntervalMs: number; resendAfterMs: number; workerConcurrency: number };
   log: { level: string; pretty: boolean; requests: boolean };
+  /** Prometheus metrics on `/metrics` of every app; '' : no token needed */
+  metrics: { token: string };
   arrears: {
     intervalMs: number;
     graceSeconds: number;
@@ -250,6 +255,8 @@ export interface AppConfig {
   console: { sessionTtlSeconds: number; cmqEndpoint: string };
   /** finance CSV export jobs: the absolute directory of their files */
   exports: { dir: string };
+  /** `npm run start:cluster`: how many processes of the scaled-out apps the launcher runs */
+  cluster: { queueApis: number; workers: number };
 }
 
 export class ConfigError extends Error {}
@@ -349,6 +356,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       workerConcurrency: e.USAGE_WORKER_CONCURRENCY,
     },
     log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY, requests: e.LOG_REQUESTS },
+    metrics: { token: e.METRICS_TOKEN },
     arrears: {
       intervalMs: e.ARREARS_INTERVAL_MS,
       graceSeconds: e.ARREARS_GRACE_SECONDS,
@@ -378,6 +386,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       cmqEndpoint: e.CONSOLE_CMQ_ENDPOINT || `http://127.0.0.1:${e.CMQ_PORT}`,
     },
     exports: { dir: resolve(cwd, e.EXPORT_DIR) },
+    cluster: { queueApis: e.CLUSTER_QUEUE_APIS, workers: e.CLUSTER_WORKERS },
   };
 }
 

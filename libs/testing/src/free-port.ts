@@ -11,3 +11,22 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/** The first of `count` consecutive TCP ports that were all free a moment ago. */
+export async function freePortRun(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    let free = true;
+    for (let p = base; p < base + count && free; p++) free = await portIsFree(p);
+    if (free) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports found`);
+}

@@ -21,8 +21,8 @@ export function appEntry(app: 'queue-api' | 'billing-api' | 'worker' | 'launcher
 }
 
 /** Runs an app as its own process, as production does, with some variables replaced. */
-export function spawnApp(app: Parameters<typeof appEntry>[0], env: Record<string, string>): SpawnedApp {
-  const child = spawn(process.execPath, [appEntry(app)], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnApp(app: Parameters<typeof appEntry>[0], env: Record<string, string>, args: string[] = []): SpawnedApp {
+  const child = spawn(process.execPath, [appEntry(app), ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
