@@ -10,3 +10,5 @@ export * from './clock';
 export * from './month';
 export * from './public';
 export * from './relay';
+export * from './metrics';
+export * from './hot-metrics';

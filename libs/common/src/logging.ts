@@ -14,7 +14,7 @@ export function loggerParams(config: AppConfig, app: string, httpPaths?: string[
     pinoHttp: {
       name: app,
       level: config.log.level,
-      autoLogging: config.log.requests ? { ignore: (req) => (req.url ?? '').startsWith('/health') } : false,
+      autoLogging: config.log.requests ? { ignore: (req) => /^\/(health|metrics)(?:[/?]|$)/.test(req.url ?? '') } : false,
       redact: {
         paths: ['req.headers.authorization', '*.secretKey', '*.SecretKey', '*.Signature', '*.masterKey', '*.adminToken'],
         censor: '[redacted]',
