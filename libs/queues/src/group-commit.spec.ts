@@ -61,6 +61,28 @@ describe('GroupCommitter', () => {
     expect(await stored()).toEqual([1, 2, 3]);
   });
 
+  it('tells its observer of every commit attempt: its size, time and whether it committed', async () => {
+    const writer = new InsertWriter();
+    const heard: Array<{ ops: number; seconds: number; committed: boolean }> = [];
+    const gc = new GroupCommitter({
+      maxBatch: 512,
+      concurrency: 1,
+      connect: () => pool.connect(),
+      observe: { commit: (ops, seconds, committed) => heard.push({ ops, seconds, committed }) },
+    });
+    await Promise.all([1, 2, 3].map((v) => gc.submit(writer, v)));
+    await Promise.allSettled([4, -1].map((v) => gc.submit(writer, v)));
+    // one shared commit of 3; a shared commit of 2 refused, then each alone: 4 commits, -1 refused
+    expect(heard.map(({ ops, committed }) => ({ ops, committed }))).toEqual([
+      { ops: 3, committed: true },
+      { ops: 2, committed: false },
+      { ops: 1, committed: true },
+      { ops: 1, committed: false },
+    ]);
+    for (const h of heard) expect(h.seconds).toBeGreaterThan(0);
+    expect(gc.stats).toEqual({ commits: 2, ops: 4 });
+  });
+
   it('runs different kinds of writes in one transaction, all or nothing', async () => {
     const insert = new InsertWriter();
     const failing: BatchWriter<string, never> = {

@@ -167,6 +167,13 @@ export interface GroupCommitOptions {
   outbox?: CommitOutbox<unknown>;
   /** runs after each successful commit with the ops it committed (e.g. to wake long polls) */
   afterCommit?: (committed: Array<{ writer: BatchWriter<unknown, unknown>; op: unknown; result: unknown }>) => void;
+  /** hears of every commit attempt (metrics): the ops it held, its time in seconds, whether it committed */
+  observe?: CommitObserver;
+}
+
+/** Hears of every commit attempt of a {@link GroupCommitter}; must be cheap and must not throw. */
+export interface CommitObserver {
+  commit(ops: number, seconds: number, committed: boolean): void;
 }
 
 /**
@@ -232,7 +239,7 @@ export class GroupCommitter {
 
   private async flush(batch: Pending[]): Promise<void> {
     try {
-      const results = await this.commit(batch);
+      const results = await this.timedCommit(batch);
       this.settle(batch, results);
     } catch (err) {
       // Only a statement the server refused is known to be rolled back; after a lost connection
@@ -244,11 +251,26 @@ export class GroupCommitter {
       this.logger.warn(`shared commit of ${batch.length} writes failed (${(err as Error).message}); retrying one by one`);
       for (const p of batch) {
         try {
-          this.settle([p], await this.commit([p]));
+          this.settle([p], await this.timedCommit([p]));
         } catch (e) {
           p.reject(e);
         }
       }
+    }
+  }
+
+  /** {@link commit}, told to the observer (if any) with its size, time and outcome. */
+  private async timedCommit(batch: Pending[]): Promise<unknown[]> {
+    const observe = this.options.observe;
+    if (!observe) return this.commit(batch);
+    const start = performance.now();
+    let committed = false;
+    try {
+      const results = await this.commit(batch);
+      committed = true;
+      return results;
+    } finally {
+      observe.commit(batch.length, (performance.now() - start) / 1000, committed);
     }
   }
 

@@ -2,12 +2,15 @@ import { Inject, Injectable, OnApplicationShutdown, Optional } from '@nestjs/com
 import type { PoolClient } from 'pg';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { PgPool, PgRelaxedPool } from '@app/db';
-import { BatchWriter, CommitOutbox, EntryOf, GroupCommitter, OUTBOX_ONLY } from './group-commit';
+import { BatchWriter, CommitObserver, CommitOutbox, EntryOf, GroupCommitter, OUTBOX_ONLY } from './group-commit';
 import { LongPoll } from './long-poll';
 import type { QueueInfo } from './queue.types';
 
 /** Injection token of the outbox whose entries commit with the message writes (usage records). */
 export const COMMIT_OUTBOX = Symbol('COMMIT_OUTBOX');
+
+/** Injection token of what hears of every group commit (its size and time: metrics). */
+export const COMMIT_OBSERVER = Symbol('COMMIT_OBSERVER');
 
 export interface SendOp {
   queueId: string;
@@ -362,12 +365,14 @@ export class MessageStore implements OnApplicationShutdown {
     private readonly relaxed: PgRelaxedPool,
     private readonly longPoll: LongPoll,
     @Optional() @Inject(COMMIT_OUTBOX) outbox?: CommitOutbox<unknown>,
+    @Optional() @Inject(COMMIT_OBSERVER) observe?: CommitObserver,
   ) {
     this.committer = new GroupCommitter({
       maxBatch: config.cmq.groupCommitMaxBatch,
       concurrency: config.cmq.groupCommitConcurrency,
       connect: () => this.pool.connect(),
       outbox,
+      observe,
       afterCommit: (committed) => {
         const visibleNow = new Map<string, number>();
         for (const c of committed) {

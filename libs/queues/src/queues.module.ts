@@ -1,7 +1,7 @@
 import { DynamicModule, Module, Type } from '@nestjs/common';
 import { LongPoll } from './long-poll';
 import { QpsThrottle } from './qps-throttle';
-import { COMMIT_OUTBOX, MessageStore } from './message-store';
+import { COMMIT_OBSERVER, COMMIT_OUTBOX, MessageStore } from './message-store';
 import { QueueRegistry } from './queue-registry';
 import { QueueService } from './queue.service';
 import { TopicRegistry } from './topic-registry';
@@ -12,6 +12,8 @@ const PROVIDERS = [QueueRegistry, QueueService, MessageStore, LongPoll, QpsThrot
 export interface QueuesModuleOptions {
   /** an outbox whose entries commit with the message writes (the usage outbox), and what it needs */
   outbox?: { provider: Type; imports?: DynamicModule[] };
+  /** what hears of every group commit (a CommitObserver: metrics) */
+  commitObserver?: Type;
 }
 
 @Module({})
@@ -21,7 +23,11 @@ export class QueuesModule {
     return {
       module: QueuesModule,
       imports: outbox?.imports ?? [],
-      providers: [...PROVIDERS, ...(outbox ? [outbox.provider, { provide: COMMIT_OUTBOX, useExisting: outbox.provider }] : [])],
+      providers: [
+        ...PROVIDERS,
+        ...(outbox ? [outbox.provider, { provide: COMMIT_OUTBOX, useExisting: outbox.provider }] : []),
+        ...(options.commitObserver ? [options.commitObserver, { provide: COMMIT_OBSERVER, useExisting: options.commitObserver }] : []),
+      ],
       exports: PROVIDERS,
     };
   }

@@ -17,6 +17,7 @@ import { CLOCK, Clock } from '@app/common';
 import { AccountStanding, outcomeOf, RequestMeter } from '@app/billing';
 import type { ActionHandler } from './action-context';
 import { Authenticator } from './authenticator';
+import { ActionMetrics, CmqMetrics } from './cmq-metrics';
 import { QueueActions } from './queue.actions';
 import { TopicActions } from './topic.actions';
 
@@ -39,7 +40,7 @@ const HOST_REGION_RE = /^cmq-(?:queue|topic)-([a-z0-9-]+)\./;
 export class CmqGateway implements BeforeApplicationShutdown {
   private readonly logger = new Logger('CmqGateway');
   /** handlers by lower-cased action name (Java sends `ClearSUbscriptionFIlterTags`), with the canonical name */
-  private readonly handlers = new Map<string, { action: string; handle: ActionHandler }>();
+  private readonly handlers = new Map<string, { action: string; handle: ActionHandler; metrics: ActionMetrics }>();
   private readonly metering: boolean;
   private readonly requestIds = new RequestIds();
   /** set once shutdown begins: replies then close their connection, so the server can stop */
@@ -53,10 +54,11 @@ export class CmqGateway implements BeforeApplicationShutdown {
     topicActions: TopicActions,
     private readonly standing: AccountStanding,
     @Inject(CLOCK) private readonly clock: Clock,
+    private readonly requestMetrics: CmqMetrics,
   ) {
     this.metering = config.usage.metering;
     for (const [action, handle] of Object.entries({ ...queueActions.handlers(), ...topicActions.handlers() })) {
-      this.handlers.set(action.toLowerCase(), { action, handle });
+      this.handlers.set(action.toLowerCase(), { action, handle, metrics: requestMetrics.forAction(action) });
     }
   }
 
@@ -67,9 +69,11 @@ export class CmqGateway implements BeforeApplicationShutdown {
    * its own.
    */
   async handle(req: CmqHttpRequest): Promise<string> {
+    const started = performance.now();
     const requestId = this.requestIds.next();
     let clientRequestId = '0';
     let meter: RequestMeter | null = null;
+    let metrics = this.requestMetrics.unknown;
     let code = 0;
     let reply: string;
     try {
@@ -83,6 +87,7 @@ export class CmqGateway implements BeforeApplicationShutdown {
       if (action === undefined || action === '') throw CmqErrors.missing('Action');
       const handler = this.handlers.get(action.toLowerCase());
       if (!handler) throw CmqErrors.unknownAction(action.slice(0, 64));
+      metrics = handler.metrics;
       const credential = await this.auth.authenticate({ method, host: req.host, path, params });
       if (this.metering && !credential.system) meter = new RequestMeter(credential.accountId, credential.accountRegion, handler.action, this.clock.now());
       const scope = this.scope(req.host, params, credential);
@@ -109,9 +114,14 @@ export class CmqGateway implements BeforeApplicationShutdown {
         // no success goes out unmetered: the caller retries (a receive's messages become
         // visible again after their visibility timeout)
         this.logger.error({ err, requestId }, 'usage of a CMQ request could not be recorded');
-        if (code === 0) reply = serializeError(CmqErrors.internal(), requestId, clientRequestId);
+        if (code === 0) {
+          const internal = CmqErrors.internal();
+          code = internal.code;
+          reply = serializeError(internal, requestId, clientRequestId);
+        }
       }
     }
+    metrics.record(code, (performance.now() - started) / 1000);
     return reply;
   }
 
@@ -121,6 +131,7 @@ export class CmqGateway implements BeforeApplicationShutdown {
 
   /** An error reply for failures before the request could be read (e.g. an oversized body). */
   transportError(err: CmqError): string {
+    this.requestMetrics.unknown.record(err.code);
     return serializeError(err, this.requestIds.next(), '0');
   }
 
