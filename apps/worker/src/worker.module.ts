@@ -4,7 +4,7 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { LoggerModule } from 'nestjs-pino';
 import { AppConfig, ConfigModule } from '@app/config';
 import { DbModule } from '@app/db';
-import { bullConnection, Clock, ClockModule, CommonModule, JobQueue, loggerParams } from '@app/common';
+import { bullConnection, Clock, ClockModule, CommonModule, JobQueue, loggerParams, MetricsModule } from '@app/common';
 import { MessageSweeper } from '@app/queues';
 import { BillingModule } from '@app/billing';
 import { ACCOUNT_ENTITIES } from '@app/accounts';
@@ -18,6 +18,7 @@ import { SlaScheduler } from './sla/sla.scheduler';
 import { ExportsWorkerModule } from './exports/exports-worker.module';
 import { PushDeliverer } from './push/push-deliverer';
 import { PushProcessor } from './push/push.processor';
+import { WorkerMetrics, WorkerStateMetrics } from './metrics/worker-metrics';
 
 @Module({})
 export class WorkerModule {
@@ -30,6 +31,7 @@ export class WorkerModule {
         LoggerModule.forRoot(loggerParams(config, 'worker')),
         DbModule.forRoot(ACCOUNT_ENTITIES),
         CommonModule,
+        MetricsModule.forRoot('worker'),
         ScheduleModule.forRoot(),
         BullModule.forRoot({ connection: bullConnection(config.redis.url), prefix: `${config.redis.prefix}:bull` }),
         BullModule.registerQueue({ name: JobQueue.Maintenance }, { name: JobQueue.Usage }, { name: JobQueue.Sla }, { name: JobQueue.Push }),
@@ -37,7 +39,7 @@ export class WorkerModule {
         SlaModule,
         ExportsWorkerModule,
       ],
-      providers: [MessageSweeper, MaintenanceProcessor, MaintenanceScheduler, UsageProcessor, UsageResender, NotificationProcessor, SlaScheduler, SlaProcessor, PushDeliverer, PushProcessor],
+      providers: [MessageSweeper, MaintenanceProcessor, MaintenanceScheduler, UsageProcessor, UsageResender, NotificationProcessor, SlaScheduler, SlaProcessor, PushDeliverer, PushProcessor, WorkerMetrics, WorkerStateMetrics],
     };
   }
 }

@@ -123,22 +123,26 @@ export class UsageApplier {
    * or being applied by another worker right now (skipped, not waited for), change nothing: a
    * job delivered twice, re-sent after a timeout, or run by two workers counts each row once.
    * The batch is named after its lowest row id, which no other batch can hold. The transaction
-   * commits without waiting for the WAL flush (see inside).
+   * commits without waiting for the WAL flush (see inside). `lagSeconds`: for each row applied,
+   * the time from its commit to the commit of its application (by the database's clock up to the
+   * delete, by this process's after it), for the usage-to-balance lag metric.
    */
-  async applyOutbox(ids: readonly string[]): Promise<{ rows: number; charges: Map<string, Nano> }> {
+  async applyOutbox(ids: readonly string[]): Promise<{ rows: number; charges: Map<string, Nano>; lagSeconds: number[] }> {
+    let deletedAt = 0;
     const result = await inTransaction(this.pool, async (c) => {
       // Not waiting for the WAL flush is safe here: a transaction lost in a crash is lost whole,
       // its outbox rows are back, and the resend applies them again; it spares the hot path's
       // commits an fsync per job.
       await c.query(`SET LOCAL synchronous_commit = off`);
-      const { rows } = await c.query<{ id: string; created_at: Date; records: OutboxRow[] }>(
+      const { rows } = await c.query<{ id: string; created_at: Date; records: OutboxRow[]; age: number }>(
         `DELETE FROM usage_outbox o USING (
            SELECT id FROM usage_outbox WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE SKIP LOCKED
          ) t WHERE o.id = t.id
-         RETURNING o.id, o.created_at, o.records`,
+         RETURNING o.id, o.created_at, o.records, extract(epoch FROM clock_timestamp() - o.created_at)::float8 AS age`,
         [ids],
       );
-      if (rows.length === 0) return { rows: 0, charges: new Map<string, Nano>(), notifications: [] as string[] };
+      deletedAt = performance.now();
+      if (rows.length === 0) return { rows: 0, charges: new Map<string, Nano>(), notifications: [] as string[], ages: [] as number[] };
       rows.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
       const batchId = `outbox:${rows[0].id}`;
       const { charges, notifications } = await this.applyWithin(
@@ -151,10 +155,12 @@ export class UsageApplier {
         `UPDATE usage_batches_applied SET outbox_ids = $2::bigint[], oldest_at = $3, applied_at = clock_timestamp() WHERE batch_id = $1`,
         [batchId, rows.map((r) => r.id), oldest],
       );
-      return { rows: rows.length, charges, notifications };
+      return { rows: rows.length, charges, notifications, ages: rows.map((r) => r.age) };
     });
+    const sinceDelete = (performance.now() - deletedAt) / 1000;
+    const lagSeconds = result.ages.map((age) => age + sinceDelete);
     await this.notifier?.dispatch(result.notifications);
-    return { rows: result.rows, charges: result.charges };
+    return { rows: result.rows, charges: result.charges, lagSeconds };
   }
 
   /**

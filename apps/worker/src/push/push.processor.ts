@@ -5,6 +5,7 @@ import { APP_CONFIG, AppConfig } from '@app/config';
 import { JobQueue, PUSH_MESSAGE_JOB } from '@app/common';
 import type { PushJob } from '@app/queues';
 import { PushDeliverer, PushOutcome } from './push-deliverer';
+import { WorkerMetrics } from '../metrics/worker-metrics';
 
 /**
  * Thin adapter: one attempt of one topic push per job (PUSH_CONCURRENCY at once). The lock
@@ -15,6 +16,7 @@ export class PushProcessor extends WorkerHost implements OnApplicationBootstrap 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly deliverer: PushDeliverer,
+    private readonly metrics: WorkerMetrics,
   ) {
     super();
   }
@@ -27,6 +29,8 @@ export class PushProcessor extends WorkerHost implements OnApplicationBootstrap 
     if (job.name !== PUSH_MESSAGE_JOB) throw new Error(`no handler for job ${job.name} on ${JobQueue.Push}`);
     const id = String(job.data.id);
     if (!/^\d{1,19}$/.test(id)) throw new Error(`job ${job.id}: not a push delivery id: ${id.slice(0, 40)}`);
-    return this.deliverer.attempt(id);
+    const outcome = await this.deliverer.attempt(id);
+    this.metrics.pushAttempted(outcome);
+    return outcome;
   }
 }

@@ -5,6 +5,7 @@ import { APP_CONFIG, AppConfig } from '@app/config';
 import { JobQueue, SlaJob } from '@app/common';
 import { SlaProber } from '@app/sla';
 import type { ProbeJobData } from './sla.scheduler';
+import { WorkerMetrics } from '../metrics/worker-metrics';
 
 export interface ProbeRun {
   ok: number;
@@ -22,6 +23,7 @@ export class SlaProcessor extends WorkerHost {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly prober: SlaProber,
+    private readonly metrics: WorkerMetrics,
   ) {
     super();
   }
@@ -47,6 +49,7 @@ export class SlaProcessor extends WorkerHost {
       return { ok: 0, failed: 0, lost: 0, skipped: true };
     }
     const results = await this.prober.probeAll();
+    this.metrics.probed(results);
     const ok = results.filter((r) => r.ok).length;
     return { ok, failed: results.length - ok, lost: results.filter((r) => r.lost).length, skipped: false };
   }

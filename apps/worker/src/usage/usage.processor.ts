@@ -5,6 +5,7 @@ import { APP_CONFIG, AppConfig } from '@app/config';
 import { APPLY_USAGE_JOB, JobQueue } from '@app/common';
 import { PgPool } from '@app/db';
 import { enqueueUsage, UsageApplier } from '@app/billing';
+import { WorkerMetrics } from '../metrics/worker-metrics';
 
 /**
  * Applies relayed usage outbox rows (each row once, however often its job arrives). Jobs take
@@ -16,6 +17,7 @@ export class UsageProcessor extends WorkerHost implements OnApplicationBootstrap
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly applier: UsageApplier,
+    private readonly metrics: WorkerMetrics,
   ) {
     super();
   }
@@ -26,7 +28,8 @@ export class UsageProcessor extends WorkerHost implements OnApplicationBootstrap
 
   async process(job: Job<{ ids: string[] }>): Promise<{ rows: number }> {
     if (job.name !== APPLY_USAGE_JOB) throw new Error(`no handler for job ${job.name} on ${JobQueue.Usage}`);
-    const { rows } = await this.applier.applyOutbox(job.data.ids);
+    const { rows, lagSeconds } = await this.applier.applyOutbox(job.data.ids);
+    this.metrics.usageApplied(lagSeconds);
     return { rows };
   }
 }
