@@ -12,6 +12,7 @@ import { BillingApiModule } from './billing-api.module';
 import { VALIDATION_PIPE_OPTIONS } from './validation';
 import { openApiDocument } from './openapi';
 import { serveConsole } from './console/console-assets';
+import { HttpMetrics } from './http-metrics';
 
 /** `clock`: the time the SLA reports and operations read (the system clock unless given). */
 export async function createBillingApi(config: AppConfig, opts: { clock?: Clock } = {}): Promise<NestFastifyApplication> {
@@ -32,6 +33,8 @@ export async function createBillingApi(config: AppConfig, opts: { clock?: Clock 
     { bufferLogs: true },
   );
   app.useLogger(app.get(Logger));
+  // request rate and latency by route template and status class, on /metrics
+  app.get(HttpMetrics).install(app.getHttpAdapter().getInstance());
   // each request runs in an audit scope of its own: what it changes is recorded as coming
   // through the token the guard found (see ApiTokenGuard)
   app

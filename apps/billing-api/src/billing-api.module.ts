@@ -4,7 +4,7 @@ import { APP_GUARD } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import { AppConfig, ConfigModule } from '@app/config';
 import { DbModule } from '@app/db';
-import { bullConnection, Clock, ClockModule, CommonModule, loggerParams } from '@app/common';
+import { bullConnection, Clock, ClockModule, CommonModule, loggerParams, MetricsModule } from '@app/common';
 import { ACCOUNT_ENTITIES, AccountsModule } from '@app/accounts';
 import { QueuesModule } from '@app/queues';
 import { BillingModule } from '@app/billing';
@@ -29,6 +29,7 @@ import { UsageReportsController } from './usage/usage-reports.controller';
 import { PricePlansController } from './plans/price-plans.controller';
 import { ConsoleController } from './console/console.controller';
 import { ConsoleSessions } from './console/console-sessions';
+import { HttpMetrics } from './http-metrics';
 
 @Module({})
 export class BillingApiModule {
@@ -41,6 +42,7 @@ export class BillingApiModule {
         LoggerModule.forRoot(loggerParams(config, 'billing-api')),
         DbModule.forRoot(ACCOUNT_ENTITIES),
         CommonModule,
+        MetricsModule.forRoot('billing-api'),
         // producer only: postings queue the notifications they store
         BullModule.forRoot({ connection: bullConnection(config.redis.url), prefix: `${config.redis.prefix}:bull` }),
         AuditModule,
@@ -51,7 +53,7 @@ export class BillingApiModule {
         ExportsApiModule,
       ],
       // every route needs a bearer token and a role that may call it, unless marked @Public()
-      providers: [ConsoleSessions, { provide: APP_GUARD, useClass: ApiTokenGuard }],
+      providers: [ConsoleSessions, HttpMetrics, { provide: APP_GUARD, useClass: ApiTokenGuard }],
       controllers: [
         ConsoleController,
         AccountsController,
