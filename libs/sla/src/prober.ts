@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { sign, signatureAlgorithm, sourceString } from '@app/cmq';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { PgPool } from '@app/db';
-import { SLA_CLOCK, SlaClock } from './clock';
+import { SLA_CLOCK, SlaClock, systemClock } from './clock';
 import { MINUTE_MS } from './month';
 import { CANARY_QUEUE, ProbeAccount, ProbeIdentity } from './probe-account';
 
@@ -15,9 +15,9 @@ export type ProbeStep = 'send' | 'receive' | 'delete';
 export interface ProbeResult {
   region: string;
   prober: string;
-  /** the SLA clock when the round trip began */
+  /** when the round trip began, on the database's clock as last seen (a drill's clock if set) */
   startedAt: number;
-  /** the SLA clock when the result was stored: the ingest clock */
+  /** when the result was stored, by the database's clock (the ingest clock; a drill's clock if set) */
   receivedAt: number;
   /** receivedAt truncated to its UTC minute */
   minute: number;
@@ -44,6 +44,9 @@ const MAX_LEFTOVERS = 32;
 
 const NO_MESSAGE = 7000;
 
+/** Results that could not be stored (the database was away) kept to be stored later, at most. */
+const MAX_UNSTORED = 240;
+
 function describe(err: unknown): string {
   const e = err as Error & { cause?: { code?: string; message?: string } };
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return 'no answer within the probe timeout';
@@ -63,6 +66,15 @@ export class SlaProber {
   private readonly logger = new Logger(SlaProber.name);
   /** this worker process, stable for its life */
   readonly id = `${hostname()}:${process.pid}`;
+  /**
+   * The database's clock minus this process's, as last seen when a result was stored. Results
+   * are stamped by the database (the ingest clock), so a worker whose clock is off or jumps
+   * neither moves results into other minutes nor, signing with the corrected time, fails its
+   * own probes on the signature window.
+   */
+  private offsetMs = 0;
+  /** results whose store failed, with their instant on the database's clock; stored by the next store that works */
+  private readonly unstored: Array<{ r: Omit<ProbeResult, 'receivedAt' | 'minute'>; at: number }> = [];
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -95,7 +107,7 @@ export class SlaProber {
 
   /** One round trip in `region`, stored. */
   async probe(region: string, identity: ProbeIdentity): Promise<ProbeResult> {
-    const startedAt = this.clock.now();
+    const startedAt = this.now();
     const t0 = performance.now();
     const outcome = await this.roundTrip(region, identity, startedAt);
     const latencyMs = Math.max(0, Math.round(performance.now() - t0));
@@ -178,18 +190,51 @@ export class SlaProber {
     }
   }
 
+  /** Now on the database's clock as last seen (the app's own clock when a drill or test set one). */
+  private now(): number {
+    return this.clock === systemClock ? Date.now() + this.offsetMs : this.clock.now();
+  }
+
+  /**
+   * Stores a result stamped with the database's clock (with a drill's or test's clock: that
+   * clock). A result that cannot be stored is kept, with its instant on the database's clock as
+   * last seen, and stored by the next store that works, so an outage of the database shows as
+   * the failed probes it caused rather than as minutes without data.
+   */
   private async store(r: Omit<ProbeResult, 'receivedAt' | 'minute'>): Promise<ProbeResult> {
-    const receivedAt = this.clock.now();
-    const minute = Math.floor(receivedAt / MINUTE_MS) * MINUTE_MS;
-    await this.pool.query(
-      `INSERT INTO sla_probes (region, prober, started_at, received_at, minute, ok, failed_step, code, message, latency_ms, lost)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+    const at = this.clock === systemClock ? null : this.clock.now();
+    const before = Date.now();
+    let stored: ProbeResult;
+    try {
+      stored = await this.insert(r, at);
+    } catch (err) {
+      if (this.unstored.length < MAX_UNSTORED) this.unstored.push({ r, at: at ?? before + this.offsetMs });
+      throw err;
+    }
+    if (at === null) this.offsetMs = stored.receivedAt - Math.round((before + Date.now()) / 2);
+    while (this.unstored.length) {
+      const { r: late, at: lateAt } = this.unstored[0];
+      try {
+        await this.insert(late, lateAt);
+      } catch {
+        break;
+      }
+      this.unstored.shift();
+    }
+    return stored;
+  }
+
+  private async insert(r: Omit<ProbeResult, 'receivedAt' | 'minute'>, at: number | null): Promise<ProbeResult> {
+    const { rows } = await this.pool.query<{ received_ms: string }>(
+      `WITH t AS (SELECT coalesce($4::timestamptz, clock_timestamp()) AS at)
+       INSERT INTO sla_probes (region, prober, started_at, received_at, minute, ok, failed_step, code, message, latency_ms, lost)
+       SELECT $1, $2, $3, t.at, to_timestamp(floor(extract(epoch FROM t.at) / 60) * 60), $5, $6, $7, $8, $9, $10 FROM t
+       RETURNING (extract(epoch FROM received_at) * 1000)::bigint AS received_ms`,
       [
         r.region,
         r.prober,
         new Date(r.startedAt).toISOString(),
-        new Date(receivedAt).toISOString(),
-        new Date(minute).toISOString(),
+        at === null ? null : new Date(at).toISOString(),
         r.ok,
         r.failedStep,
         r.code,
@@ -198,7 +243,8 @@ export class SlaProber {
         r.lost,
       ],
     );
-    return { ...r, receivedAt, minute };
+    const receivedAt = Number(rows[0].received_ms);
+    return { ...r, receivedAt, minute: Math.floor(receivedAt / MINUTE_MS) * MINUTE_MS };
   }
 
   /** One signed POST, as the CMQ SDKs send it (HmacSHA256), answered within the probe timeout. */
@@ -206,8 +252,9 @@ export class SlaProber {
     const pairs: Array<[string, string]> = [
       ['Action', action],
       ['SecretId', identity.secretId],
-      // the server checks Timestamp against real time, whatever the SLA clock says
-      ['Timestamp', String(Math.floor(Date.now() / 1000))],
+      // the server checks Timestamp against real time, whatever the SLA clock says: the
+      // database's, as last seen, so a worker whose own clock is off still signs in time
+      ['Timestamp', String(Math.floor((Date.now() + this.offsetMs) / 1000))],
       ['Nonce', String(randomInt(0, 2 ** 31 - 1))],
       ['SignatureMethod', 'HmacSHA256'],
       ['RequestClient', 'cmq-sla-prober'],

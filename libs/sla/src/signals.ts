@@ -132,13 +132,17 @@ export class SlaSignals {
 
   /**
    * Each region's minutes in [from, to): down when failed probes × 100 ≥ attempts × the policy's
-   * percentage, unknown when no probe result arrived in it.
+   * percentage, unknown when no probe result arrived in it (a probe refused with a 4xxx code, a
+   * fault of the prober's own, is no result).
    */
   async regionStates(regions: readonly string[], from: number, to: number, policy: SlaPolicy): Promise<Map<string, RegionStates>> {
     const { rows } = await this.pool.query<{ region: string; m: string; attempts: number; failures: number }>(
       `SELECT region, (extract(epoch FROM minute) / 60)::bigint AS m, count(*)::int AS attempts,
               count(*) FILTER (WHERE NOT ok)::int AS failures
          FROM sla_probes WHERE minute >= $1 AND minute < $2 AND region = ANY($3)
+          -- a 4xxx answer is the prober's own mistake (sla.md §1: client errors are not failures
+          -- of the service), e.g. its clock outside the signature window: no result for that minute
+          AND (ok OR code IS NULL OR code NOT BETWEEN 4000 AND 4999)
         GROUP BY region, minute ORDER BY region, minute`,
       [ts(from), ts(to), regions],
     );
