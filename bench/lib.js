@@ -31,6 +31,21 @@ function start(app, env, nodeArgs = []) {
   return child;
 }
 
+/**
+ * Throws unless nothing listens on 127.0.0.1:`port`: a bench whose app could not bind its port
+ * would otherwise find another process's server answering its health check, and measure that.
+ */
+async function assertPortFree(port) {
+  const net = require('node:net');
+  await new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', (err) =>
+      reject(err.code === 'EADDRINUSE' ? new Error(`port ${port} is in use by another process: choose other ports for this bench`) : err),
+    );
+    srv.listen(port, '127.0.0.1', () => srv.close(resolve));
+  });
+}
+
 /** Waits until `url` answers 200, or throws. */
 async function waitFor(url, ms = 30000) {
   if (!(await waitForHttp(url, ms))) throw new Error(`${url} not up within ${ms} ms`);
@@ -47,18 +62,24 @@ const BENCH_QUEUE_QPS_LIMIT = 1_000_000;
  * Starts queue-api (+ billing-api for the tenant) on a fresh database; returns what a bench needs.
  * `moreQueueApis` ([{ cmqPort, env, nodeArgs }]) starts further queue-api processes on the same database
  * and Redis prefix, each with its own variables on top of the stack's; `worker` ({ port, env, nodeArgs })
- * starts a worker (apps/worker: usage jobs, sweeps, reconciliation) too.
+ * starts a worker (apps/worker: usage jobs, sweeps, reconciliation) too. `database` names the
+ * database dropped and made for the run (`cmq_bench` unless told): a bench that may run beside
+ * the others takes one of its own, with ports and a REDIS_PREFIX (in `extraEnv`) of its own.
  */
 async function startStack({
   cmqPort = 18080,
   billingPort = 13000,
+  database = 'cmq_bench',
   extraEnv = {},
   queueNodeArgs = [],
   moreQueueApis = [],
   worker = null,
   billingNodeArgs = [],
 } = {}) {
-  const databaseUrl = await resetDatabase('cmq_bench');
+  for (const port of [billingPort, cmqPort, ...moreQueueApis.map((q) => q.cmqPort), ...(worker ? [worker.port ?? 13001] : [])]) {
+    await assertPortFree(port);
+  }
+  const databaseUrl = await resetDatabase(database);
   const env = {
     NODE_ENV: 'production',
     DATABASE_URL: databaseUrl,
@@ -98,10 +119,10 @@ async function startStack({
       await waitFor(`http://127.0.0.1:${port}/health`);
       workerPid = child.pid;
     }
-    const admin = async (path, body = { name: 'bench' }) => {
+    const admin = async (path, body = { name: 'bench' }, headers = {}) => {
       const res = await fetch(`http://127.0.0.1:${billingPort}${path}`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, 'content-type': 'application/json', ...headers },
         body: JSON.stringify(body),
       });
       const reply = await res.json();
@@ -129,7 +150,7 @@ async function startStack({
       workerPid,
       tenant: await newTenant(),
       newTenant,
-      /** POST to the billing-api with the admin token; the parsed reply (201 expected) */
+      /** POST to the billing-api with the admin token (and `headers`); the parsed reply (201 expected) */
       admin,
       stop,
     };
@@ -292,6 +313,27 @@ function cmqClient({ port, tenant, maxSockets, timeoutMs = 30000 }) {
   return { request, close: () => agent.destroy() };
 }
 
+/**
+ * A fixed, evenly interleaved cycle of kinds by weight (smooth weighted round-robin): for
+ * `[['a', 3], ['b', 1]]`, a a b a … Weights may be fractions; the cycle is `repeat` × their sum
+ * long (the sum times 2 makes halves whole), each kind as often as its weight says.
+ */
+function weightedCycle(weights, repeat = 1) {
+  const total = weights.reduce((a, [, w]) => a + w, 0);
+  const current = weights.map(() => 0);
+  const out = [];
+  for (let i = 0; i < total * repeat; i++) {
+    let best = 0;
+    weights.forEach(([, w], k) => {
+      current[k] += w;
+      if (current[k] > current[best]) best = k;
+    });
+    current[best] -= total;
+    out.push(weights[best][0]);
+  }
+  return out;
+}
+
 /** BatchSendMessage parameters: msgBody.1 … msgBody.n */
 function batchBodies(bodies) {
   const params = {};
@@ -340,6 +382,19 @@ async function prefill(client, queueName, count, body, parallel = 32) {
 function rssMb(pid) {
   try {
     const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Private memory of a process in MB: its anonymous resident pages (RssAnon of /proc/<pid>/status,
+ * without the shared memory a Postgres backend maps); NaN once it is gone.
+ */
+function rssAnonMb(pid) {
+  try {
+    const m = /^RssAnon:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) / 1024 : NaN;
   } catch {
     return NaN;
@@ -495,6 +550,15 @@ function numArg(name, def) {
   return v;
 }
 
+/** `--name value` from the command line as a string, or `def`. */
+function strArg(name, def) {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return def;
+  const v = process.argv[i + 1];
+  if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value`);
+  return v;
+}
+
 const ms2 = (v) => (Number.isFinite(v) ? Math.round(v * 100) / 100 : '-');
 
 module.exports = {
@@ -505,14 +569,17 @@ module.exports = {
   wrkLoad,
   start,
   waitFor,
+  assertPortFree,
   ROOT,
   BENCH_QUEUE_QPS_LIMIT,
   Histogram,
   cmqClient,
+  weightedCycle,
   batchBodies,
   batchHandles,
   prefill,
   rssMb,
+  rssAnonMb,
   cpuSeconds,
   postgresBackendsCpu,
   postgresCpuBetween,
@@ -526,5 +593,6 @@ module.exports = {
   checkpointsSoFar,
   flagArg,
   numArg,
+  strArg,
   ms2,
 };

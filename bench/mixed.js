@@ -17,6 +17,7 @@ const {
   cmqClient,
   batchBodies,
   batchHandles,
+  weightedCycle,
   prefill,
   numArg,
   Histogram,
@@ -49,22 +50,8 @@ const WEIGHTS = [
 ];
 const SCHEDULED_SHARE = 0.75;
 
-/** A fixed, evenly interleaved cycle of the kinds (smooth weighted round-robin). */
-function schedulePattern() {
-  const total = WEIGHTS.reduce((a, [, w]) => a + w, 0);
-  const current = WEIGHTS.map(() => 0);
-  const out = [];
-  for (let i = 0; i < total * 2; i++) {
-    let best = 0;
-    WEIGHTS.forEach(([, w], k) => {
-      current[k] += w;
-      if (current[k] > current[best]) best = k;
-    });
-    current[best] -= total;
-    out.push(WEIGHTS[best][0]);
-  }
-  return out; // 150 slots: 80 SendMessage, 20 BatchSendMessage, 25 ReceiveMessage, 25 BatchReceiveMessage
-}
+/** 150 slots: 80 SendMessage, 20 BatchSendMessage, 25 ReceiveMessage, 25 BatchReceiveMessage, evenly interleaved */
+const schedulePattern = () => weightedCycle(WEIGHTS, 2);
 
 const newInterval = () => ({ replies: 0, errors: 0, capHits: 0, hist: new Histogram() });
 
