@@ -20,18 +20,33 @@ import { HotCounter, HotHistogram } from './hot-metrics';
 /** The apps, as the `app` label of every series they export. */
 export type MetricsApp = 'queue-api' | 'billing-api' | 'worker';
 
+let processDefaults: Registry | undefined;
+
 /**
- * The Prometheus registry of one app: its own series plus the process defaults (memory, CPU,
- * event loop lag, GC), all carrying `app`. One registry per app rather than prom-client's global
- * one, so apps sharing a process (the test stack runs queue-api and billing-api together) keep
- * their own series and label, and an app made again in the same process starts afresh.
+ * prom-client's default metrics of this process (memory, CPU, event loop lag, GC, handles),
+ * collected once however many apps the process runs: each collection starts an event loop
+ * monitor and a GC observer that are never stopped.
+ */
+function processMetrics(): Registry {
+  if (!processDefaults) {
+    processDefaults = new Registry();
+    collectDefaultMetrics({ register: processDefaults });
+  }
+  return processDefaults;
+}
+
+/**
+ * The Prometheus registry of one app: its own series, served together with the process
+ * defaults, all carrying `app`. One registry per app rather than prom-client's global one, so
+ * apps sharing a process (the test stack runs queue-api and billing-api together) keep their
+ * own series and label, and an app made again in the same process starts afresh.
  */
 export class Metrics implements OnApplicationShutdown {
   readonly registry = new Registry();
 
   constructor(readonly app: MetricsApp) {
     this.registry.setDefaultLabels({ app });
-    collectDefaultMetrics({ register: this.registry });
+    processMetrics();
   }
 
   counter<L extends string>(config: Omit<CounterConfiguration<L>, 'registers'>): Counter<L> {
@@ -56,9 +71,11 @@ export class Metrics implements OnApplicationShutdown {
     return new HotHistogram(config, this.registry);
   }
 
-  /** The exposition: every series in Prometheus text format (scrape-time collectors run now). */
+  /** The exposition: the process defaults and every series of the app, in Prometheus text format (scrape-time collectors run now). */
   scrape(): Promise<string> {
-    return this.registry.metrics();
+    const all = Registry.merge([processMetrics(), this.registry]);
+    all.setDefaultLabels({ app: this.app });
+    return all.metrics();
   }
 
   onApplicationShutdown(): void {
