@@ -86,6 +86,8 @@ export class WorkerStateMetrics implements OnApplicationBootstrap {
   private queues: Array<{ name: JobQueue; queue: Queue }> = [];
   /** reads in flight: the gauges of one read, collected together in a scrape, share it */
   private readonly reads = new Map<string, Promise<unknown>>();
+  /** the query or call behind each read, until it ends: a scrape after a timed-out one waits for it rather than piling another on */
+  private readonly loads = new Map<string, Promise<unknown>>();
 
   constructor(
     metrics: Metrics,
@@ -171,12 +173,21 @@ export class WorkerStateMetrics implements OnApplicationBootstrap {
 
   /**
    * `load`, or the same load already in flight (a scrape collects every gauge at once, so the
-   * gauges of one read share it); undefined when it fails or hangs.
+   * gauges of one read share it); undefined when it fails or takes longer than
+   * {@link COLLECT_TIMEOUT_MS}. A load that outlives its scrape is waited for by the next one,
+   * never started twice, so a hung database holds one pool connection here, not one per scrape.
    */
   private read<T>(collector: string, load: () => Promise<T>): Promise<T | undefined> {
     const inFlight = this.reads.get(collector);
     if (inFlight) return inFlight as Promise<T | undefined>;
-    const value = within(load(), COLLECT_TIMEOUT_MS)
+    let loading = this.loads.get(collector) as Promise<T> | undefined;
+    if (!loading) {
+      loading = load();
+      this.loads.set(collector, loading);
+      const done = () => this.loads.delete(collector);
+      loading.then(done, done);
+    }
+    const value = within(loading, COLLECT_TIMEOUT_MS)
       .catch(() => {
         this.errors.labels(collector).inc();
         return undefined;
