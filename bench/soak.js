@@ -31,6 +31,8 @@
 //          [--queue-qps-limit N] [--out-dir docs/soak] [--png docs/soak.png]
 //          [--max-rate-shortfall 2] [--max-rss-growth 10] [--max-rss-slope 1] [--max-p99-growth 50] [--drain-timeout 180]
 //        node bench/soak.js --chart-only docs/soak/soak-<stamp>.csv [--png docs/soak.png]
+// `kill -INT <pid>` of this process ends the load early; the checks and files follow (a terminal's
+// Ctrl-C also stops the apps, which share its process group).
 const os = require('node:os');
 const { mkdirSync, readFileSync, writeFileSync } = require('node:fs');
 const { basename, join, relative } = require('node:path');
