@@ -3,6 +3,18 @@ import { Pool, PoolClient } from 'pg';
 import { APP_CONFIG, AppConfig } from '@app/config';
 
 /**
+ * A connection the server ends (a restart, pg_terminate_backend, a network cut) emits `error` on
+ * its client, whether the pool holds it idle (the pool's `error`) or a caller has it checked out
+ * (the client's own, which pg-pool leaves without a listener): unhandled, either would end the
+ * process. The query that was running fails with the same error and the pool drops the client,
+ * so both are answered here with nothing more to do.
+ */
+function survivesLostConnections(pool: Pool): void {
+  pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
+}
+
+/**
  * The pool of the hot path (messages): plain pg, no ORM in between. TypeORM keeps its own small
  * pool for the management tables.
  */
@@ -14,8 +26,7 @@ export class PgPool extends Pool implements OnApplicationShutdown {
       max: config.database.poolSize,
       application_name: 'cmq-hot-path',
     });
-    // an idle client's error (e.g. the server restarted) must not crash the process
-    this.on('error', () => undefined);
+    survivesLostConnections(this);
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -38,7 +49,7 @@ export class PgRelaxedPool extends Pool implements OnApplicationShutdown {
       application_name: 'cmq-receive',
       options: '-c synchronous_commit=off',
     });
-    this.on('error', () => undefined);
+    survivesLostConnections(this);
   }
 
   async onApplicationShutdown(): Promise<void> {
