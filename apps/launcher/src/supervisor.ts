@@ -16,8 +16,8 @@ export interface SupervisorOptions {
   maxRestartsPerMinute?: number;
   /** first restart delay, doubled for each further exit within the minute, at most 30 s */
   restartDelayMs?: number;
-  /** `inherit`: the children write to the supervisor's own output */
-  stdio?: 'inherit' | 'ignore';
+  /** `inherit`: the children write to the supervisor's own output; a number: to that file descriptor */
+  stdio?: 'inherit' | 'ignore' | number;
   log?: (line: string) => void;
 }
 
@@ -83,7 +83,8 @@ export class Supervisor extends EventEmitter {
   }
 
   private spawn(spec: ProcessSpec): ChildProcess {
-    const child = fork(spec.entry, [], { env: spec.env, stdio: this.opts.stdio === 'ignore' ? 'ignore' : 'inherit' });
+    const out = this.opts.stdio ?? 'inherit';
+    const child = fork(spec.entry, [], { env: spec.env, stdio: typeof out === 'number' ? ['ignore', out, out, 'ipc'] : out });
     this.emit('started', spec.name, child.pid);
     return child;
   }
