@@ -918,7 +918,12 @@ async function main() {
       checks,
       samples: rows,
     };
-    writeFileSync(`${base}.json`, JSON.stringify(summary, null, 1) + '\n');
+    // readable, but one line per sample: the samples are most of it
+    const json = JSON.stringify({ ...summary, samples: '\u0000samples' }, null, 1).replace(
+      '"\\u0000samples"',
+      `[\n${rows.map((r) => `  ${JSON.stringify(r)}`).join(',\n')}\n ]`,
+    );
+    writeFileSync(`${base}.json`, json + '\n');
     console.log(`\nsamples: ${relative(process.cwd(), base)}.csv and .json`);
     try {
       await renderSoakChart(rows, png, {
