@@ -325,6 +325,32 @@ describe('SLA prober: canary round trips per region, unbilled, recorded when the
       ]);
     });
 
+    it('stamps results by the database clock; a result that could not be stored is kept and stored, in its own minute, once the database takes writes again', async () => {
+      const prober = apps[1].get(SlaProber);
+      stub.mode = 'hang';
+      const since = new Date();
+      await pool2.query('ALTER TABLE sla_probes RENAME TO sla_probes_away');
+      try {
+        expect(await prober.probeAll()).toEqual([]);
+      } finally {
+        await pool2.query('ALTER TABLE sla_probes_away RENAME TO sla_probes');
+      }
+      const { rows: between } = await pool2.query<{ now: Date }>('SELECT clock_timestamp() AS now');
+      await sleep(50);
+      const later = await prober.probeAll();
+      expect(later).toHaveLength(REGIONS.length);
+      const { rows } = await pool2.query<ProbeRow>(`SELECT * FROM sla_probes WHERE prober = $1 AND started_at >= $2 ORDER BY received_at`, [prober.id, since]);
+      expect(rows).toHaveLength(2 * REGIONS.length);
+      const [kept, fresh] = [rows.slice(0, REGIONS.length), rows.slice(REGIONS.length)];
+      for (const r of kept) {
+        expect(r.received_at.getTime()).toBeGreaterThanOrEqual(since.getTime() - 1000);
+        expect(r.received_at.getTime()).toBeLessThan(between[0].now.getTime());
+        expect({ ok: r.ok, step: r.failed_step, code: r.code }).toEqual({ ok: false, step: 'send', code: null });
+      }
+      for (const r of fresh) expect(r.received_at.getTime()).toBeGreaterThan(between[0].now.getTime());
+      for (const r of rows) expect(r.minute.getTime()).toBe(Math.floor(r.received_at.getTime() / 60_000) * 60_000);
+    });
+
     it('records a lost message, a timeout and a refused signature as failures, and clears `lost` when a later round receives the message', async () => {
       const prober = apps[0].get(SlaProber);
       const stored = async (since: number) =>
