@@ -28,7 +28,7 @@
 //
 // Usage: npm run soak -- [--duration 1800] [--rate 5000] [--queues 6] [--queue-apis 1] [--max-in-flight 1024]
 //          [--body 256] [--prefill 5000 (messages per queue)] [--vacuum-every 10] [--timeout-ms 10000]
-//          [--queue-qps-limit N] [--out-dir docs/soak] [--png docs/soak.png]
+//          [--queue-qps-limit N] [--out-dir docs/soak] [--png docs/soak.png] [--client undici|http]
 //          [--max-rate-shortfall 2] [--max-rss-growth 10] [--max-rss-slope 1] [--max-p99-growth 50] [--drain-timeout 180]
 //        node bench/soak.js --chart-only docs/soak/soak-<stamp>.csv [--png docs/soak.png]
 // `kill -INT <pid>` of this process ends the load early; the checks and files follow (a terminal's
@@ -357,6 +357,8 @@ async function main() {
   const timeoutMs = numArg('timeout-ms', 10000);
   const qpsLimit = numArg('queue-qps-limit', 0);
   const outDir = strArg('out-dir', join(ROOT, 'docs/soak'));
+  // undici: the load generator's own CPU is a third of node:http's, and it shares the 2 cores
+  const clientEngine = strArg('client', 'undici');
   const png = strArg('png', join(ROOT, 'docs/soak.png'));
   const bounds = {
     rateShortfallPct: numArg('max-rate-shortfall', 2),
@@ -384,7 +386,7 @@ async function main() {
   const Redis = require('ioredis');
   const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 2 });
   const clients = system.tenants.map((tenant) =>
-    system.cmqPorts.map((port) => cmqClient({ port, tenant, maxSockets: maxInFlight, timeoutMs })),
+    system.cmqPorts.map((port) => cmqClient({ port, tenant, maxSockets: maxInFlight, timeoutMs, engine: clientEngine })),
   );
   let stopVacuum;
   let dbConnected = false;
