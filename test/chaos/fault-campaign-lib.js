@@ -34,7 +34,8 @@ function portIsFree(port) {
 /** The first of `count` consecutive free loopback ports. */
 async function freePorts(count) {
   for (let i = 0; i < 200; i++) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
+    // below the ephemeral range (32768 and up), where outgoing connections take their ports
+    const base = 20000 + Math.floor(Math.random() * 12000);
     let ok = true;
     for (let p = base; p < base + count && ok; p++) ok = await portIsFree(p);
     if (ok) return base;
@@ -245,6 +246,7 @@ async function runCampaign(opts = {}) {
     PUBLIC_HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
     MIGRATIONS_RUN: 'false',
+    DATABASE_CREATE: 'true',
     CMQ_PORT: String(cmqPort),
     BILLING_PORT: String(billingPort),
     DATABASE_POOL_SIZE: '8',
@@ -274,6 +276,16 @@ async function runCampaign(opts = {}) {
   const allHealthy = async (timeoutMs) =>
     (await Promise.all(Object.values(healthPorts).map((p) => waitForHttp(`http://127.0.0.1:${p}/health`, timeoutMs, 200)))).every(Boolean);
 
+  // interrupted (Ctrl-C, a CI timeout): the servers and apps of the campaign go with it
+  const abort = (signal) => {
+    void supervisor.stop('SIGKILL', 1000).finally(() => {
+      void redis.kill();
+      pg.stop();
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  };
+  process.once('SIGINT', abort);
+  process.once('SIGTERM', abort);
   let db;
   const clients = [];
   let keep = true;
@@ -626,6 +638,8 @@ async function runCampaign(opts = {}) {
       },
     };
   } finally {
+    process.off('SIGINT', abort);
+    process.off('SIGTERM', abort);
     clients.forEach((c) => c.close());
     await db?.end().catch(() => undefined);
     await supervisor.stop('SIGTERM', 10_000).catch(() => undefined);

@@ -23,7 +23,8 @@ function portIsFree(port: number): Promise<boolean> {
 /** The first of `count` consecutive TCP ports that were all free a moment ago. */
 export async function freePortRun(count: number): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    // below the ephemeral range (32768 and up), where outgoing connections take their ports
+    const base = 20_000 + Math.floor(Math.random() * 12_000);
     let free = true;
     for (let p = base; p < base + count && free; p++) free = await portIsFree(p);
     if (free) return base;
