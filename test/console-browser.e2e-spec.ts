@@ -156,7 +156,7 @@ describe('web console in Chromium', () => {
     const { page } = await newPage(context);
     await signInWithKey(page, tenant);
     const statuses = await page.evaluate(async (otherId: string) => {
-      const token = sessionStorage.getItem('cmq-console-token');
+      const token = (globalThis as unknown as { sessionStorage: { getItem(k: string): string | null } }).sessionStorage.getItem('cmq-console-token');
       const get = async (path: string, init: RequestInit = {}) =>
         (await fetch(path, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(init.headers ?? {}) } })).status;
       return {
@@ -173,13 +173,13 @@ describe('web console in Chromium', () => {
     expect(statuses).toEqual({ account: 404, balance: 404, ledger: 404, keys: 404, bills: 404, everyone: 404, topup: 403, accounts: 403 });
     // a hand-made CMQ call names the signed-in key's account whatever it says
     const reply = await page.evaluate(async () => {
-      const token = sessionStorage.getItem('cmq-console-token');
+      const token = (globalThis as unknown as { sessionStorage: { getItem(k: string): string | null } }).sessionStorage.getItem('cmq-console-token');
       const r = await fetch('/console/api/cmq', {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         body: JSON.stringify({ action: 'ListQueue', params: {} }),
       });
-      return r.json();
+      return r.json() as Promise<{ queueList: Array<{ queueName: string }> }>;
     });
     expect(reply.queueList.map((q: { queueName: string }) => q.queueName)).toEqual(['orders']);
     // the account pages use the signed-in account, not one in the URL
