@@ -99,6 +99,21 @@ describe('CMQ authentication', () => {
     await cmq.call('DeleteMessage', { queueName: 'q', receiptHandle: got.receiptHandle as string });
   });
 
+  it('refuses a replay whose Signature is the same digest spelled otherwise, with no second effect', async () => {
+    // Base64 decoders skip characters outside the alphabet and stop at `=`: each of these decodes
+    // to the digest of the first request, and must be taken for the replay it is
+    const pairs = signed(common('SendMessage', [['queueName', 'q'], ['msgBody', 'respelled']]));
+    const sig = pairs.find(([k]) => k === 'Signature')![1];
+    expect(await post(pairs)).toMatchObject({ code: 0 });
+    for (const variant of [`${sig}x`, sig.replace(/=+$/, ''), `${sig.slice(0, 5)}*${sig.slice(5)}`, ` ${sig}`, sig + sig]) {
+      const again = pairs.map(([k, v]) => [k, k === 'Signature' ? variant : v] as [string, string]);
+      expect([variant, await post(again)]).toMatchObject([variant, { code: 4100, message: '(10030)authentication failed' }]);
+    }
+    expect((await stack.stored(tenant.accountId)).messages).toBe(1);
+    const got = await cmq.call('ReceiveMessage', { queueName: 'q' });
+    await cmq.call('DeleteMessage', { queueName: 'q', receiptHandle: got.receiptHandle as string });
+  });
+
   it('accepts the POST @-rule of the Python SDK and qcloudapi-sdk (value sent, unsigned)', async () => {
     const pairs = signed(common('SendMessage', [['queueName', 'q'], ['msgBody', '@file-like body']]), { dropAt: true });
     const sent = await post(pairs);

@@ -87,5 +87,17 @@ describe('signature', () => {
       p.set('Signature', 'not base64 !!');
       expect(verifySignature('POST', 'h', '/', p, 'k')).toBe(false);
     });
+
+    it('accepts only the exact Base64 of the digest, not another spelling that decodes to it', () => {
+      const p = withSig(sourceString('POST', 'h:9', '/', base), 'k', 'sha1');
+      const sig = p.get('Signature')!;
+      expect(verifySignature('POST', 'h:9', '/', p, 'k')).toBe(true);
+      // each decodes to the same 20 bytes with Buffer.from(…, 'base64')
+      for (const variant of [sig + sig, sig + 'garbage', sig.replace(/=$/, ''), ` ${sig}`, `${sig.slice(0, 10)}*${sig.slice(10)}`, `${sig.slice(0, 10)}\n${sig.slice(10)}`]) {
+        expect(Buffer.from(variant, 'base64').equals(Buffer.from(sig, 'base64'))).toBe(true);
+        p.set('Signature', variant);
+        expect([variant, verifySignature('POST', 'h:9', '/', p, 'k')]).toEqual([variant, false]);
+      }
+    });
   });
 });

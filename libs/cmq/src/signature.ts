@@ -57,7 +57,11 @@ function hostVariants(host: string): string[] {
 
 /**
  * Checks a request's `Signature` in constant time per candidate (spec §4.2): the Host header as
- * received and the request path; for POST a second try without `@`-values.
+ * received and the request path; for POST a second try without `@`-values. The Signature must be
+ * the digest's standard Base64 with its padding (spec §4.1 step 7), exactly: Node's decoder skips
+ * characters outside the alphabet and stops at `=`, so `sig=anything` or `s*ig` would decode to
+ * the same digest, and the replay guard, which remembers the Signature as sent, would take each
+ * such spelling for a new request.
  */
 export function verifySignature(
   method: string,
@@ -66,8 +70,9 @@ export function verifySignature(
   params: CmqParams,
   secretKey: string,
 ): boolean {
-  const given = Buffer.from(params.get('Signature') ?? '', 'base64');
-  if (given.length !== 20 && given.length !== 32) return false;
+  const raw = params.get('Signature') ?? '';
+  const given = Buffer.from(raw, 'base64');
+  if ((given.length !== 20 && given.length !== 32) || given.toString('base64') !== raw) return false;
   const algorithm = signatureAlgorithm(params.get('SignatureMethod'));
   const upper = method.toUpperCase();
   const dropModes = upper === 'POST' && hasAtValue(params) ? [false, true] : [false];
