@@ -1,3 +1,4 @@
+import { CredentialStore } from '@app/accounts';
 import { CmqClient, sign, signatureAlgorithm, sourceString } from '@app/cmq';
 import { TestStack, TestTenant, expectEventually } from '@app/testing';
 
@@ -112,6 +113,18 @@ describe('CMQ authentication', () => {
     expect((await stack.stored(tenant.accountId)).messages).toBe(1);
     const got = await cmq.call('ReceiveMessage', { queueName: 'q' });
     await cmq.call('DeleteMessage', { queueName: 'q', receiptHandle: got.receiptHandle as string });
+  });
+
+  it('refuses a SecretId no key can have (NUL, blanks, over 128 characters) as unknown, without keeping it', async () => {
+    const store = stack.queueApi.get(CredentialStore);
+    const cached = () => (store as unknown as { cache: Map<string, unknown> }).cache.size;
+    const before = cached();
+    for (const secretId of ['AKID\u0000x', '\u0000', 'AKID with blanks', `AKID${'x'.repeat(125)}`, `AKID${'y'.repeat(1_000_000)}`]) {
+      const pairs = [['Action', 'ListQueue'], ['SecretId', secretId], ['Timestamp', String(Math.floor(Date.now() / 1000))], ['Nonce', '1']] as Array<[string, string]>;
+      expect(await post(signed(pairs))).toMatchObject({ code: 4100, message: '(10270)secret id is not existed' });
+    }
+    // an id that cannot exist is not looked up, so it takes no place in the credential cache
+    expect(cached()).toBe(before);
   });
 
   it('accepts the POST @-rule of the Python SDK and qcloudapi-sdk (value sent, unsigned)', async () => {

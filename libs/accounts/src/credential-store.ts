@@ -19,6 +19,9 @@ export interface Credential {
   system: boolean;
 }
 
+/** What a SecretId can be: at most 128 printable ASCII characters (issued ones are `AKID` and 32 letters and digits). */
+export const SECRET_ID_RE = /^[\x21-\x7e]{1,128}$/;
+
 interface Entry {
   value: Credential | null;
   expires: number;
@@ -49,6 +52,9 @@ export class CredentialStore implements OnModuleInit {
   }
 
   async resolve(secretId: string): Promise<Credential | null> {
+    // an id no key could have (issued ones are AKID and 32 letters): no query, and no cache
+    // entry, so a flood of megabyte-long ids pins no memory and NUL never reaches Postgres
+    if (!SECRET_ID_RE.test(secretId)) return null;
     const hit = this.cache.get(secretId);
     if (hit && hit.expires > Date.now()) return hit.value;
     let pending = this.inflight.get(secretId);
