@@ -95,6 +95,21 @@ describe('CMQ bad input: the protocol error, HTTP 200, and nothing stored', () =
     expect(await cmq.call(action, params)).toMatchObject({ code, message });
   });
 
+  it('a forged receipt handle (receipt 0, never issued) deletes no delayed message', async () => {
+    // a message not yet received has receipt 0 and a visible time in the future: `<msgId>-0`
+    // must not pass for its handle
+    await cmq.call('CreateQueue', { queueName: 'delayed' });
+    const sent = await cmq.call('SendMessage', { queueName: 'delayed', msgBody: 'later', delaySeconds: 3600 });
+    for (const handle of [`${sent.msgId}-0`, `${sent.msgId}-000`]) {
+      expect(await cmq.call('DeleteMessage', { queueName: 'delayed', receiptHandle: handle })).toMatchObject({ code: 4430, message: '(10260)receipt handle is invalid' });
+    }
+    expect(await cmq.call('BatchDeleteMessage', { queueName: 'delayed', receiptHandle: [`${sent.msgId}-0`] })).toMatchObject({ code: 6020 });
+    expect(await cmq.call('GetQueueAttributes', { queueName: 'delayed' })).toMatchObject({ delayMsgNum: 1 });
+    await cmq.call('DeleteQueue', { queueName: 'delayed' });
+    // the queue and its message were this test's own, sent as valid requests
+    baseline = await stack.stored(tenant.accountId);
+  });
+
   it('an oversized request body: 4000/10420', async () => {
     const res = await cmq.raw(`Action=SendMessage&msgBody=${'x'.repeat(stack.config.cmq.maxRequestBytes)}`);
     expect(res.status).toBe(200);

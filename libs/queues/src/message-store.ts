@@ -36,7 +36,11 @@ export interface ReceivedMessage {
   dequeueCount: number;
 }
 
-/** Receipt handles: `<msgId>-<receipt>`, digits only, well inside the Go SDK's alphabet. */
+/**
+ * Receipt handles: `<msgId>-<receipt>`, digits only, well inside the Go SDK's alphabet. A receive
+ * sets a receipt of 1 or more; 0 is the receipt of a message never received (or made visible
+ * again by a rewind), so a handle with receipt 0 is forged and names nothing.
+ */
 export function encodeReceiptHandle(msgId: string, receipt: string): string {
   return `${msgId}-${receipt}`;
 }
@@ -46,7 +50,7 @@ const MAX_BIGINT = 9223372036854775807n;
 
 export function decodeReceiptHandle(handle: string): { msgId: string; receipt: string } | null {
   const m = HANDLE_RE.exec(handle);
-  if (!m || BigInt(m[1]) > MAX_BIGINT || BigInt(m[2]) > MAX_BIGINT) return null;
+  if (!m || BigInt(m[1]) > MAX_BIGINT || BigInt(m[2]) > MAX_BIGINT || BigInt(m[2]) === 0n) return null;
   return { msgId: m[1], receipt: m[2] };
 }
 

@@ -10,7 +10,7 @@ describe('receipt handles', () => {
     expect(decodeReceiptHandle(h)).toEqual({ msgId: '9223372036854775807', receipt: '9007199254740991' });
   });
 
-  it.each(['', '1', '1-', '-1', '1-2-3', 'a-1', '1 -2', '99999999999999999999-1', '9223372036854775808-1', "1' OR 1=1"])(
+  it.each(['', '1', '1-', '-1', '1-2-3', 'a-1', '1 -2', '99999999999999999999-1', '9223372036854775808-1', "1' OR 1=1", '5-0', '5-000'])(
     'decodes %j as no handle',
     (h) => {
       expect(decodeReceiptHandle(h)).toBeNull();
