@@ -71,6 +71,10 @@ const CASES: Case[] = [
   ['negative offset', 'ListQueue', { offset: -1 }, 4000, '(10350)parameter offset value or length is out of range'],
   ['zero limit', 'ListQueue', { limit: 0 }, 4000, '(10350)parameter limit value or length is out of range'],
   ['long searchWord', 'ListQueue', { searchWord: big(65) }, 4000, '(10350)parameter searchWord value or length is out of range'],
+  ['NUL in a searchWord', 'ListQueue', { searchWord: 'a\u0000b' }, 4000, '(10350)parameter searchWord value or length is out of range'],
+  ['control character in a searchWord', 'ListQueue', { searchWord: '\u0001' }, 4000, '(10350)parameter searchWord value or length is out of range'],
+  ['NUL in a dead-letter sources searchWord', 'ListDeadLetterSourceQueues', { deadLetterQueueName: 'target', searchWord: '\u0000' }, 4000, '(10350)parameter searchWord value or length is out of range'],
+  ['NUL in a topic searchWord', 'ListTopic', { searchWord: '\u0000' }, 4000, '(10350)parameter searchWord value or length is out of range'],
 ];
 
 describe('CMQ bad input: the protocol error, HTTP 200, and nothing stored', () => {

@@ -1,4 +1,5 @@
 import { CmqErrors } from './errors';
+import type { ParamReader } from './params';
 
 /** Ranges and defaults of the protocol (spec §7, §8, §14). */
 export const QueueLimits = {
@@ -24,6 +25,19 @@ export const MessageLimits = {
 } as const;
 
 export const ListLimits = { defaultLimit: 20, maxLimit: 50, maxOffset: 1_000_000 } as const;
+
+// eslint-disable-next-line no-control-regex
+const CONTROL_RE = /[\u0000-\u001f\u007f]/;
+
+/**
+ * The `searchWord` of a listing: at most 64 characters, no control characters (no name has one,
+ * and Postgres text cannot hold a NUL); 10350 otherwise.
+ */
+export function searchWordParam(p: ParamReader): string | undefined {
+  const searchWord = p.optionalString('searchWord');
+  if (searchWord !== undefined && (searchWord.length > 64 || CONTROL_RE.test(searchWord))) throw CmqErrors.outOfRange('searchWord');
+  return searchWord;
+}
 
 /** 1–64 characters, a letter first, then letters, digits, `-` and `_` (the Go SDK lets `_` through). */
 export const QUEUE_NAME_RE = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;

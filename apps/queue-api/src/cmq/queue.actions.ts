@@ -9,6 +9,7 @@ import {
   ParamReader,
   QUEUE_ATTRIBUTE_NAMES,
   QueueLimits,
+  searchWordParam,
 } from '@app/cmq';
 import {
   EntryOf,
@@ -40,8 +41,7 @@ function readDeadLetterPolicy(p: ParamReader): DeadLetterPolicyParam | undefined
 }
 
 export function listPage(p: ParamReader): { searchWord: string | undefined; offset: number; limit: number } {
-  const searchWord = p.optionalString('searchWord');
-  if (searchWord !== undefined && searchWord.length > 64) throw CmqErrors.outOfRange('searchWord');
+  const searchWord = searchWordParam(p);
   const offset = p.optionalInt('offset', { min: 0, max: ListLimits.maxOffset }) ?? 0;
   const limit = p.optionalInt('limit', { min: 1, max: ListLimits.maxLimit, clampAbove: true }) ?? ListLimits.defaultLimit;
   return { searchWord, offset, limit };

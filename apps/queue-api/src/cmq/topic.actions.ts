@@ -14,6 +14,7 @@ import {
   readNotifyStrategy,
   readProtocol,
   readRoutingKey,
+  searchWordParam,
   SubscriptionListLimits,
   TopicLimits,
 } from '@app/cmq';
@@ -199,8 +200,7 @@ export class TopicActions {
   async listSubscriptions(ctx: ActionContext): Promise<ActionResult> {
     const { params, scope } = ctx;
     const topic = topicName(ctx);
-    const searchWord = params.optionalString('searchWord');
-    if (searchWord !== undefined && searchWord.length > 64) throw CmqErrors.outOfRange('searchWord');
+    const searchWord = searchWordParam(params);
     const offset = params.optionalInt('offset', { min: 0, max: SubscriptionListLimits.maxOffset }) ?? 0;
     const limit = params.optionalInt('limit', { min: 0, max: SubscriptionListLimits.maxLimit }) ?? SubscriptionListLimits.defaultLimit;
     return this.topics.listSubscriptions(scope, topic, searchWord, offset, limit);
