@@ -147,4 +147,27 @@ describe('topic parameters', () => {
     );
     expect(cmqErrorOf(() => assertEndpoint('queue', '1bad'))).toBe('4000 (10500)endpoint format error');
   });
+
+  it.each(['http://x/\u0000', 'http://x/a\u0007b', 'http://x/\u007f', 'http://x/?q=\u001b'])('refuses control characters in an endpoint (%j)', (endpoint) => {
+    expect(cmqErrorOf(() => assertEndpoint('http', endpoint))).toBe('4000 (10500)endpoint format error');
+  });
+
+  it.each([
+    'http://2852039166/',
+    'http://0xa9fea9fe/',
+    'http://[::ffff:169.254.169.254]/',
+    'http://[::ffff:a9fe:a9fe]/latest',
+    'http://[0:0:0:0:0:ffff:a9fe:a9fe]/',
+    'http://[::169.254.169.254]/',
+    'http://[64:ff9b::169.254.169.254]/',
+    'http://[fd00:ec2::254]/',
+    'http://[FD00:EC2:0::254]/',
+  ])('refuses the metadata address however it is written (%s)', (endpoint) => {
+    expect(cmqErrorOf(() => assertEndpoint('http', endpoint))).toBe('4000 (10630)illegal endpoint');
+  });
+
+  it('takes IPv6 receivers that are not the metadata address', () => {
+    expect(assertEndpoint('http', 'http://[::1]:9000/push')).toBe('http://[::1]:9000/push');
+    expect(assertEndpoint('http', 'http://[::ffff:10.0.0.1]/')).toBe('http://[::ffff:10.0.0.1]/');
+  });
 });

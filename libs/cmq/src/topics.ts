@@ -128,12 +128,19 @@ export function routingMatches(bindingKey: string, routingKey: string): boolean 
  * characters, without blanks (4510), credentials or a fragment (10630); for protocol queue: a
  * queue name.
  */
+/**
+ * IPv6 forms of the link-local 169.254.0.0/16 (IPv4-mapped, IPv4-compatible, NAT64, each as a URL
+ * serializes it) and AWS's IPv6 metadata address.
+ */
+const METADATA_IPV6_RE = /^\[(?:::(?:ffff:)?|64:ff9b::)a9fe:[0-9a-f]{1,4}\]$|^\[fd00:ec2::254\]$/;
+
 export function assertEndpoint(protocol: SubscriptionProtocol, endpoint: string): string {
   if (protocol === 'queue') {
     if (!QUEUE_NAME_RE.test(endpoint)) throw CmqErrors.endpointFormat();
     return endpoint;
   }
   if (/\s/.test(endpoint)) throw CmqErrors.endpointBlank();
+  if (CONTROL_RE.test(endpoint)) throw CmqErrors.endpointFormat();
   if (endpoint.length > TopicLimits.maxEndpointLength) throw CmqErrors.outOfRange('endpoint');
   if (!/^https?:\/\//i.test(endpoint)) throw CmqErrors.endpointFormat();
   let url: URL;
@@ -144,8 +151,9 @@ export function assertEndpoint(protocol: SubscriptionProtocol, endpoint: string)
   }
   if (!url.hostname) throw CmqErrors.endpointFormat();
   if (url.username || url.password || url.hash) throw CmqErrors.illegalEndpoint();
-  // the cloud's instance metadata service is never a customer's receiver
-  if (/^169\.254\./.test(url.hostname) || url.hostname === '[fd00:ec2::254]') throw CmqErrors.illegalEndpoint();
+  // the cloud's instance metadata service is never a customer's receiver, however its
+  // address is written (a URL serializes IPv4 in dotted form and IPv6 compressed)
+  if (/^169\.254\./.test(url.hostname) || METADATA_IPV6_RE.test(url.hostname)) throw CmqErrors.illegalEndpoint();
   return endpoint;
 }
 
