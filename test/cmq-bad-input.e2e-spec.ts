@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { CmqClient, CmqValue } from '@app/cmq';
 import { TestStack, TestTenant } from '@app/testing';
 
@@ -118,6 +120,37 @@ describe('CMQ bad input: the protocol error, HTTP 200, and nothing stored', () =
     const res = await cmq.raw(`Action=SendMessage&msgBody=${'x'.repeat(stack.config.cmq.maxRequestBytes)}`);
     expect(res.status).toBe(200);
     expect(JSON.parse(res.body)).toMatchObject({ code: 4000, message: '(10420)cannot parse request, or request size is more than 1MB' });
+  });
+
+  it('an oversized body sent whole, as plain clients do: the reply arrives, never a reset connection', async () => {
+    // A client that writes its whole body before it reads (Node's req.end(body), most SDKs) must
+    // get the 10420 reply. A server that answers and closes while the client still writes resets
+    // the connection under it, and the reply is lost (EPIPE); Node closes at once after a reply
+    // to a request with Connection: close (what its client sends without an agent). The client
+    // runs in a process of its own: in this one, the shared event loop orders the events so the
+    // race never shows.
+    const size = stack.config.cmq.maxRequestBytes + 1;
+    const client = `
+      const http = require('node:http');
+      const body = Buffer.alloc(${size}, 'x');
+      const once = () => new Promise((resolve) => {
+        const req = http.request({ host: '127.0.0.1', port: ${stack.cmqPort}, method: 'POST', path: '/v2/index.php', headers: { 'content-length': '${size}' }, agent: false }, (r) => {
+          let s = '';
+          r.on('data', (d) => (s += d));
+          r.on('end', () => resolve(r.statusCode + ' ' + JSON.parse(s).message));
+        });
+        req.on('error', (err) => resolve('error ' + err.code));
+        req.end(body);
+      });
+      (async () => {
+        const out = [];
+        for (let i = 0; i < 30; i++) out.push(await once());
+        process.stdout.write(JSON.stringify(out));
+      })();`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', client], { maxBuffer: 1 << 20 });
+    const outcomes: string[] = JSON.parse(stdout);
+    expect(outcomes).toHaveLength(30);
+    expect(new Set(outcomes)).toEqual(new Set(['200 (10420)cannot parse request, or request size is more than 1MB']));
   });
 
   it('an oversized chunked body (no Content-Length): 4000/10420, read no further', async () => {
