@@ -12,6 +12,7 @@ import { BillingApiModule } from './billing-api.module';
 import { VALIDATION_PIPE_OPTIONS } from './validation';
 import { openApiDocument } from './openapi';
 import { serveConsole } from './console/console-assets';
+import { unsafeInput } from './input-guard';
 import { HttpMetrics } from './http-metrics';
 
 /** `clock`: the time the SLA reports and operations read (the system clock unless given). */
@@ -41,6 +42,15 @@ export async function createBillingApi(config: AppConfig, opts: { clock?: Clock 
     .getHttpAdapter()
     .getInstance()
     .addHook('onRequest', (_req, _reply, done) => auditScope.run(() => done()));
+  // a body nested too deep or a NUL character is the caller's mistake (400), never a 500
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('preValidation', (req, reply, done) => {
+      const reason = unsafeInput(req.body, req.query);
+      if (reason === undefined) return done();
+      void reply.code(400).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem(400, reason, req.url.split('?')[0])));
+    });
   app.useGlobalPipes(new ValidationPipe(VALIDATION_PIPE_OPTIONS));
   app.useGlobalFilters(new ApiExceptionFilter());
   SwaggerModule.setup('docs', app, openApiDocument(app));
