@@ -448,15 +448,16 @@ async function runCampaign(opts = {}) {
       },
       'worker-clock-jump': async () => {
         writeFileSync(clockFile, '+10m\n');
-        // the same preload and file in a process of its own: the jump takes effect (libfaketime re-reads the file each second)
-        await sleep(1500);
-        const seen = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(Date.now()))'], { env: workerTwoEnv }).toString());
-        clockJumped = seen - Date.now() > 9 * 60_000;
         after = async () => {
-          await sleep(o.hold);
+          // the same preload and file in a process of its own: the jump took effect (libfaketime re-reads the file each second)
+          await sleep(1500);
+          const seen = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(Date.now()))'], { env: workerTwoEnv }).toString());
+          clockJumped = seen - Date.now() > 9 * 60_000;
+          await sleep(Math.max(0, o.hold - 1500));
           writeFileSync(clockFile, '+0\n');
+          return `a process under the same preload saw ${Math.round((seen - Date.now()) / 1000)} s ahead`;
         };
-        return `worker-2's wall clock 10 minutes ahead for ${o.hold} ms, then back (a process under the same preload saw ${Math.round((seen - Date.now()) / 1000)} s ahead)`;
+        return `worker-2's wall clock 10 minutes ahead for ${o.hold} ms, then back`;
       },
     };
     let after = null;
@@ -469,9 +470,9 @@ async function runCampaign(opts = {}) {
       const note = await inject[name]();
       const recoveryMs = await recovered(at);
       const healthy = await allHealthy(o.recoveryBound);
-      if (after) await after();
+      const more = after ? await after() : null;
       after = null;
-      const f = { name, at, recoveryMs, healthy, note: note ?? '' };
+      const f = { name, at, recoveryMs, healthy, note: [note, more].filter(Boolean).join('; ') };
       faults.push(f);
       log(`  recovered in ${recoveryMs ?? 'NOT'} ms${note ? `; ${note}` : ''}; all processes healthy: ${healthy}`);
       await sleep(o.gap);

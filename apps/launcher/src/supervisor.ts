@@ -24,7 +24,9 @@ export interface SupervisorOptions {
 interface Supervised {
   spec: ProcessSpec;
   child: ChildProcess;
+  /** exits within the last minute */
   exits: number[];
+  restarts: number;
   timer?: NodeJS.Timeout;
 }
 
@@ -50,7 +52,7 @@ export class Supervisor extends EventEmitter {
 
   start(spec: ProcessSpec): void {
     if (this.procs.has(spec.name)) throw new Error(`${spec.name} is already supervised`);
-    const p: Supervised = { spec, child: this.spawn(spec), exits: [] };
+    const p: Supervised = { spec, child: this.spawn(spec), exits: [], restarts: 0 };
     this.procs.set(spec.name, p);
     this.watch(p);
   }
@@ -67,7 +69,7 @@ export class Supervisor extends EventEmitter {
 
   /** How many times `name` has been started again. */
   restarts(name: string): number {
-    return this.procs.get(name)?.exits.length ?? 0;
+    return this.procs.get(name)?.restarts ?? 0;
   }
 
   /** Sends `signal` to every process and resolves once all have exited (SIGKILL after `timeoutMs`). */
@@ -109,6 +111,7 @@ export class Supervisor extends EventEmitter {
       this.log(`launcher: ${p.spec.name} exited (${signal ?? code}); starting it again in ${delay} ms`);
       p.timer = setTimeout(() => {
         if (this.stopping) return;
+        p.restarts++;
         p.child = this.spawn(p.spec);
         this.watch(p);
       }, delay);
