@@ -60,6 +60,7 @@ describe('bad-input campaign (small)', () => {
 
   it('generates the same campaign from the same seed', () => {
     const fx = {
+      startedAt: 1_796_300_000,
       cmq: { port: 1, host: '127.0.0.1:1' }, api: { port: 2 }, limits: { maxRequestBytes: 100, signatureWindowSeconds: 300, smallQueueMsgSize: 1024, tagsTopicMsgSize: 1024 },
       tokens: { admin: 'a'.repeat(20), ops: 'o'.repeat(20), finance: 'f'.repeat(20) },
       A: { accountId: 'a', key: { secretId: 'AKIDa', secretKey: 'ka' }, disabledKey: { secretId: 'AKIDd', secretKey: 'kd' }, deletedKey: { secretId: 'AKIDx', secretKey: 'kx' }, console: 'cs_a', queues: { small: 's', big: 'b', main: 'm', replay: 'r', delay: 'd' }, topics: { tags: 't', route: 'u' }, delayedMsgId: '1' },

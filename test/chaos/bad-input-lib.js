@@ -294,7 +294,6 @@ function templates() {
   const add = (cat, name, weight, make) => T.push({ cat, name, weight, make });
   const nonce = (r) => String(r.int(2 ** 31));
   const A = (fx) => fx.A.key;
-  const now = () => Math.floor(Date.now() / 1000);
 
   // ------------------------------------------------------------ malformed: CMQ
   add('malformed', 'bad percent escape', 3, (r, fx) => {
@@ -933,7 +932,8 @@ function templates() {
       ['GetQueueAttributes', {}], ['SetQueueAttributes', { visibilityTimeout: '60' }], ['DeleteQueue', {}], ['SendMessage', { msgBody: `x-${r.word(6)}` }],
       ['BatchSendMessage', { msgBody: ['a', 'b'] }], ['ReceiveMessage', { pollingWaitSeconds: '0' }], ['ReceiveMessage', {}], ['BatchReceiveMessage', { numOfMsg: '16' }],
       ['DeleteMessage', { receiptHandle: r.pick(fx.B.handles) }], ['BatchDeleteMessage', { receiptHandle: fx.B.handles.slice(0, r.range(1, fx.B.handles.length)) }],
-      ['RewindQueue', { startConsumeTime: String(now() - 60) }], ['UnbindDeadLetterQueue', {}], ['QueryQueueRoute', {}],
+      // a time from the fixtures, not the clock: one seed, one campaign
+      ['RewindQueue', { startConsumeTime: String(fx.startedAt - 60) }], ['UnbindDeadLetterQueue', {}], ['QueryQueueRoute', {}],
     ]);
     const method = r.chance(0.15) ? 'GET' : 'POST';
     return cmqCase(fx, 'cross-tenant', "queue action on another tenant's queue", { key: A(fx), action, nonce: nonce(r), method, params: { queueName: q, ...params } }, E.queueNotExist, q);

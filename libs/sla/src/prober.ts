@@ -75,6 +75,7 @@ export class SlaProber {
   private offsetMs = 0;
   /** results whose store failed, with their instant on the database's clock; stored by the next store that works */
   private readonly unstored: Array<{ r: Omit<ProbeResult, 'receivedAt' | 'minute'>; at: number }> = [];
+  private draining = false;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -212,16 +213,27 @@ export class SlaProber {
       throw err;
     }
     if (at === null) this.offsetMs = stored.receivedAt - Math.round((before + Date.now()) / 2);
-    while (this.unstored.length) {
-      const { r: late, at: lateAt } = this.unstored[0];
-      try {
-        await this.insert(late, lateAt);
-      } catch {
-        break;
-      }
-      this.unstored.shift();
-    }
+    await this.storeKept();
     return stored;
+  }
+
+  /** Stores the kept results, oldest first, one drain at a time (the regions' rounds end together). */
+  private async storeKept(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.unstored.length) {
+        const kept = this.unstored.shift()!;
+        try {
+          await this.insert(kept.r, kept.at);
+        } catch {
+          this.unstored.unshift(kept);
+          break;
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
   }
 
   private async insert(r: Omit<ProbeResult, 'receivedAt' | 'minute'>, at: number | null): Promise<ProbeResult> {
