@@ -1,8 +1,8 @@
 'use strict';
 // `npm run chaos:faults`: the fault campaign (see fault-campaign-lib.js). Options:
-//   --gap <s>        steady load between faults (default 45)
-//   --warmup <s>     load before the first fault (default 20)
-//   --hold <s>       how long the worker's clock stays jumped (default 30)
+//   --gap <s>        steady load between faults (default 30)
+//   --warmup <s>     load before the first fault (default 15)
+//   --hold <s>       how long the worker's clock stays jumped (default 20)
 //   --rounds <n>     the whole list of faults this many times (default 2)
 //   --visibility <s> the queues' visibility timeout (default 30)
 //   --json <file>    write the result there too
@@ -19,9 +19,9 @@ const FAULTS = ['kill-queue-api', 'kill-worker', 'postgres-restart', 'postgres-t
 (async () => {
   const rounds = Number(arg('rounds', 2));
   const result = await runCampaign({
-    warmup: Number(arg('warmup', 20)) * 1000,
-    gap: Number(arg('gap', 45)) * 1000,
-    hold: Number(arg('hold', 30)) * 1000,
+    warmup: Number(arg('warmup', 15)) * 1000,
+    gap: Number(arg('gap', 30)) * 1000,
+    hold: Number(arg('hold', 20)) * 1000,
     visibility: Number(arg('visibility', 30)),
     faults: Array.from({ length: rounds }, () => FAULTS).flat(),
   });
