@@ -6,13 +6,12 @@
 // test/chaos/fault-campaign.js (the full run) and test/fault-campaign.e2e-spec.ts (a short one).
 const { spawn, execFileSync } = require('node:child_process');
 const { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, rmSync, writeFileSync, chownSync, chmodSync } = require('node:fs');
-const { createServer } = require('node:net');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { randomBytes } = require('node:crypto');
 const { Client } = require('pg');
 const Redis = require('ioredis');
-const { cmqClient } = require('../../bench/lib');
+const { assertPortFree, cmqClient } = require('../../bench/lib');
 
 const ROOT = join(__dirname, '..', '..');
 const dist = (p) => {
@@ -23,21 +22,13 @@ const dist = (p) => {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function portIsFree(port) {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
 /** The first of `count` consecutive free loopback ports. */
 async function freePorts(count) {
   for (let i = 0; i < 200; i++) {
     // below the ephemeral range (32768 and up), where outgoing connections take their ports
     const base = 20000 + Math.floor(Math.random() * 12000);
     let ok = true;
-    for (let p = base; p < base + count && ok; p++) ok = await portIsFree(p);
+    for (let p = base; p < base + count && ok; p++) ok = await assertPortFree(p).then(() => true, () => false);
     if (ok) return base;
   }
   throw new Error('no free ports');
@@ -452,10 +443,11 @@ async function runCampaign(opts = {}) {
           // the same preload and file in a process of its own: the jump took effect (libfaketime re-reads the file each second)
           await sleep(1500);
           const seen = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(Date.now()))'], { env: workerTwoEnv }).toString());
-          clockJumped = seen - Date.now() > 9 * 60_000;
+          const aheadMs = seen - Date.now();
+          clockJumped = aheadMs > 9 * 60_000;
           await sleep(Math.max(0, o.hold - 1500));
           writeFileSync(clockFile, '+0\n');
-          return `a process under the same preload saw ${Math.round((seen - Date.now()) / 1000)} s ahead`;
+          return `a process under the same preload saw ${Math.round(aheadMs / 1000)} s ahead`;
         };
         return `worker-2's wall clock 10 minutes ahead for ${o.hold} ms, then back`;
       },
