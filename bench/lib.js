@@ -584,6 +584,22 @@ function numArg(name, def) {
   return v;
 }
 
+/**
+ * Removes a run's keys (`<prefix>:*`) from the shared Redis once its apps are gone: the
+ * replay-protection keys of every signed request (they would expire within 2 signature windows
+ * anyway) and BullMQ's queues, which would stay. Resolves how many were removed.
+ */
+async function forgetRedisKeys(redis, prefix) {
+  let cursor = '0';
+  let n = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
+    cursor = next;
+    if (keys.length) n += await redis.unlink(...keys);
+  } while (cursor !== '0');
+  return n;
+}
+
 /** `--name value` from the command line as a string, or `def`. */
 function strArg(name, def) {
   const i = process.argv.indexOf(`--${name}`);
@@ -628,5 +644,6 @@ module.exports = {
   flagArg,
   numArg,
   strArg,
+  forgetRedisKeys,
   ms2,
 };

@@ -56,6 +56,7 @@ const {
   waitOutboxEmpty,
   numArg,
   strArg,
+  forgetRedisKeys,
   ms2,
   ROOT,
 } = require('./lib');
@@ -322,22 +323,6 @@ async function chartOnly(csvPath) {
     subtitle: `${rows.length} samples of ${INTERVAL_S} s from ${relative(process.cwd(), csvPath)}`,
   });
   console.log(`chart: ${png}`);
-}
-
-/**
- * Removes this run's keys from the shared Redis once its apps are gone: the replay-protection
- * keys of every signed request (they would expire within 2 signature windows anyway) and
- * BullMQ's queues, which would stay.
- */
-async function forgetRedisKeys(redis, prefix) {
-  let cursor = '0';
-  let n = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
-    cursor = next;
-    if (keys.length) n += await redis.unlink(...keys);
-  } while (cursor !== '0');
-  return n;
 }
 
 // ---- the run ----------------------------------------------------------------------------------

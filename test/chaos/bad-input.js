@@ -16,7 +16,7 @@ const { join } = require('node:path');
 const { randomBytes } = require('node:crypto');
 const { spawn } = require('node:child_process');
 const { Client } = require('pg');
-const { resetDatabase, waitFor, ROOT } = require('../../bench/lib');
+const { assertPortFree, forgetRedisKeys, resetDatabase, waitFor, ROOT } = require('../../bench/lib');
 const { runCampaign, summaryTable, CATEGORIES } = require('./bad-input-lib');
 
 /** `--name value` from the command line, or `def` (a number when `def` is one). */
@@ -40,15 +40,6 @@ const DATABASE = 'cmq_chaos_badinput';
 const REDIS_PREFIX = `cmqchaos-badinput-${Date.now()}`;
 const SIGNATURE_WINDOW_SECONDS = 300;
 const MAX_REQUEST_BYTES = 3 * 1024 * 1024 + 64 * 1024;
-
-/** Whether nothing listens on `port` yet (else /health would be answered by someone else's app). */
-function portIsFree(port) {
-  return new Promise((resolve) => {
-    const srv = require('node:net').createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
 
 function startApp(app, env, log) {
   const child = spawn(process.execPath, [join(ROOT, 'dist/apps', app, 'src/main.js')], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -77,13 +68,11 @@ async function healthy(port) {
 async function clearRedis(prefix) {
   const Redis = require('ioredis');
   const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    if (keys.length) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  await redis.quit();
+  try {
+    await forgetRedisKeys(redis, prefix);
+  } finally {
+    await redis.quit();
+  }
 }
 
 async function main() {
@@ -92,7 +81,10 @@ async function main() {
   const logPath = OUT.replace(/\.json$/, '') + '-apps.log';
   const log = createWriteStream(logPath);
   for (const port of [CMQ_PORT, BILLING_PORT]) {
-    if (!(await portIsFree(port))) throw new Error(`port ${port} is taken: choose others with --cmq-port and --billing-port`);
+    // else /health would be answered by someone else's app
+    await assertPortFree(port).catch(() => {
+      throw new Error(`port ${port} is taken: choose others with --cmq-port and --billing-port`);
+    });
   }
   const databaseUrl = await resetDatabase(DATABASE);
   const tokens = { admin: randomBytes(24).toString('base64url'), ops: randomBytes(24).toString('base64url'), finance: randomBytes(24).toString('base64url') };

@@ -7,22 +7,18 @@
 //   --visibility <s> the queues' visibility timeout (default 30)
 //   --json <file>    write the result there too
 const { writeFileSync } = require('node:fs');
+const { numArg, strArg } = require('../../bench/lib');
 const { runCampaign } = require('./fault-campaign-lib');
-
-function arg(name, def) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : def;
-}
 
 const FAULTS = ['kill-queue-api', 'kill-worker', 'postgres-restart', 'postgres-terminate', 'redis-flushall', 'redis-restart', 'worker-clock-jump'];
 
 (async () => {
-  const rounds = Number(arg('rounds', 2));
+  const rounds = numArg('rounds', 2);
   const result = await runCampaign({
-    warmup: Number(arg('warmup', 15)) * 1000,
-    gap: Number(arg('gap', 30)) * 1000,
-    hold: Number(arg('hold', 20)) * 1000,
-    visibility: Number(arg('visibility', 30)),
+    warmup: numArg('warmup', 15) * 1000,
+    gap: numArg('gap', 30) * 1000,
+    hold: numArg('hold', 20) * 1000,
+    visibility: numArg('visibility', 30),
     faults: Array.from({ length: rounds }, () => FAULTS).flat(),
   });
   console.log('');
@@ -35,7 +31,7 @@ const FAULTS = ['kill-queue-api', 'kill-worker', 'postgres-restart', 'postgres-t
   for (const c of result.checks) console.log(`| ${c.name} | ${c.ok ? 'pass' : 'FAIL'} | ${c.detail} |`);
   console.log('');
   console.log(JSON.stringify(result.figures));
-  const out = arg('json');
+  const out = strArg('json', null);
   if (out) writeFileSync(out, JSON.stringify(result, null, 2));
   process.exit(result.ok ? 0 : 1);
 })().catch((err) => {
