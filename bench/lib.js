@@ -272,6 +272,7 @@ class Histogram {
  */
 function cmqClient({ port, tenant, maxSockets, timeoutMs = 30000, engine = 'http' }) {
   if (engine === 'undici') return undiciCmqClient({ port, tenant, maxSockets, timeoutMs });
+  if (engine === 'raw') return rawCmqClient({ port, tenant, maxSockets, timeoutMs });
   const agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
   const host = `127.0.0.1:${port}`;
   const request = (action, params) =>
@@ -366,6 +367,137 @@ function undiciCmqClient({ port, tenant, maxSockets, timeoutMs }) {
     return { reply, ms: performance.now() - t0 };
   };
   return { request, close: () => pool.destroy() };
+}
+
+const CRLF2 = Buffer.from('\r\n\r\n');
+/** Idle connections older than this are not reused: the queue-api closes them after 65 s. */
+const IDLE_REUSE_MS = 60_000;
+
+/**
+ * {@link cmqClient} on plain TCP sockets, for the soak, whose generator shares the machine with
+ * the system under test: the same requests and replies as the SDKs make them (HTTP/1.1
+ * keep-alive, one request at a time on a connection, no pipelining), with one write per request
+ * and the reply framed by its Content-Length, at about half of undici's CPU. Opens up to
+ * `maxSockets` connections as requests wait for one; a request that has no reply within
+ * `timeoutMs` fails (its connection is closed), found by a sweep every 250 ms. The reply is read
+ * by Content-Length only; one without fails as `http <status>` and its connection is closed.
+ */
+function rawCmqClient({ port, tenant, maxSockets, timeoutMs }) {
+  const net = require('node:net');
+  const host = `127.0.0.1:${port}`;
+  const head = `POST /v2/index.php HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: `;
+  const idle = [];
+  const waiting = [];
+  const busy = new Set();
+  let open = 0;
+  let closed = false;
+
+  const finish = (job, reply) => {
+    if (job.done) return;
+    job.done = true;
+    job.resolve({ reply, ms: performance.now() - job.t0 });
+  };
+  const send = (conn, job) => {
+    conn.job = job;
+    busy.add(conn);
+    conn.sock.write(`${head}${job.body.length}\r\n\r\n${job.body}`, 'latin1'); // bodies are URL-encoded ASCII
+  };
+  const release = (conn) => {
+    conn.job = null;
+    busy.delete(conn);
+    if (closed) return conn.sock.destroy();
+    const next = waiting.shift();
+    if (next) send(conn, next);
+    else {
+      conn.idleSince = performance.now();
+      idle.push(conn);
+    }
+  };
+  /** The most recently used idle connection, passing over (and closing) any the server may be closing. */
+  const takeIdle = () => {
+    for (let conn = idle.pop(); conn; conn = idle.pop()) {
+      if (performance.now() - conn.idleSince < IDLE_REUSE_MS) return conn;
+      conn.sock.destroy();
+    }
+    return null;
+  };
+  /** The reply in conn.buf, once whole: [status, body]; null while more is to come. */
+  const parse = (conn) => {
+    const buf = conn.buf;
+    const end = buf.indexOf(CRLF2);
+    if (end < 0) return null;
+    const headers = buf.toString('latin1', 0, end);
+    const status = Number(headers.slice(9, 12));
+    const m = /\r\ncontent-length: *(\d+)/i.exec(headers);
+    if (!m) return [status, null]; // no framing we read: the connection goes
+    const len = Number(m[1]);
+    if (buf.length < end + 4 + len) return null;
+    return [status, buf.subarray(end + 4, end + 4 + len)];
+  };
+  const connect = () => {
+    open++;
+    const conn = { sock: net.connect({ port, host: '127.0.0.1', noDelay: true }), job: null, buf: null };
+    conn.sock.on('connect', () => release(conn));
+    conn.sock.on('data', (chunk) => {
+      conn.buf = conn.buf ? Buffer.concat([conn.buf, chunk]) : chunk;
+      const job = conn.job;
+      if (!job) return conn.sock.destroy(); // bytes nobody asked for
+      const got = parse(conn);
+      if (!got) return;
+      conn.buf = null;
+      const [status, body] = got;
+      if (body === null) {
+        finish(job, { code: `http ${status}` });
+        return conn.sock.destroy();
+      }
+      let reply;
+      if (status !== 200) reply = { code: `http ${status}` };
+      else {
+        try {
+          reply = JSON.parse(body.toString('utf8'));
+        } catch {
+          reply = { code: 'unparsable reply' };
+        }
+      }
+      finish(job, reply);
+      release(conn);
+    });
+    conn.sock.on('error', (err) => (conn.err = err.code || err.message));
+    conn.sock.on('close', () => {
+      open--;
+      busy.delete(conn);
+      const i = idle.indexOf(conn);
+      if (i >= 0) idle.splice(i, 1);
+      if (conn.job) finish(conn.job, { code: `transport ${conn.err ?? 'closed'}` });
+      if (!closed && waiting.length > 0 && open < maxSockets) connect();
+    });
+  };
+  const sweep = setInterval(() => {
+    const now = performance.now();
+    for (const conn of busy) {
+      if (conn.job && now - conn.job.t0 > timeoutMs) {
+        conn.err = 'TIMEOUT';
+        conn.sock.destroy();
+      }
+    }
+  }, 250);
+  sweep.unref();
+
+  const request = (action, params) =>
+    new Promise((resolve) => {
+      const job = { body: signedBody(tenant, host, action, params), resolve, t0: performance.now(), done: false };
+      const conn = takeIdle();
+      if (conn) return send(conn, job);
+      waiting.push(job);
+      if (open < maxSockets) connect();
+    });
+  const close = () => {
+    closed = true;
+    clearInterval(sweep);
+    for (const conn of [...idle, ...busy]) conn.sock.destroy();
+    for (const job of waiting.splice(0)) finish(job, { code: 'transport closed' });
+  };
+  return { request, close };
 }
 
 /** BatchSendMessage parameters: msgBody.1 … msgBody.n */

@@ -343,7 +343,7 @@ async function main() {
   const qpsLimit = numArg('queue-qps-limit', 0);
   const outDir = strArg('out-dir', join(ROOT, 'docs/soak'));
   // undici: the load generator's own CPU is a third of node:http's, and it shares the 2 cores
-  const clientEngine = strArg('client', 'undici');
+  const clientEngine = strArg('client', 'raw');
   const png = strArg('png', join(ROOT, 'docs/soak.png'));
   const bounds = {
     rateShortfallPct: numArg('max-rate-shortfall', 2),

@@ -38,11 +38,12 @@ export class QueueRegistry implements OnModuleInit {
 
   /** The live queue as committed now, bypassing the cache (management reads and writes). */
   async load(scope: TenantScope, name: string): Promise<QueueInfo> {
-    const { rows } = await this.pool.query<QueueRow>(
-      `SELECT ${QUEUE_COLUMNS} FROM queues
+    const { rows } = await this.pool.query<QueueRow>({
+      name: 'cmq-queue-load',
+      text: `SELECT ${QUEUE_COLUMNS} FROM queues
         WHERE account_id = $1 AND region = $2 AND lower(name) = lower($3) AND deleted_at IS NULL`,
-      [scope.accountId, scope.region, name],
-    );
+      values: [scope.accountId, scope.region, name],
+    });
     if (!rows[0]) throw CmqErrors.queueNotExist();
     return toQueueInfo(rows[0]);
   }

@@ -268,8 +268,10 @@ export class QueueService {
       hidden_min_ms: string | null;
       expired: string;
       next_ms: string | null;
-    }>(
-      `WITH t AS (SELECT cmq_now_ms() AS now_ms, cmq_now_ms() - $2::bigint AS cutoff_ms)
+    }>({
+      // named: parsed once per connection (GetQueueAttributes is on the hot path)
+      name: 'cmq-queue-counts',
+      text: `WITH t AS (SELECT cmq_now_ms() AS now_ms, cmq_now_ms() - $2::bigint AS cutoff_ms)
        SELECT c.msgs, c.rewind_msgs, h.inactive, h.delayed, h.hidden_expired, h.hidden_min_ms, e.expired,
               (SELECT enqueue_ms FROM messages
                 WHERE queue_id = $1 AND deleted_ms IS NULL AND visible_ms <= t.now_ms AND visible_ms > t.cutoff_ms
@@ -286,8 +288,8 @@ export class QueueService {
                         WHERE queue_id = $1 AND deleted_ms IS NULL AND visible_ms > t.now_ms) h,
               LATERAL (SELECT count(*) AS expired FROM messages
                         WHERE queue_id = $1 AND deleted_ms IS NULL AND visible_ms <= t.cutoff_ms) e`,
-      [q.id, q.msgRetentionSeconds * 1000],
-    );
+      values: [q.id, q.msgRetentionSeconds * 1000],
+    });
     const r = rows[0];
     const inactive = Number(r.inactive);
     const delayed = Number(r.delayed);
