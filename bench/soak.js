@@ -28,7 +28,8 @@
 //
 // Usage: npm run soak -- [--duration 1800] [--rate 5000] [--queues 6] [--queue-apis 1] [--max-in-flight 1024]
 //          [--body 256] [--prefill 5000 (messages per queue)] [--vacuum-every 10] [--timeout-ms 10000]
-//          [--queue-qps-limit N] [--out-dir docs/soak] [--png docs/soak.png] [--client undici|http]
+//          [--queue-qps-limit N] [--out-dir docs/soak] [--png docs/soak.png] [--client raw|undici|http]
+//          [--cpu-prof-dir DIR (every app process writes a V8 CPU profile there when it stops)]
 //          [--max-rate-shortfall 2] [--max-rss-growth 10] [--max-rss-slope 1] [--max-p99-growth 50] [--drain-timeout 180]
 //        node bench/soak.js --chart-only docs/soak/soak-<stamp>.csv [--png docs/soak.png]
 // `kill -INT <pid>` of this process ends the load early; the checks and files follow (a terminal's
@@ -100,15 +101,17 @@ const label = (p, what) =>
  * Redis prefix of its own, so it runs beside the other benches. Another topology (e.g. a
  * cluster behind a balancer) replaces this function and nothing else.
  */
-async function startSystem({ queueApis = 1, extraEnv = {} } = {}) {
+async function startSystem({ queueApis = 1, extraEnv = {}, nodeArgs = [] } = {}) {
   const cmqPort = 18590;
   const stack = await startStack({
     database: 'cmq_soak',
     cmqPort,
     billingPort: 13590,
     extraEnv: { REDIS_PREFIX: `cmqsoak-${Date.now()}`, ...extraEnv },
-    moreQueueApis: Array.from({ length: queueApis - 1 }, (_, i) => ({ cmqPort: cmqPort + 1 + i })),
-    worker: { port: 13591 },
+    queueNodeArgs: nodeArgs,
+    billingNodeArgs: nodeArgs,
+    moreQueueApis: Array.from({ length: queueApis - 1 }, (_, i) => ({ cmqPort: cmqPort + 1 + i, nodeArgs })),
+    worker: { port: 13591, nodeArgs },
   });
   try {
     const second = await stack.newTenant('soak-b');
@@ -356,7 +359,9 @@ async function main() {
   const started = new Date();
   const stamp = started.toISOString().slice(0, 16).replace(':', '');
 
-  const system = await startSystem({ queueApis, extraEnv: qpsLimit > 0 ? { QUEUE_QPS_LIMIT: String(qpsLimit) } : {} });
+  const profDir = strArg('cpu-prof-dir', null);
+  const nodeArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+  const system = await startSystem({ queueApis, nodeArgs, extraEnv: qpsLimit > 0 ? { QUEUE_QPS_LIMIT: String(qpsLimit) } : {} });
   let interrupted = false;
   let endAt = Infinity;
   const onSigint = () => {
