@@ -16,6 +16,7 @@ import { ExportJobs1764710000000 } from './migrations/1764710000000-export-jobs'
 import { UsageHourlyAmounts1764720000000 } from './migrations/1764720000000-usage-hourly-amounts';
 import { AuditTrail1764730000000 } from './migrations/1764730000000-audit-trail';
 import { Topics1764800000000 } from './migrations/1764800000000-topics';
+import { QueueCountsFunction1764900000000 } from './migrations/1764900000000-queue-counts-function';
 
 /** Every migration, in order. New ones are appended here. */
 export const MIGRATIONS = [
@@ -35,6 +36,7 @@ export const MIGRATIONS = [
   UsageHourlyAmounts1764720000000,
   AuditTrail1764730000000,
   Topics1764800000000,
+  QueueCountsFunction1764900000000,
 ];
 
 /** The one TypeORM options object, shared by the Nest module and the migration runner. */

@@ -256,7 +256,8 @@ export class QueueService {
    * what is committed); in-flight and delayed messages are counted in the index range of
    * messages not yet visible, so the cost follows those, never the backlog. Expired messages the
    * sweep has not removed yet are counted in the range whose visible time is past the retention
-   * cutoff (which holds only expired rows) and left out; active is the rest.
+   * cutoff (which holds only expired rows) and left out; active is the rest. One call of the
+   * function `cmq_queue_counts` (migration 1764900000000).
    */
   async counts(q: Pick<QueueInfo, 'id' | 'msgRetentionSeconds'>): Promise<QueueCounts> {
     const { rows } = await this.pool.query<{
@@ -269,25 +270,9 @@ export class QueueService {
       expired: string;
       next_ms: string | null;
     }>({
-      // named: parsed once per connection (GetQueueAttributes is on the hot path)
+      // the function (see its migration) keeps its plan, an index scan over the not yet visible range
       name: 'cmq-queue-counts',
-      text: `WITH t AS (SELECT cmq_now_ms() AS now_ms, cmq_now_ms() - $2::bigint AS cutoff_ms)
-       SELECT c.msgs, c.rewind_msgs, h.inactive, h.delayed, h.hidden_expired, h.hidden_min_ms, e.expired,
-              (SELECT enqueue_ms FROM messages
-                WHERE queue_id = $1 AND deleted_ms IS NULL AND visible_ms <= t.now_ms AND visible_ms > t.cutoff_ms
-                  AND enqueue_ms > t.cutoff_ms
-                ORDER BY visible_ms, msg_id LIMIT 1) AS next_ms
-         FROM t,
-              LATERAL (SELECT coalesce(sum(msgs), 0) AS msgs, coalesce(sum(rewind_msgs), 0) AS rewind_msgs
-                         FROM queue_counters WHERE queue_id = $1) c,
-              LATERAL (SELECT count(*) FILTER (WHERE enqueue_ms > t.cutoff_ms AND dequeue_count > 0) AS inactive,
-                              count(*) FILTER (WHERE enqueue_ms > t.cutoff_ms AND dequeue_count = 0) AS delayed,
-                              count(*) FILTER (WHERE enqueue_ms <= t.cutoff_ms) AS hidden_expired,
-                              min(enqueue_ms) FILTER (WHERE enqueue_ms > t.cutoff_ms) AS hidden_min_ms
-                         FROM messages
-                        WHERE queue_id = $1 AND deleted_ms IS NULL AND visible_ms > t.now_ms) h,
-              LATERAL (SELECT count(*) AS expired FROM messages
-                        WHERE queue_id = $1 AND deleted_ms IS NULL AND visible_ms <= t.cutoff_ms) e`,
+      text: 'SELECT * FROM cmq_queue_counts($1, $2)',
       values: [q.id, q.msgRetentionSeconds * 1000],
     });
     const r = rows[0];
