@@ -9,6 +9,11 @@
 // DeleteMessage, 30 BatchDeleteMessage). Messages in (71 + 72) equal messages asked for (23 + 120),
 // so each queue stays at its prefilled depth and receives never find it empty.
 //
+// The load starts with a warm-up (--warmup s, 60 by default): the rate rises linearly from 0 to
+// the target, so the apps' JIT, connection pools and caches warm as in production, not under a
+// backlog. The measured run follows for --duration s; every figure and check is of it, but for
+// errors, which count from the first request.
+//
 // Every 10 s: achieved requests/s, errors, p50/p90/p99/max latency of the interval, RSS and CPU
 // of each process (queue-api(s), worker, billing-api, this load generator, and the database's
 // Postgres backends: their private memory summed), the machine's busy share, the queues' depth
@@ -26,7 +31,7 @@
 // Writes <out-dir>/soak-<UTC stamp>.csv (one row per interval) and .json (the run, checks and
 // samples), and the chart --png (docs/soak.png).
 //
-// Usage: npm run soak -- [--duration 1800] [--rate 5000] [--queues 6] [--queue-apis 1] [--max-in-flight 1024]
+// Usage: npm run soak -- [--duration 1800] [--rate 5000] [--warmup 60] [--queues 6] [--queue-apis 1] [--max-in-flight 1024]
 //          [--body 256] [--prefill 5000 (messages per queue)] [--vacuum-every 10] [--timeout-ms 10000]
 //          [--queue-qps-limit N] [--out-dir docs/soak] [--png docs/soak.png] [--client raw|undici|http]
 //          [--cpu-prof-dir DIR (every app process writes a V8 CPU profile there when it stops)]
@@ -342,6 +347,7 @@ async function main() {
   const bodySize = numArg('body', 256);
   const prefillPerQueue = numArg('prefill', 5000);
   const vacuumEvery = numArg('vacuum-every', 10);
+  const warmup = numArg('warmup', 60);
   const timeoutMs = numArg('timeout-ms', 10000);
   const qpsLimit = numArg('queue-qps-limit', 0);
   const outDir = strArg('out-dir', join(ROOT, 'docs/soak'));
@@ -447,7 +453,7 @@ async function main() {
     const rows = [];
     const byAction = {};
     const errorsByCode = {};
-    const totals = { replies: 0, errors: 0, skipped: 0, noMessage: 0 };
+    const totals = { replies: 0, errors: 0, skipped: 0, noMessage: 0, warmupReplies: 0, warmupSkipped: 0 };
     const newInterval = () => ({ replies: 0, errors: 0, skipped: 0, hist: new Histogram() });
     let interval = newInterval();
     let inFlight = 0;
@@ -467,7 +473,11 @@ async function main() {
     const redisKeys = async () => Number(/^db0:keys=(\d+)/m.exec(await redis.info('keyspace'))?.[1] ?? 0);
     let dbSampling = Promise.resolve();
 
-    const t0 = performance.now();
+    // the warm-up: the rate rises from 0 to the target over `warmup` s; then the measured run
+    // starts (t0), with every figure and check from there, but for errors, which count throughout
+    const loadStart = performance.now();
+    const t0 = loadStart + warmup * 1000;
+    let warming = warmup > 0;
     let lastT = t0;
     const closeInterval = (now) => {
       const seconds = (now - lastT) / 1000;
@@ -568,11 +578,20 @@ async function main() {
 
     // ---- the load
     const record = (action, r) => {
+      const code = r.reply.code;
+      if (warming) {
+        totals.warmupReplies++;
+        if (code !== 0 && !(code === 7000 && RECEIVE_ACTIONS.has(action))) {
+          totals.errors++;
+          const k = `${action} ${code} (warm-up)`;
+          errorsByCode[k] = (errorsByCode[k] ?? 0) + 1;
+        }
+        return;
+      }
       (byAction[action] ??= new Histogram()).record(r.ms);
       interval.hist.record(r.ms);
       interval.replies++;
       totals.replies++;
-      const code = r.reply.code;
       if (code === 7000 && RECEIVE_ACTIONS.has(action)) totals.noMessage++;
       else if (code !== 0) {
         interval.errors++;
@@ -622,23 +641,38 @@ async function main() {
         system.processes.map((p) => `${p.name} pid ${p.pid}`).join(', '),
     );
     const slotRate = (rate * SCHEDULED) / CYCLE / 1000; // scheduled slots per ms
+    const warmupMs = warmup * 1000;
+    /** Slots due `ms` after the load started: the integral of the rate, rising linearly over the warm-up. */
+    const slotsDue = (ms) => Math.floor(slotRate * (ms < warmupMs ? (ms * ms) / (2 * warmupMs) : ms - warmupMs / 2));
     endAt = Math.min(endAt, t0 + duration * 1000);
+    if (warming) console.log(`warm-up: ${warmup} s, the rate rising to ${rate} requests/s (errors count; nothing else does)`);
     let issued = 0;
     let nextSample = t0 + INTERVAL_S * 1000;
     await new Promise((resolve) => {
       const tick = () => {
         const now = performance.now();
+        if (warming && now >= t0) {
+          // the measured run starts: CPU counters from here
+          warming = false;
+          for (const p of procs) lastCpu.set(p.name, cpuSeconds(p.pid));
+          lastHost = hostCpu();
+          dbSampling = dbSampling.then(async () => (lastPgCpu = await pgBackends()));
+          console.log('warm-up over: measuring');
+        }
         if (now >= nextSample && now < endAt) {
           closeInterval(now);
           nextSample += INTERVAL_S * 1000;
         }
-        // open loop: scheduled slot k is due at t0 + k / slotRate; the queues take turns
-        const due = Math.floor((Math.min(now, endAt) - t0) * slotRate);
+        // open loop: scheduled slot k is due when slotsDue passes k; the queues take turns
+        const due = slotsDue(Math.min(now, endAt) - loadStart);
         while (issued < due) {
           const slot = issued++;
           if (inFlight >= maxInFlight) {
-            interval.skipped++;
-            totals.skipped++;
+            if (warming) totals.warmupSkipped++;
+            else {
+              interval.skipped++;
+              totals.skipped++;
+            }
             continue;
           }
           dispatch(queues[slot % queueCount], pattern[Math.floor(slot / queueCount) % pattern.length]);
@@ -891,7 +925,7 @@ async function main() {
     const summary = {
       started: started.toISOString(),
       command: `node bench/soak.js ${process.argv.slice(2).join(' ')}`.trim(),
-      config: { rate, duration, queues: queueCount, queueApis: system.cmqPorts.length, maxInFlight, bodySize, prefillPerQueue, vacuumEvery, timeoutMs, queueQpsLimit: qpsLimit || 'default', mix: MIX, cycle: CYCLE },
+      config: { rate, duration, warmup, queues: queueCount, queueApis: system.cmqPorts.length, maxInFlight, bodySize, prefillPerQueue, vacuumEvery, timeoutMs, queueQpsLimit: qpsLimit || 'default', mix: MIX, cycle: CYCLE },
       machine: { cores: os.availableParallelism(), loadavgAtEnd: os.loadavg() },
       bounds,
       result: {
@@ -904,6 +938,8 @@ async function main() {
         errorsByCode,
         emptyReceives: totals.noMessage,
         skipped: totals.skipped,
+        warmupReplies: totals.warmupReplies,
+        warmupSkipped: totals.warmupSkipped,
         latencyMs: { p50: ms2(all.percentile(50)), p90: ms2(all.percentile(90)), p99: ms2(all.percentile(99)), max: ms2(all.max) },
         p99MedianFirstThird: firstP99,
         p99MedianLastThird: lastP99,
