@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { CmqClient } from '@app/cmq';
 import { loadConfigWith } from '@app/config';
 import { runMigrations } from '@app/db';
@@ -20,6 +21,15 @@ function children(launcher: SpawnedApp): Array<{ pid: number; app: string }> {
       const [pid, ...args] = line.trim().split(/\s+/);
       return { pid: Number(pid), app: /apps\/([a-z-]+)\/src\/main\.js/.exec(args.join(' '))?.[1] ?? '?' };
     });
+}
+
+/** Whether `pid` has exited (gone, or a zombie its parent has not reaped yet): its sockets are closed. */
+function exited(pid: number): boolean {
+  try {
+    return / Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\)/, ''));
+  } catch {
+    return true;
+  }
 }
 
 /**
@@ -89,6 +99,9 @@ describe('the cluster topology (launcher --cluster)', () => {
       const [worker] = before.filter((c) => c.app === 'worker');
       process.kill(queueApi.pid, 'SIGKILL');
       process.kill(worker.pid, 'SIGKILL');
+      // from its death on: a connection the kernel accepted for it in the instant before is lost
+      // with it, as on any balancer, and the client would see that request fail
+      await expectEventually(() => expect(exited(queueApi.pid)).toBe(true), 5_000);
       for (let i = 10; i < 20; i++) {
         const c = client();
         const r = await c.call('SendMessage', { queueName: 'spread', msgBody: `m${i}` });

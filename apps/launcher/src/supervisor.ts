@@ -7,6 +7,8 @@ export interface ProcessSpec {
   name: string;
   entry: string;
   env: NodeJS.ProcessEnv;
+  /** node flags of the process, after the launcher's own */
+  execArgv?: string[];
 }
 
 export interface SupervisorOptions {
@@ -86,7 +88,7 @@ export class Supervisor extends EventEmitter {
 
   private spawn(spec: ProcessSpec): ChildProcess {
     const out = this.opts.stdio ?? 'inherit';
-    const child = fork(spec.entry, [], { env: spec.env, stdio: typeof out === 'number' ? ['ignore', out, out, 'ipc'] : out });
+    const child = fork(spec.entry, [], { env: spec.env, execArgv: [...process.execArgv, ...(spec.execArgv ?? [])], stdio: typeof out === 'number' ? ['ignore', out, out, 'ipc'] : out });
     this.emit('started', spec.name, child.pid);
     return child;
   }
