@@ -270,7 +270,7 @@ export class QueueService {
       expired: string;
       next_ms: string | null;
     }>({
-      // the function (see its migration) keeps its plan, an index scan over the not yet visible range
+      // the function (see its migration) keeps one plan: index scans, never a bitmap scan
       name: 'cmq-queue-counts',
       text: 'SELECT * FROM cmq_queue_counts($1, $2)',
       values: [q.id, q.msgRetentionSeconds * 1000],

@@ -8,8 +8,9 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * the last vacuum, thousands of them. A bitmap scan, which the planner prefers for the count,
  * visits the heap for every one of them each time (2–30 ms a call at 4,000 requests/s); a plain
  * index scan marks the dead ones as it passes them, so the next calls step over them (0.2 ms).
- * The function turns bitmap scans off for its own statement only, and plpgsql keeps the plan
- * across calls, where a prepared statement would be planned anew on every call.
+ * The function turns bitmap scans off for its own statement only, and keeps one generic plan
+ * across calls (the same index scans whatever the queue): a custom plan, which Postgres otherwise
+ * makes for every call, costs more to plan (0.7 ms) than the statement costs to run (0.15 ms).
  */
 export class QueueCountsFunction1764900000000 implements MigrationInterface {
   name = 'QueueCountsFunction1764900000000';
@@ -21,6 +22,7 @@ export class QueueCountsFunction1764900000000 implements MigrationInterface {
                      hidden_min_ms bigint, expired bigint, next_ms bigint)
       LANGUAGE plpgsql STABLE
       SET enable_bitmapscan = off
+      SET plan_cache_mode = force_generic_plan
       AS $fn$
       #variable_conflict use_column
       BEGIN
