@@ -31,7 +31,7 @@
 // Writes <out-dir>/soak-<UTC stamp>.csv (one row per interval) and .json (the run, checks and
 // samples), and the chart --png (docs/soak.png).
 //
-// Usage: npm run soak -- [--duration 1800] [--rate 5000] [--warmup 60] [--queues 6] [--queue-apis 1] [--max-in-flight 1024]
+// Usage: npm run soak -- [--duration 1800] [--rate 5000] [--warmup 60] [--queues 6] [--queue-apis 1] [--max-in-flight 2048]
 //          [--body 256] [--prefill 5000 (messages per queue)] [--vacuum-every 10] [--timeout-ms 10000]
 //          [--queue-qps-limit N] [--out-dir docs/soak] [--png docs/soak.png] [--client raw|undici|http]
 //          [--cpu-prof-dir DIR (every app process writes a V8 CPU profile there when it stops)]
@@ -343,7 +343,7 @@ async function main() {
   const duration = numArg('duration', 1800);
   const queueCount = numArg('queues', 6);
   const queueApis = numArg('queue-apis', 1);
-  const maxInFlight = numArg('max-in-flight', 1024);
+  const maxInFlight = numArg('max-in-flight', 2048);
   const bodySize = numArg('body', 256);
   const prefillPerQueue = numArg('prefill', 5000);
   const vacuumEvery = numArg('vacuum-every', 10);
