@@ -31,7 +31,7 @@
 // Writes <out-dir>/soak-<UTC stamp>.csv (one row per interval) and .json (the run, checks and
 // samples), and the chart --png (docs/soak.png).
 //
-// Usage: npm run soak -- [--duration 1800] [--rate 5000] [--warmup 60] [--queues 6] [--queue-apis 1] [--max-in-flight 2048]
+// Usage: npm run soak -- [--duration 1800] [--rate 5000] [--warmup 60] [--queues 6] [--queue-apis 1] [--max-in-flight 2048] [--connections 256 (per tenant and queue-api)]
 //          [--body 256] [--prefill 5000 (messages per queue)] [--vacuum-every 10] [--timeout-ms 10000]
 //          [--queue-qps-limit N] [--out-dir docs/soak] [--png docs/soak.png] [--client raw|undici|http]
 //          [--cpu-prof-dir DIR (every app process writes a V8 CPU profile there when it stops)]
@@ -344,6 +344,7 @@ async function main() {
   const queueCount = numArg('queues', 6);
   const queueApis = numArg('queue-apis', 1);
   const maxInFlight = numArg('max-in-flight', 2048);
+  const connections = numArg('connections', 256);
   const bodySize = numArg('body', 256);
   const prefillPerQueue = numArg('prefill', 5000);
   const vacuumEvery = numArg('vacuum-every', 10);
@@ -382,7 +383,7 @@ async function main() {
   const Redis = require('ioredis');
   const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 2 });
   const clients = system.tenants.map((tenant) =>
-    system.cmqPorts.map((port) => cmqClient({ port, tenant, maxSockets: maxInFlight, timeoutMs, engine: clientEngine })),
+    system.cmqPorts.map((port) => cmqClient({ port, tenant, maxSockets: connections, timeoutMs, engine: clientEngine })),
   );
   let stopVacuum;
   let dbConnected = false;
@@ -637,7 +638,7 @@ async function main() {
     const pattern = weightedCycle(MIX);
     console.log(
       `\nsoak: target ${rate} requests/s for ${duration} s over ${queueCount} queues of 2 tenants, ` +
-        `${system.cmqPorts.length} queue-api, 1 worker, metering on, at most ${maxInFlight} in flight; ` +
+        `${system.cmqPorts.length} queue-api, 1 worker, metering on, at most ${maxInFlight} in flight on ${connections} connections per tenant and queue-api; ` +
         system.processes.map((p) => `${p.name} pid ${p.pid}`).join(', '),
     );
     const slotRate = (rate * SCHEDULED) / CYCLE / 1000; // scheduled slots per ms
@@ -925,7 +926,7 @@ async function main() {
     const summary = {
       started: started.toISOString(),
       command: `node bench/soak.js ${process.argv.slice(2).join(' ')}`.trim(),
-      config: { rate, duration, warmup, queues: queueCount, queueApis: system.cmqPorts.length, maxInFlight, bodySize, prefillPerQueue, vacuumEvery, timeoutMs, queueQpsLimit: qpsLimit || 'default', mix: MIX, cycle: CYCLE },
+      config: { rate, duration, warmup, queues: queueCount, queueApis: system.cmqPorts.length, maxInFlight, connections, bodySize, prefillPerQueue, vacuumEvery, timeoutMs, queueQpsLimit: qpsLimit || 'default', mix: MIX, cycle: CYCLE },
       machine: { cores: os.availableParallelism(), loadavgAtEnd: os.loadavg() },
       bounds,
       result: {
