@@ -442,6 +442,19 @@ async function main() {
     }
     await analyzeMessages(db);
     stopVacuum = await standInForAutovacuum(db, system.databaseUrl, vacuumEvery, CHURNED_TABLES);
+    // the server's WAL and checkpoint settings, and its checkpoints during the run: a checkpoint
+    // makes the next change of every page write the whole page to the WAL
+    const pgSettings = Object.fromEntries(
+      (
+        await db.query(
+          `SELECT name, setting || coalesce(unit, '') AS v FROM pg_settings
+            WHERE name IN ('max_wal_size', 'checkpoint_timeout', 'wal_compression', 'shared_buffers', 'synchronous_commit', 'autovacuum')`,
+        )
+      ).rows.map((r) => [r.name, r.v]),
+    );
+    const checkpointCount = async () =>
+      Number((await db.query(`SELECT checkpoints_timed + checkpoints_req AS n FROM pg_stat_bgwriter`)).rows[0].n);
+    const checkpointsBefore = await checkpointCount();
     const depth = async () => Number((await db.query(`SELECT count(*) AS n FROM messages WHERE queue_id = ANY($1)`, [queueRowIds])).rows[0].n);
 
     // ---- sampling
@@ -776,6 +789,12 @@ async function main() {
       pass: null,
       detail: `${usageLag.batches} usage batches applied from the start of the load: lag (applied − oldest outbox row's commit) p50 ${usageLag.p50} ms, p99 ${usageLag.p99} ms, max ${usageLag.max} ms; outbox backlog at the samples: max ${int(Math.max(...rows.map((r) => r.outbox_rows ?? 0)))} rows`,
     });
+    const checkpoints = (await checkpointCount()) - checkpointsBefore;
+    checks.push({
+      name: 'Postgres (reported, not checked)',
+      pass: null,
+      detail: `${checkpoints} checkpoints from the prefill to the end; ${Object.entries(pgSettings).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    });
     const others = rows.map((r) => r.others_cpu_pct).filter(Number.isFinite);
     const busy = rows.map((r) => r.machine_busy_pct).filter(Number.isFinite);
     const crowded = mean(others) > 20;
@@ -928,6 +947,7 @@ async function main() {
       command: `node bench/soak.js ${process.argv.slice(2).join(' ')}`.trim(),
       config: { rate, duration, warmup, queues: queueCount, queueApis: system.cmqPorts.length, maxInFlight, connections, bodySize, prefillPerQueue, vacuumEvery, timeoutMs, queueQpsLimit: qpsLimit || 'default', mix: MIX, cycle: CYCLE },
       machine: { cores: os.availableParallelism(), loadavgAtEnd: os.loadavg() },
+      postgres: { settings: pgSettings, checkpoints },
       bounds,
       result: {
         passed,
