@@ -422,7 +422,7 @@ function rawCmqClient({ port, tenant, maxSockets, timeoutMs }) {
     }
     return null;
   };
-  /** The reply in conn.buf, once whole: [status, body]; null while more is to come. */
+  /** The reply in conn.buf, once whole: [status, body, whether the server closes]; null while more is to come. */
   const parse = (conn) => {
     const buf = conn.buf;
     const end = buf.indexOf(CRLF2);
@@ -430,10 +430,10 @@ function rawCmqClient({ port, tenant, maxSockets, timeoutMs }) {
     const headers = buf.toString('latin1', 0, end);
     const status = Number(headers.slice(9, 12));
     const m = /\r\ncontent-length: *(\d+)/i.exec(headers);
-    if (!m) return [status, null]; // no framing we read: the connection goes
+    if (!m) return [status, null, true]; // no framing we read: the connection goes
     const len = Number(m[1]);
     if (buf.length < end + 4 + len) return null;
-    return [status, buf.subarray(end + 4, end + 4 + len)];
+    return [status, buf.subarray(end + 4, end + 4 + len), /\r\nconnection: *close/i.test(headers)];
   };
   const connect = () => {
     open++;
@@ -446,7 +446,7 @@ function rawCmqClient({ port, tenant, maxSockets, timeoutMs }) {
       const got = parse(conn);
       if (!got) return;
       conn.buf = null;
-      const [status, body] = got;
+      const [status, body, closing] = got;
       if (body === null) {
         finish(job, { code: `http ${status}` });
         return conn.sock.destroy();
@@ -461,7 +461,8 @@ function rawCmqClient({ port, tenant, maxSockets, timeoutMs }) {
         }
       }
       finish(job, reply);
-      release(conn);
+      if (closing) conn.sock.destroy();
+      else release(conn);
     });
     conn.sock.on('error', (err) => (conn.err = err.code || err.message));
     conn.sock.on('close', () => {
