@@ -46,6 +46,8 @@ const NO_MESSAGE = 7000;
 
 /** Results that could not be stored (the database was away) kept to be stored later, at most. */
 const MAX_UNSTORED = 240;
+/** How long the offset of a store with a short round trip is kept against later, slower ones. */
+const OFFSET_SAMPLE_MAX_AGE_MS = 60_000;
 
 function describe(err: unknown): string {
   const e = err as Error & { cause?: { code?: string; message?: string } };
@@ -67,12 +69,19 @@ export class SlaProber {
   /** this worker process, stable for its life */
   readonly id = `${hostname()}:${process.pid}`;
   /**
-   * The database's clock minus this process's, as last seen when a result was stored. Results
+   * The database's clock minus this process's, as measured by the stores of results. Results
    * are stamped by the database (the ingest clock), so a worker whose clock is off or jumps
    * neither moves results into other minutes nor, signing with the corrected time, fails its
    * own probes on the signature window.
    */
   private offsetMs = 0;
+  /**
+   * The offset's sample: the round trip of the store it came from (its error is at most half of
+   * that) and when it was taken. A later sample replaces it when its round trip is no longer,
+   * when the two disagree by more than both errors together (a clock moved), or after
+   * {@link OFFSET_SAMPLE_MAX_AGE_MS}: a slow store under load does not spoil a good estimate.
+   */
+  private offsetSample = { rttMs: Infinity, takenAt: 0 };
   /** results whose store failed, with their instant on the database's clock; stored by the next store that works */
   private readonly unstored: Array<{ r: Omit<ProbeResult, 'receivedAt' | 'minute'>; at: number }> = [];
   private draining = false;
@@ -212,9 +221,23 @@ export class SlaProber {
       if (this.unstored.length < MAX_UNSTORED) this.unstored.push({ r, at: at ?? before + this.offsetMs });
       throw err;
     }
-    if (at === null) this.offsetMs = stored.receivedAt - Math.round((before + Date.now()) / 2);
+    if (at === null) this.sampleOffset(stored.receivedAt, before, Date.now());
     await this.storeKept();
     return stored;
+  }
+
+  private sampleOffset(receivedAt: number, before: number, after: number): void {
+    const offset = receivedAt - Math.round((before + after) / 2);
+    const rtt = after - before;
+    const current = this.offsetSample;
+    if (
+      rtt <= current.rttMs ||
+      Math.abs(offset - this.offsetMs) > (rtt + current.rttMs) / 2 ||
+      after - current.takenAt > OFFSET_SAMPLE_MAX_AGE_MS
+    ) {
+      this.offsetMs = offset;
+      this.offsetSample = { rttMs: rtt, takenAt: after };
+    }
   }
 
   /** Stores the kept results, oldest first, one drain at a time (the regions' rounds end together). */
