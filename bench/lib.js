@@ -10,7 +10,7 @@ const { randomBytes, randomInt } = require('node:crypto');
 const { join } = require('node:path');
 const { Client } = require('pg');
 const { sign, sourceString } = require('../dist/libs/cmq/src/signature');
-const { APP_NODE_FLAGS } = require('../dist/apps/launcher/src/node-flags');
+const { nodeFlagsOf } = require('../dist/apps/launcher/src/node-flags');
 const { waitForHttp } = require('../dist/libs/common/src/wait-for-http');
 
 const ROOT = join(__dirname, '..');
@@ -25,7 +25,7 @@ async function resetDatabase(name) {
 }
 
 function start(app, env, nodeArgs = []) {
-  const child = spawn(process.execPath, [...APP_NODE_FLAGS, ...nodeArgs, join(ROOT, 'dist/apps', app, 'src/main.js')], {
+  const child = spawn(process.execPath, [...nodeFlagsOf(app), ...nodeArgs, join(ROOT, 'dist/apps', app, 'src/main.js')], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });

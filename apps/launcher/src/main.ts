@@ -3,7 +3,7 @@ import { AppConfig, childEnv, ConfigError, loadConfig, sharedSecretsEnv } from '
 import { prepareInfrastructure, waitForHttp } from '@app/common';
 import { StartupError } from '@app/db';
 import { TcpBalancer } from './balancer';
-import { APP_NODE_FLAGS } from './node-flags';
+import { AppName, nodeFlagsOf } from './node-flags';
 import { ProcessSpec, Supervisor } from './supervisor';
 
 /**
@@ -31,7 +31,7 @@ export function plan(config: AppConfig, cluster: boolean): Plan {
   if (!cluster) {
     const env = childEnv(base);
     return {
-      processes: ['queue-api', 'billing-api', 'worker'].map((app) => ({ name: app, entry: entry(app), env, execArgv: APP_NODE_FLAGS })),
+      processes: (['queue-api', 'billing-api', 'worker'] as AppName[]).map((app) => ({ name: app, entry: entry(app), env, execArgv: nodeFlagsOf(app) })),
       health: [
         { name: 'queue-api', port: config.ports.cmq },
         { name: 'billing-api', port: config.ports.billing },
@@ -43,17 +43,17 @@ export function plan(config: AppConfig, cluster: boolean): Plan {
   const p: Plan = { processes: [], health: [], backends: [] };
   for (let i = 1; i <= config.cluster.queueApis; i++) {
     const port = config.ports.cmq + i;
-    p.processes.push({ name: `queue-api-${i}`, entry: entry('queue-api'), env: childEnv({ ...base, CMQ_PORT: String(port) }), execArgv: APP_NODE_FLAGS });
+    p.processes.push({ name: `queue-api-${i}`, entry: entry('queue-api'), env: childEnv({ ...base, CMQ_PORT: String(port) }), execArgv: nodeFlagsOf('queue-api') });
     p.health.push({ name: `queue-api-${i}`, port });
     p.backends.push(port);
   }
   for (let i = 1; i <= config.cluster.workers; i++) {
     const port = config.ports.worker + i - 1;
     // CMQ_PORT stays the balancer's: the SLA prober goes through it, as users do
-    p.processes.push({ name: `worker-${i}`, entry: entry('worker'), env: childEnv({ ...base, WORKER_PORT: String(port) }), execArgv: APP_NODE_FLAGS });
+    p.processes.push({ name: `worker-${i}`, entry: entry('worker'), env: childEnv({ ...base, WORKER_PORT: String(port) }), execArgv: nodeFlagsOf('worker') });
     p.health.push({ name: `worker-${i}`, port });
   }
-  p.processes.push({ name: 'billing-api', entry: entry('billing-api'), env: childEnv(base), execArgv: APP_NODE_FLAGS });
+  p.processes.push({ name: 'billing-api', entry: entry('billing-api'), env: childEnv(base), execArgv: nodeFlagsOf('billing-api') });
   p.health.push({ name: 'billing-api', port: config.ports.billing });
   return p;
 }
