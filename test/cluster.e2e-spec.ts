@@ -1,12 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { CmqClient } from '@app/cmq';
 import { loadConfigWith } from '@app/config';
 import { runMigrations } from '@app/db';
 import { expectEventually, freePortRun, scratchDatabase, spawnApp, SpawnedApp, waitForHttp } from '@app/testing';
 
-/** The launcher's children: name (from the entry point) and pid. */
-function children(launcher: SpawnedApp): Array<{ pid: number; app: string }> {
+/** The launcher's children: name (from the entry point), pid and command line. */
+function children(launcher: SpawnedApp): Array<{ pid: number; app: string; args: string }> {
   let out = '';
   try {
     out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(launcher.child.pid)], { encoding: 'utf8' });
@@ -19,17 +18,8 @@ function children(launcher: SpawnedApp): Array<{ pid: number; app: string }> {
     .filter(Boolean)
     .map((line) => {
       const [pid, ...args] = line.trim().split(/\s+/);
-      return { pid: Number(pid), app: /apps\/([a-z-]+)\/src\/main\.js/.exec(args.join(' '))?.[1] ?? '?' };
+      return { pid: Number(pid), app: /apps\/([a-z-]+)\/src\/main\.js/.exec(args.join(' '))?.[1] ?? '?', args: args.join(' ') };
     });
-}
-
-/** Whether `pid` has exited (gone, or a zombie its parent has not reaped yet): its sockets are closed. */
-function exited(pid: number): boolean {
-  try {
-    return / Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\)/, ''));
-  } catch {
-    return true;
-  }
 }
 
 /**
@@ -68,6 +58,8 @@ describe('the cluster topology (launcher --cluster)', () => {
       }
       const before = children(launcher);
       expect(before.map((c) => c.app).sort()).toEqual(['billing-api', 'queue-api', 'queue-api', 'worker', 'worker']);
+      // the queue-api processes run with their larger young generation, the others with V8's defaults
+      for (const c of before) expect(c.args.includes('--max-semi-space-size=64')).toBe(c.app === 'queue-api');
 
       const admin = (path: string) =>
         fetch(`http://127.0.0.1:${billingPort}${path}`, {
@@ -99,29 +91,20 @@ describe('the cluster topology (launcher --cluster)', () => {
       const [worker] = before.filter((c) => c.app === 'worker');
       process.kill(queueApi.pid, 'SIGKILL');
       process.kill(worker.pid, 'SIGKILL');
-      // from its death on: a connection the kernel accepted for it in the instant before is lost
-      // with it, as on any balancer, and the client would see that request fail
-      await expectEventually(() => expect(exited(queueApi.pid)).toBe(true), 5_000);
-      // A send in the moments after the kill has been seen to end in a hang-up with no reply
-      // (a few runs in twenty; the cause is not known yet). Unanswered, it may or may not have been
-      // stored, so a client sends it again: its body may then be there twice, never an
-      // acknowledged message lost or doubled.
-      const unanswered = new Set<string>();
+      // Sends only once the launcher has seen both exits. A process is gone only when its last
+      // thread is: node's other threads outlive the main one (which shows as a zombie meanwhile)
+      // and hold its listening socket, so the kernel still accepts connections for it, lost with
+      // it, as on any balancer. The parent hears of the exit after the last thread.
+      await expectEventually(() => {
+        expect(launcher.output()).toMatch(/queue-api-\d exited \(SIGKILL\); starting it again/);
+        expect(launcher.output()).toMatch(/worker-\d exited \(SIGKILL\); starting it again/);
+      }, 10_000);
       for (let i = 10; i < 20; i++) {
-        for (let attempt = 1; ; attempt++) {
-          const c = client();
-          try {
-            const r = await c.call('SendMessage', { queueName: 'spread', msgBody: `m${i}` });
-            expect(r.code).toBe(0);
-            sent.push(r.msgId as string);
-            break;
-          } catch (err) {
-            if (attempt >= 3) throw err;
-            unanswered.add(`m${i}`);
-          } finally {
-            c.close();
-          }
-        }
+        const c = client();
+        const r = await c.call('SendMessage', { queueName: 'spread', msgBody: `m${i}` });
+        expect(r.code).toBe(0);
+        sent.push(r.msgId as string);
+        c.close();
       }
       await expectEventually(() => {
         const now = children(launcher);
@@ -133,8 +116,6 @@ describe('the cluster topology (launcher --cluster)', () => {
       await waitForHttp(`http://127.0.0.1:${cmqPort + 2}/health`);
       await waitForHttp(`http://127.0.0.1:${workerPort}/health`);
       await waitForHttp(`http://127.0.0.1:${workerPort + 1}/health`);
-      expect(launcher.output()).toMatch(/queue-api-\d exited \(SIGKILL\); starting it again/);
-      expect(launcher.output()).toMatch(/worker-\d exited \(SIGKILL\); starting it again/);
 
       // every acknowledged message is there once, whichever process took it
       const got = new Map<string, string>();
@@ -146,9 +127,7 @@ describe('the cluster topology (launcher --cluster)', () => {
         expect(got.has(r.msgId as string)).toBe(false);
         got.set(r.msgId as string, r.msgBody as string);
       }
-      for (const id of sent) expect(got.has(id)).toBe(true);
-      const extra = [...got].filter(([id]) => !sent.includes(id)).map(([, body]) => body);
-      for (const body of extra) expect(unanswered.has(body)).toBe(true);
+      expect([...got.keys()].sort()).toEqual([...sent].sort());
     } finally {
       clients.forEach((c) => c.close());
       const pids = children(launcher).map((c) => c.pid);
