@@ -17,8 +17,9 @@ function children(launcher: SpawnedApp): Array<{ pid: number; app: string; args:
     .split('\n')
     .filter(Boolean)
     .map((line) => {
-      const [pid, ...args] = line.trim().split(/\s+/);
-      return { pid: Number(pid), app: /apps\/([a-z-]+)\/src\/main\.js/.exec(args.join(' '))?.[1] ?? '?', args: args.join(' ') };
+      const [pid, ...words] = line.trim().split(/\s+/);
+      const args = words.join(' ');
+      return { pid: Number(pid), app: /apps\/([a-z-]+)\/src\/main\.js/.exec(args)?.[1] ?? '?', args };
     });
 }
 

@@ -16,7 +16,10 @@ import { ProcessSpec, Supervisor } from './supervisor';
  * workers (health and metrics on WORKER_PORT, +1, ...) and the billing API, all on the one Postgres
  * and Redis; a process that dies is started again.
  */
-const entry = (app: string) => join(__dirname, '..', '..', app, 'src', 'main.js');
+const entry = (app: AppName) => join(__dirname, '..', '..', app, 'src', 'main.js');
+
+/** A child process of `app`: its entry point and its node flags go together. */
+const processOf = (app: AppName, name: string, env: NodeJS.ProcessEnv): ProcessSpec => ({ name, entry: entry(app), env, execArgv: nodeFlagsOf(app) });
 
 interface Plan {
   processes: ProcessSpec[];
@@ -31,7 +34,7 @@ export function plan(config: AppConfig, cluster: boolean): Plan {
   if (!cluster) {
     const env = childEnv(base);
     return {
-      processes: (['queue-api', 'billing-api', 'worker'] as AppName[]).map((app) => ({ name: app, entry: entry(app), env, execArgv: nodeFlagsOf(app) })),
+      processes: (['queue-api', 'billing-api', 'worker'] as AppName[]).map((app) => processOf(app, app, env)),
       health: [
         { name: 'queue-api', port: config.ports.cmq },
         { name: 'billing-api', port: config.ports.billing },
@@ -43,17 +46,17 @@ export function plan(config: AppConfig, cluster: boolean): Plan {
   const p: Plan = { processes: [], health: [], backends: [] };
   for (let i = 1; i <= config.cluster.queueApis; i++) {
     const port = config.ports.cmq + i;
-    p.processes.push({ name: `queue-api-${i}`, entry: entry('queue-api'), env: childEnv({ ...base, CMQ_PORT: String(port) }), execArgv: nodeFlagsOf('queue-api') });
+    p.processes.push(processOf('queue-api', `queue-api-${i}`, childEnv({ ...base, CMQ_PORT: String(port) })));
     p.health.push({ name: `queue-api-${i}`, port });
     p.backends.push(port);
   }
   for (let i = 1; i <= config.cluster.workers; i++) {
     const port = config.ports.worker + i - 1;
     // CMQ_PORT stays the balancer's: the SLA prober goes through it, as users do
-    p.processes.push({ name: `worker-${i}`, entry: entry('worker'), env: childEnv({ ...base, WORKER_PORT: String(port) }), execArgv: nodeFlagsOf('worker') });
+    p.processes.push(processOf('worker', `worker-${i}`, childEnv({ ...base, WORKER_PORT: String(port) })));
     p.health.push({ name: `worker-${i}`, port });
   }
-  p.processes.push({ name: 'billing-api', entry: entry('billing-api'), env: childEnv(base), execArgv: nodeFlagsOf('billing-api') });
+  p.processes.push(processOf('billing-api', 'billing-api', childEnv(base)));
   p.health.push({ name: 'billing-api', port: config.ports.billing });
   return p;
 }
