@@ -163,6 +163,12 @@ describe('metering: every authenticated CMQ request counted once, charged exactl
     const limited = await stack.admin('PUT', `/v1/accounts/${t.accountId}/queues/throttled/qps-limit`, { qpsLimit: 3 });
     expect(limited.status).toBe(200);
 
+    // a receive from a queue still empty: the no_message outcome, which the random mix below
+    // reaches only if one of its receives happens to come before that queue's first send
+    const empty = await call('consume', 'ReceiveMessage', { queueName: 'm0', pollingWaitSeconds: 0 });
+    expect(empty.code).toBe(7000);
+    tally.add('consume', empty, { sizes: [] });
+
     const handles: Array<{ q: string; h: string }> = [];
     const one = async () => {
       const q = pick(['m0', 'm1']);
