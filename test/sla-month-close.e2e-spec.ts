@@ -306,14 +306,41 @@ describe('SLA month close: results, credits as vouchers, revisions by difference
       expect(await burn.run()).toEqual([]);
       // coverage: every minute of the last day has probes; a day after the month's probes stop, none has
       expect(await burn.coverage()).toEqual([
-        { region: 'gz', coveragePpm: 1_000_000, alert: false },
-        { region: 'sh', coveragePpm: 1_000_000, alert: false },
+        { region: 'gz', coveragePpm: 1_000_000, alert: false, windowMinutes: 1440 },
+        { region: 'sh', coveragePpm: 1_000_000, alert: false, windowMinutes: 1440 },
       ]);
       now = (B.end + 1440) * MINUTE_MS;
       expect((await burn.coverage()).map((r) => [r.region, r.coveragePpm, r.alert])).toEqual([
         ['gz', 6944, true],
         ['sh', 6944, true],
       ]);
+      // a fresh deployment: its first hour is all it has, and all of it was probed
+      now = (B.start - 10 + 60) * MINUTE_MS;
+      expect(await burn.coverage()).toEqual([
+        { region: 'gz', coveragePpm: 1_000_000, alert: false, windowMinutes: 60 },
+        { region: 'sh', coveragePpm: 1_000_000, alert: false, windowMinutes: 60 },
+      ]);
+      // ... then a 3-hour gap in its probes (sla.md case 12): lost coverage over the 4 hours since the first probe
+      await pool.query(`UPDATE sla_probes SET region = 'gz-gap' WHERE region = 'gz' AND minute >= $1 AND minute < $2`, [
+        new Date((B.start - 10 + 60) * MINUTE_MS),
+        new Date((B.start - 10 + 240) * MINUTE_MS),
+      ]);
+      try {
+        now = (B.start - 10 + 240) * MINUTE_MS;
+        expect((await burn.coverage()).map((r) => [r.region, r.coveragePpm, r.alert, r.windowMinutes])).toEqual([
+          ['gz', 250_000, true, 240],
+          ['sh', 1_000_000, false, 240],
+        ]);
+      } finally {
+        await pool.query(`UPDATE sla_probes SET region = 'gz' WHERE region = 'gz-gap'`);
+      }
+      // before any probe: never measured, blind over the whole window
+      now = (B.start - 100) * MINUTE_MS;
+      expect((await burn.coverage()).map((r) => [r.region, r.coveragePpm, r.alert])).toEqual([
+        ['gz', 0, true],
+        ['sh', 0, true],
+      ]);
+      expect((await burn.coverage()).map((r) => r.windowMinutes)).toEqual([1440, 1440]);
     } finally {
       now = saved;
     }

@@ -69,23 +69,29 @@ export class BurnRateAlerts {
   /**
    * Each region's coverage over the policy's coverage window up to now (minutes with a probe
    * result ÷ minutes); one under the alert line is logged as an error for the operators: the
-   * SLA is being measured blind there (sla.md §2).
+   * SLA is being measured blind there (sla.md §2). The window starts no earlier than the
+   * region's first probe ever, so the minutes before a deployment existed are not lost coverage;
+   * a region that has never been probed is blind over the whole window.
    */
-  async coverage(): Promise<Array<{ region: string; coveragePpm: number; alert: boolean }>> {
+  async coverage(): Promise<Array<{ region: string; coveragePpm: number; alert: boolean; windowMinutes: number }>> {
     const nowMs = this.clock.now();
     const now = Math.floor(nowMs / MINUTE_MS);
     const policy = await this.signals.policyFor(monthOf(nowMs, 'UTC'));
     const from = now - policy.coverageWindowMinutes;
     const regions = await this.signals.regionStates(this.config.regions, from, now, policy);
+    const firstProbe = await this.signals.firstProbeMinutes(this.config.regions, now);
     const out = [...regions.values()].map((r) => {
-      const blind = r.unknown.reduce((n, i) => n + i.end - i.start, 0);
-      const coveragePpm = Math.floor(((policy.coverageWindowMinutes - blind) * 1_000_000) / policy.coverageWindowMinutes);
-      return { region: r.region, coveragePpm, alert: coveragePpm < policy.coverageAlertPpm };
+      const first = firstProbe.get(r.region);
+      const start = first === undefined ? from : Math.max(from, first);
+      const window = now - start;
+      const blind = minutesIn(r.unknown, start, now);
+      const coveragePpm = window === 0 ? 1_000_000 : Math.floor(((window - blind) * 1_000_000) / window);
+      return { region: r.region, coveragePpm, alert: coveragePpm < policy.coverageAlertPpm, windowMinutes: window };
     });
     for (const r of out.filter((x) => x.alert)) {
       this.logger.error(
-        { region: r.region, coveragePpm: r.coveragePpm, windowMinutes: policy.coverageWindowMinutes },
-        `SLA coverage of ${r.region} is ${(r.coveragePpm / 10_000).toFixed(2)}% over the last ${policy.coverageWindowMinutes} minutes: probes are missing`,
+        { region: r.region, coveragePpm: r.coveragePpm, windowMinutes: r.windowMinutes },
+        `SLA coverage of ${r.region} is ${(r.coveragePpm / 10_000).toFixed(2)}% over the last ${r.windowMinutes} minutes: probes are missing`,
       );
     }
     return out;

@@ -166,6 +166,17 @@ export class SlaSignals {
     return out;
   }
 
+  /** The minute of each region's first probe before minute `to` (regions not probed by then are absent). */
+  async firstProbeMinutes(regions: readonly string[], to: number): Promise<Map<string, number>> {
+    const { rows } = await this.pool.query<{ region: string; m: string | null }>(
+      `SELECT r.region, (SELECT (extract(epoch FROM p.minute) / 60)::bigint FROM sla_probes p
+                          WHERE p.region = r.region AND p.minute < $2 ORDER BY p.minute LIMIT 1) AS m
+         FROM unnest($1::text[]) AS r(region)`,
+      [regions, ts(to)],
+    );
+    return new Map(rows.filter((r) => r.m !== null).map((r) => [r.region, Number(r.m)]));
+  }
+
   /**
    * Accounts that existed in [monthStart, monthEnd) and were not released before it, in id
    * order after `after`, at most `limit`.
