@@ -1,6 +1,8 @@
 import { CredentialStore } from '@app/accounts';
+import { RedisService } from '@app/common';
 import { CmqClient, sign, signatureAlgorithm, sourceString } from '@app/cmq';
 import { TestStack, TestTenant, expectEventually } from '@app/testing';
+import { ReplayGuard } from '../apps/queue-api/src/cmq/replay-guard';
 
 const form = (pairs: Array<[string, string]>) => new URLSearchParams(pairs).toString();
 
@@ -98,6 +100,35 @@ describe('CMQ authentication', () => {
     expect((await stack.stored(tenant.accountId)).messages).toBe(1);
     const got = await cmq.call('ReceiveMessage', { queueName: 'q' });
     await cmq.call('DeleteMessage', { queueName: 'q', receiptHandle: got.receiptHandle as string });
+  });
+
+  it('lets one copy through of a request sent many times at once, with one effect', async () => {
+    const pairs = signed(common('SendMessage', [['queueName', 'q'], ['msgBody', 'burst']]));
+    const others = Array.from({ length: 20 }, () => signed(common('ListQueue')));
+    const replies = await Promise.all([...Array.from({ length: 10 }, () => post(pairs)), ...others.map((p) => post(p))]);
+    expect(replies.slice(0, 10).map((r) => r.code).sort()).toEqual([0, ...Array(9).fill(4100)]);
+    expect(replies.slice(10).map((r) => r.code)).toEqual(Array(20).fill(0));
+    expect((await stack.stored(tenant.accountId)).messages).toBe(1);
+    const got = await cmq.call('ReceiveMessage', { queueName: 'q' });
+    await cmq.call('DeleteMessage', { queueName: 'q', receiptHandle: got.receiptHandle as string });
+  });
+
+  it('the replay guard answers the questions of one event-loop turn in one call: first use once per key, kept for two signature windows', async () => {
+    const guard = stack.queueApi.get(ReplayGuard);
+    const redis = stack.queueApi.get(RedisService);
+    const run = Date.now();
+    const key = (n: number) => redis.key('sig', 'guard-test', `${run}-${n}`);
+    // asked in the same turn: a key asked twice is new only the first time, in order
+    const answers = await Promise.all([guard.firstUse(key(1)), guard.firstUse(key(2)), guard.firstUse(key(1)), guard.firstUse(key(3))]);
+    expect(answers).toEqual([true, true, false, true]);
+    expect(await guard.firstUse(key(2))).toBe(false);
+    const ttl = await redis.client.pttl(key(1));
+    expect(ttl).toBeGreaterThan(2 * 300 * 1000 - 10_000);
+    expect(ttl).toBeLessThanOrEqual(2 * 300 * 1000);
+    // more keys than one call takes: every one answered, none lost
+    const many = Array.from({ length: 1200 }, (_, i) => key(100 + i));
+    expect(await Promise.all(many.map((k) => guard.firstUse(k)))).toEqual(Array(1200).fill(true));
+    expect(await Promise.all(many.map((k) => guard.firstUse(k)))).toEqual(Array(1200).fill(false));
   });
 
   it('refuses a replay whose Signature is the same digest spelled otherwise, with no second effect', async () => {

@@ -8,6 +8,7 @@ import { ACCOUNT_ENTITIES, AccountsModule } from '@app/accounts';
 import { QueuesModule } from '@app/queues';
 import { AccountStandingModule, UsageOutbox } from '@app/billing';
 import { Authenticator } from './cmq/authenticator';
+import { ReplayGuard } from './cmq/replay-guard';
 import { CmqGateway } from './cmq/cmq.gateway';
 import { QueueActions } from './cmq/queue.actions';
 import { TopicActions } from './cmq/topic.actions';
@@ -35,7 +36,7 @@ export class QueueApiModule {
         BullModule.registerQueue({ name: JobQueue.Push }),
         AccountStandingModule,
       ],
-      providers: [Authenticator, QueueActions, TopicActions, PushRelay, CmqMetrics, CmqGateway],
+      providers: [Authenticator, ReplayGuard, QueueActions, TopicActions, PushRelay, CmqMetrics, CmqGateway],
     };
   }
 }

@@ -3,6 +3,7 @@ import { APP_CONFIG, AppConfig } from '@app/config';
 import { Credential, CredentialStore } from '@app/accounts';
 import { RedisService } from '@app/common';
 import { CmqErrors, CmqParams, verifySignature } from '@app/cmq';
+import { ReplayGuard } from './replay-guard';
 
 const TIMESTAMP_RE = /^\d{1,12}$/;
 
@@ -25,6 +26,7 @@ export class Authenticator {
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly credentials: CredentialStore,
     private readonly redis: RedisService,
+    private readonly replays: ReplayGuard,
   ) {
     this.windowSeconds = config.cmq.signatureWindowSeconds;
   }
@@ -46,15 +48,10 @@ export class Authenticator {
     const skew = Math.abs(Math.floor(Date.now() / 1000) - Number(params.get('Timestamp')));
     if (skew > this.windowSeconds) throw CmqErrors.authFailed();
     if (!verifySignature(req.method, req.host, req.path, params, credential.secretKey)) throw CmqErrors.authFailed();
-    // A signature is valid for at most 2 windows from now; remember it that long, refuse it again.
-    const fresh = await this.redis.client.set(
-      this.redis.key('sig', credential.secretId, params.get('Signature')!),
-      '1',
-      'PX',
-      this.windowSeconds * 2000,
-      'NX',
-    );
-    if (fresh === null) throw CmqErrors.authFailed();
+    // a signature is accepted once
+    if (!(await this.replays.firstUse(this.redis.key('sig', credential.secretId, params.get('Signature')!)))) {
+      throw CmqErrors.authFailed();
+    }
     return credential;
   }
 }
