@@ -289,8 +289,12 @@ interface ClaimedRow {
   moved_to: string | null;
 }
 
-/** The rows a claim may take: visible, undeleted, unexpired; oldest visible first. */
-const CLAIMABLE = `SELECT msg_id, dequeue_count, enqueue_ms FROM messages
+/**
+ * The rows a claim may take: visible, undeleted, unexpired; oldest visible first. Each with its
+ * tuple id, which the claim's update goes to directly (no primary-key lookup per row): the row
+ * is locked by this statement, so its tuple cannot change before the update.
+ */
+const CLAIMABLE = `SELECT ctid AS tid, msg_id, dequeue_count, enqueue_ms FROM messages
           WHERE queue_id = $1 AND deleted_ms IS NULL AND visible_ms <= cmq_now_ms()
             AND enqueue_ms > cmq_now_ms() - $3::bigint
           ORDER BY visible_ms, msg_id
@@ -304,7 +308,7 @@ const RECEIVE_ROWS = `UPDATE messages m
                 first_dequeue_ms = CASE WHEN m.first_dequeue_ms = 0 THEN cmq_now_ms() ELSE m.first_dequeue_ms END,
                 receipt = floor(random() * 9007199254740991)::bigint + 1
            FROM c
-          WHERE m.msg_id = c.msg_id`;
+          WHERE m.ctid = c.tid AND m.msg_id = c.msg_id`;
 
 const RECEIVED_COLUMNS = 'm.msg_id, m.body, m.enqueue_ms, m.visible_ms, m.first_dequeue_ms, m.dequeue_count, m.receipt';
 
